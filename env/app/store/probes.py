@@ -1,0 +1,182 @@
+"""Probe endpoints for the chaos suite (/probe/...).
+
+Enabled only when SHOP_PROBE_TOKEN is set (404 otherwise); every request must carry the header
+X-Probe-Token (403 otherwise). Every answer names the backend that served it; a failure answers
+503 {"ok": false, "error": ..., "backend": ...} within the configured timeouts.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import BigIntegerField, Count
+from django.db.models.functions import Cast
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from store import backends, db
+from store.beat import slot_of, slot_start
+from store.models import BeatTick, ProbeWrite, TaskExecution
+from store.tasks import PROBE_TASK, probe_task
+from store.views import BadRequest, error, parse_int_list
+
+log = logging.getLogger(__name__)
+
+TOKEN_HEADER = "X-Probe-Token"
+CACHE_PREFIX = "probe:"
+CACHE_TTL = 300
+
+View = Callable[..., JsonResponse]
+
+
+def probe(view: View) -> View:
+    """Token gate + uniform error handling for probe views."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        token = settings.SHOP.probe_token
+        if not token:
+            return error("probes are disabled (SHOP_PROBE_TOKEN is not set)", 404)
+        given = request.headers.get(TOKEN_HEADER, "")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return error(f"missing or wrong {TOKEN_HEADER} header", 403)
+        backend: dict[str, Any] = {}
+        try:
+            return view(request, backend, *args, **kwargs)
+        except BadRequest as exc:
+            return error(str(exc), 400)
+        except Exception as exc:
+            log.warning("probe %s failed: %s", request.path, exc)
+            return JsonResponse(
+                {"ok": False, "error": backends.error_text(exc), "backend": backend or None},
+                status=503,
+            )
+
+    return wrapper
+
+
+def int_param(request: HttpRequest, name: str) -> int:
+    raw = request.GET.get(name)
+    if raw is None:
+        raise BadRequest(f"query parameter {name} is required (integer)")
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+
+
+def str_param(request: HttpRequest, name: str) -> str:
+    raw = request.GET.get(name)
+    if not raw:
+        raise BadRequest(f"query parameter {name} is required")
+    return raw
+
+
+@require_http_methods(["GET", "POST"])
+@probe
+def probe_db(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
+    if request.method == "POST":
+        seq = int_param(request, "seq")
+        with db.atomic():
+            # Attribute inside the transaction: that is the server connection that ran it.
+            backend.update(backends.describe_postgres())
+            row = ProbeWrite.objects.create(seq=seq)
+            read_back = ProbeWrite.objects.get(id=row.id)
+        return JsonResponse(
+            {"ok": True, "seq": read_back.seq, "id": read_back.id, "backend": backend}
+        )
+    seqs = parse_int_list("seqs", request.GET.get("seqs"))
+    with db.atomic():
+        backend.update(backends.describe_postgres())
+        rows = ProbeWrite.objects.filter(seq__in=seqs).values("seq").annotate(n=Count("id"))
+        counts = {row["seq"]: row["n"] for row in rows}
+    return JsonResponse(
+        {
+            "ok": True,
+            "present": [s for s in seqs if s in counts],
+            "missing": [s for s in seqs if s not in counts],
+            "counts": {str(s): n for s, n in counts.items()},
+            "backend": backend,
+        }
+    )
+
+
+@require_POST
+@probe
+def probe_cache(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
+    key, value = str_param(request, "key"), str_param(request, "value")
+    backend.update(backends.describe_redis())
+    cache.set(CACHE_PREFIX + key, value, timeout=CACHE_TTL)
+    got = cache.get(CACHE_PREFIX + key)
+    if got != value:
+        raise RuntimeError(f"read back {got!r} after writing {value!r}")
+    return JsonResponse({"ok": True, "key": key, "value": got, "backend": backend})
+
+
+@require_POST
+@probe
+def probe_task_enqueue(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
+    seq = int_param(request, "seq")
+    backend.update(backends.describe_redis())
+    # apply_async returns once the broker accepted the message (LPUSH on the master).
+    result = probe_task.apply_async(args=[seq])
+    return JsonResponse({"ok": True, "seq": seq, "task_id": result.id, "backend": backend})
+
+
+@require_GET
+@probe
+def probe_tasks(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
+    executions = TaskExecution.objects.filter(task_name=PROBE_TASK)
+    if "since_seq" in request.GET:
+        since = int_param(request, "since_seq")
+        query = executions.annotate(seq=Cast("key", BigIntegerField())).filter(seq__gte=since)
+        seqs: list[int] | None = None
+    else:
+        seqs = parse_int_list("seqs", request.GET.get("seqs"))
+        query = executions.filter(key__in=[str(s) for s in seqs])
+    with db.atomic():
+        backend.update(backends.describe_postgres())
+        rows = query.values("key").annotate(n=Count("id"))
+        counts = {int(row["key"]): row["n"] for row in rows}
+    if seqs is not None:
+        counts = {s: counts.get(s, 0) for s in seqs}
+    return JsonResponse(
+        {"ok": True, "counts": {str(s): n for s, n in sorted(counts.items())}, "backend": backend}
+    )
+
+
+@require_GET
+@probe
+def probe_beat(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
+    interval = settings.SHOP_BEAT_INTERVAL
+    since = int_param(request, "since") if "since" in request.GET else int(time.time()) - 3600
+    first_slot = slot_of(since, interval)
+    with db.atomic():
+        backend.update(backends.describe_postgres())
+        rows = (
+            BeatTick.objects.filter(slot__gte=first_slot)
+            .values("slot")
+            .annotate(n=Count("id"))
+            .order_by("slot")
+        )
+        slots = [
+            {"slot": row["slot"], "start": slot_start(row["slot"], interval), "ticks": row["n"]}
+            for row in rows
+        ]
+    return JsonResponse(
+        {
+            "ok": True,
+            "interval": interval,
+            "since_slot": first_slot,
+            "current_slot": slot_of(time.time(), interval),
+            "slots": slots,
+            "backend": backend,
+        }
+    )

@@ -1,0 +1,77 @@
+"""Celery tasks. Every execution is recorded (TaskExecution / BeatTick), duplicates included."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import Any
+
+from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from store import db
+from store.beat import SCHEDULED_AT_HEADER, slot_of, utc_from_timestamp
+from store.models import BeatTick, Order, TaskExecution
+
+log = logging.getLogger(__name__)
+
+CONFIRM_ORDER = "confirm_order"
+PROBE_TASK = "probe_task"
+
+# A failed task is acknowledged even with acks_late, so a database outage would silently drop
+# it. Retry connection-level errors with backoff for ~5 minutes (longer than any failover the
+# suite injects) instead.
+_RETRY: dict[str, Any] = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 10,
+    "retry_jitter": True,
+    "max_retries": 40,
+}
+
+
+def _hostname(task: Task) -> str:
+    return task.request.hostname or socket.gethostname()
+
+
+def _record(task: Task, name: str, key: object) -> None:
+    TaskExecution.objects.create(
+        task_name=name, task_id=task.request.id or "", key=str(key), hostname=_hostname(task)
+    )
+
+
+@shared_task(bind=True, name="store.tasks.confirm_order", **_RETRY)
+def confirm_order(self: Task, order_id: int) -> bool:
+    """Confirm an order once (conditional UPDATE); record every execution."""
+    with db.atomic():
+        _record(self, CONFIRM_ORDER, order_id)
+        updated = Order.objects.filter(id=order_id, status=Order.Status.PENDING).update(
+            status=Order.Status.CONFIRMED, confirmed_at=timezone.now()
+        )
+    if not updated:
+        log.info("confirm_order(%s): already confirmed or absent", order_id)
+    return bool(updated)
+
+
+@shared_task(bind=True, name="store.tasks.probe_task", **_RETRY)
+def probe_task(self: Task, seq: int) -> int:
+    with db.atomic():
+        _record(self, PROBE_TASK, seq)
+    return seq
+
+
+@shared_task(bind=True, name="store.tasks.refresh_metal_prices", **_RETRY)
+def refresh_metal_prices(self: Task) -> int:
+    """Stands in for a periodic price refresh; records one BeatTick for its beat slot."""
+    from django.conf import settings
+
+    scheduled = self.request.get(SCHEDULED_AT_HEADER)
+    scheduled_at = float(scheduled) if scheduled is not None else time.time()
+    slot = slot_of(scheduled_at, settings.SHOP_BEAT_INTERVAL)
+    with db.atomic():
+        BeatTick.objects.create(
+            slot=slot, scheduled_at=utc_from_timestamp(scheduled_at), hostname=_hostname(self)
+        )
+    return slot

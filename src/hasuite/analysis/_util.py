@@ -1,0 +1,34 @@
+"""Small helpers shared by the analysis modules (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from hasuite.model import Sample
+
+
+def sorted_samples(samples: Iterable[Sample]) -> list[Sample]:
+    """Samples ordered by monotonic time (stable for ties: input order kept)."""
+    return sorted(samples, key=lambda s: s.at)
+
+
+def round_up(value: float, quantum: float) -> float:
+    """``value`` rounded up to a multiple of ``quantum`` (float noise of 1e-9 quanta ignored)."""
+    if quantum <= 0:
+        raise ValueError(f"quantum must be > 0, got {quantum}")
+    steps = math.ceil(value / quantum - 1e-9)
+    return round(max(steps, 0) * quantum, 9)
+
+
+def fmt(value: float) -> str:
+    """A number as people read it: ``30``, ``34.2``, ``0.0123``."""
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}"

@@ -1,0 +1,637 @@
+"""Render the lab's configuration files from env/local/templates and env/stack.yaml."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+from hasuite.drivers.local.layout import (
+    DB_NAME,
+    DB_USER,
+    POSTGRES_MEMBERS,
+    REDIS_INSTANCES,
+    SENTINELS,
+    TOOLS_DIR,
+    LabLayout,
+    LabSecrets,
+)
+from hasuite.errors import LabError
+
+PG_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
+PATRONI_VENV = TOOLS_DIR / "patroni-venv"
+
+
+@dataclass(frozen=True)
+class Program:
+    """One supervised process: a named instance of a component."""
+
+    name: str
+    component: str
+    command: str
+    directory: Path | None = None
+    user: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    stopsignal: str = "TERM"
+    stopwaitsecs: int = 10
+    priority: int = 500
+    autostart: bool = True  # False: started by `lab up` once the database is migrated
+    startsecs: int = 1
+
+
+def running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def service_user() -> str | None:
+    """The user Postgres, Patroni and PgBouncer run as: `postgres` under root (they refuse root)."""
+    if not running_as_root():
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise LabError(
+            "running as root but there is no `postgres` user; PostgreSQL and PgBouncer refuse "
+            "to run as root. Install postgresql-15 (env/local/install) which creates it"
+        ) from exc
+    return "postgres"
+
+
+def template(project: Path, name: str) -> Template:
+    return Template((project / "env" / "local" / "templates" / name).read_text())
+
+
+def write(path: Path, text: str, *, owner: str | None = None, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, mode)
+    if owner:
+        shutil.chown(tmp, owner, owner)
+    tmp.replace(path)
+
+
+def chown_tree(path: Path, owner: str | None) -> None:
+    if not owner:
+        return
+    shutil.chown(path, owner, owner)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in dirnames + filenames:
+            shutil.chown(os.path.join(dirpath, n), owner, owner)
+
+
+def app_env(layout: LabLayout, secrets: LabSecrets) -> dict[str, str]:
+    """Environment of every app process (gunicorn, Celery worker and beat, migrations)."""
+    stack = layout.stack
+    sentinels = ",".join(f"127.0.0.1:{layout.port('sentinel', i)}" for i in range(SENTINELS))
+    return {
+        "SHOP_DB_HOST": "127.0.0.1",
+        "SHOP_DB_PORT": str(layout.port("haproxy-pooler")),
+        "SHOP_DB_NAME": DB_NAME,
+        "SHOP_DB_USER": DB_USER,
+        "SHOP_DB_PASSWORD": secrets.app_password,
+        "SHOP_REDIS_SENTINELS": sentinels,
+        "SHOP_REDIS_MASTER_NAME": stack.redis.master_name,
+        "SHOP_SECRET_KEY": secrets.django_secret_key,
+        "SHOP_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SHOP_PROBE_TOKEN": secrets.probe_token,
+        "SHOP_BEAT_INTERVAL": str(stack.celery.beat_interval),
+        "SHOP_CELERY_VISIBILITY_TIMEOUT": str(stack.celery.visibility_timeout),
+        "SHOP_CELERY_ACKS_LATE": "true" if stack.celery.acks_late else "false",
+        "SHOP_GUNICORN_WORKERS": str(stack.django.gunicorn_workers),
+        "SHOP_GUNICORN_GRACEFUL_TIMEOUT": str(stack.django.gunicorn_graceful_timeout),
+        "SHOP_GUNICORN_TIMEOUT": str(stack.django.gunicorn_timeout),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Program]:
+    """Write every config file of the lab; return the supervised programs."""
+    stack = layout.stack
+    user = service_user()
+    conf, data, logs, run = layout.conf_dir, layout.data_dir, layout.log_dir, layout.run_dir
+    for d in (conf, data, logs, run, layout.root / "tmp"):
+        d.mkdir(parents=True, exist_ok=True)
+    os.chmod(layout.root, 0o755)
+    os.chmod(data, 0o755)
+    venv_bin = Path(sys.executable).parent
+    lab_env = {"HASUITE_LAB_ROOT": str(layout.root)}
+    programs: list[Program] = []
+
+    # etcd: the DCS of Patroni (one node, like a small DCS on Kubernetes).
+    etcd_data = data / "etcd"
+    programs.append(
+        Program(
+            name="etcd",
+            component="etcd",
+            command=(
+                f"etcd --name etcd1 --data-dir {etcd_data} "
+                f"--listen-client-urls http://127.0.0.1:{layout.port('etcd')} "
+                f"--advertise-client-urls http://127.0.0.1:{layout.port('etcd')} "
+                f"--listen-peer-urls http://127.0.0.1:{layout.port('etcd-peer')} "
+                f"--initial-advertise-peer-urls http://127.0.0.1:{layout.port('etcd-peer')} "
+                f"--initial-cluster etcd1=http://127.0.0.1:{layout.port('etcd-peer')} "
+                "--enable-v2=false --log-level warn"
+            ),
+            priority=100,
+        )
+    )
+
+    # Patroni members (each manages one PostgreSQL 15).
+    socket_dir = run / "pg"
+    socket_dir.mkdir(exist_ok=True)
+    chown_tree(socket_dir, user)
+    patroni_tmpl = template(project, "patroni.yml.tmpl")
+    for i in range(POSTGRES_MEMBERS):
+        name = f"postgres-{i + 1}"
+        pgdata = layout.pg_data(i)
+        if not pgdata.exists():
+            pgdata.mkdir(mode=0o700, parents=True)
+            chown_tree(pgdata, user)
+        cfg = conf / f"patroni-{i + 1}.yml"
+        write(
+            cfg,
+            patroni_tmpl.substitute(
+                scope="hasuite",
+                name=name,
+                rest_port=layout.port("patroni", i),
+                etcd_port=layout.port("etcd"),
+                ttl=stack.patroni.ttl,
+                loop_wait=stack.patroni.loop_wait,
+                retry_timeout=stack.patroni.retry_timeout,
+                maximum_lag_on_failover=stack.patroni.maximum_lag_on_failover,
+                use_pg_rewind="true" if stack.patroni.use_pg_rewind else "false",
+                pg_port=layout.port("postgres", i),
+                data_dir=pgdata,
+                bin_dir=PG_BIN_DIR,
+                pgpass=socket_dir / f"pgpass-{i + 1}",
+                socket_dir=socket_dir,
+                superuser_password=secrets.superuser_password,
+                replication_password=secrets.replication_password,
+                rewind_password=secrets.rewind_password,
+            ),
+            owner=user,
+            mode=0o600,
+        )
+        programs.append(
+            Program(
+                name=name,
+                component="postgres",
+                command=f"{PATRONI_VENV / 'bin' / 'patroni'} {cfg}",
+                user=user,
+                env={**lab_env, "HOME": str(socket_dir)},
+                stopwaitsecs=60,
+                priority=200,
+            )
+        )
+
+    # HAProxy: the primary "Service" and the pooler "Service".
+    check_ms = stack.lab.haproxy_check_interval_ms
+    primary_servers = "\n".join(
+        f"    server {'postgres-%d' % (i + 1)} 127.0.0.1:{layout.port('postgres', i)} "
+        f"check port {layout.port('patroni', i)}"
+        for i in range(POSTGRES_MEMBERS)
+    )
+    pooler_servers = "\n".join(
+        f"    server pooler-{i + 1} 127.0.0.1:{layout.port('pooler', i)} check"
+        for i in range(stack.pooler.instances)
+    )
+    haproxy_cfg = conf / "haproxy.cfg"
+    write(
+        haproxy_cfg,
+        template(project, "haproxy.cfg.tmpl").substitute(
+            stats_port=layout.port("haproxy-stats"),
+            primary_port=layout.port("haproxy-primary"),
+            pooler_port=layout.port("haproxy-pooler"),
+            check_ms=check_ms,
+            fall=stack.lab.haproxy_fall,
+            rise=stack.lab.haproxy_rise,
+            primary_servers=primary_servers,
+            pooler_servers=pooler_servers,
+        ),
+    )
+    programs.append(
+        Program(
+            name="haproxy",
+            component="haproxy",
+            command=f"haproxy -db -f {haproxy_cfg}",
+            env=lab_env,
+            priority=150,
+        )
+    )
+
+    # PgBouncer instances (transaction mode).
+    userlist = conf / "pgbouncer-users.txt"
+    write(
+        userlist,
+        f'"{DB_USER}" "{secrets.app_password}"\n"postgres" "{secrets.superuser_password}"\n',
+        owner=user,
+        mode=0o600,
+    )
+    pgb_tmpl = template(project, "pgbouncer.ini.tmpl")
+    for i in range(stack.pooler.instances):
+        name = f"pooler-{i + 1}"
+        ini = conf / f"{name}.ini"
+        write(
+            ini,
+            pgb_tmpl.substitute(
+                name=name,
+                dbname=DB_NAME,
+                primary_port=layout.port("haproxy-primary"),
+                port=layout.port("pooler", i),
+                auth_file=userlist,
+                admin_user="postgres",
+                pool_mode=stack.pooler.pool_mode,
+                default_pool_size=stack.pooler.default_pool_size,
+                max_client_conn=stack.pooler.max_client_conn,
+                server_connect_timeout=stack.pooler.server_connect_timeout,
+                server_login_retry=stack.pooler.server_login_retry,
+                query_wait_timeout=stack.pooler.query_wait_timeout,
+                server_check_delay=stack.pooler.server_check_delay,
+            ),
+            owner=user,
+            mode=0o600,
+        )
+        programs.append(
+            Program(
+                name=name,
+                component="pooler",
+                command=f"pgbouncer {ini}",
+                user=user,
+                env=lab_env,
+                priority=250,
+            )
+        )
+
+    # Redis master + replicas, and Sentinels. Their files are written once: Redis and Sentinel
+    # rewrite them as the topology changes, like the chart's persisted config.
+    redis_tmpl = template(project, "redis.conf.tmpl")
+    for i in range(REDIS_INSTANCES):
+        name = f"redis-{i + 1}"
+        rdir = data / name
+        rdir.mkdir(parents=True, exist_ok=True)
+        cfg = conf / f"{name}.conf"
+        if not cfg.exists():
+            replicaof = "" if i == 0 else f"replicaof 127.0.0.1 {layout.port('redis', 0)}"
+            write(
+                cfg,
+                redis_tmpl.substitute(
+                    name=name,
+                    port=layout.port("redis", i),
+                    data_dir=rdir,
+                    min_replicas_to_write=stack.redis.min_replicas_to_write,
+                    min_replicas_max_lag=stack.redis.min_replicas_max_lag,
+                    replicaof=replicaof,
+                ),
+            )
+        programs.append(
+            Program(
+                name=name,
+                component="redis",
+                command=f"redis-server {cfg}",
+                env=lab_env,
+                priority=100,
+            )
+        )
+    sent_tmpl = template(project, "sentinel.conf.tmpl")
+    sen = stack.redis.sentinel
+    for i in range(SENTINELS):
+        name = f"sentinel-{i + 1}"
+        sdir = data / name
+        sdir.mkdir(parents=True, exist_ok=True)
+        cfg = conf / f"{name}.conf"
+        if not cfg.exists():
+            write(
+                cfg,
+                sent_tmpl.substitute(
+                    name=name,
+                    port=layout.port("sentinel", i),
+                    data_dir=sdir,
+                    master_name=stack.redis.master_name,
+                    master_port=layout.port("redis", 0),
+                    quorum=sen.quorum,
+                    down_after_milliseconds=sen.down_after_milliseconds,
+                    failover_timeout=sen.failover_timeout,
+                    parallel_syncs=sen.parallel_syncs,
+                ),
+            )
+        programs.append(
+            Program(
+                name=name,
+                component="sentinel",
+                command=f"redis-sentinel {cfg}",
+                env=lab_env,
+                priority=120,
+            )
+        )
+
+    # The app: gunicorn instances, Celery workers and one beat. Started after migrations.
+    app_dir = project / "env" / "app"
+    env = {**lab_env, **app_env(layout, secrets)}
+    gconf = app_dir / "gunicorn.conf.py"
+    graceful = stack.django.gunicorn_graceful_timeout
+    for i in range(stack.django.replicas):
+        name = f"django-{i + 1}"
+        programs.append(
+            Program(
+                name=name,
+                component="django",
+                command=f"{venv_bin / 'gunicorn'} -c {gconf} --no-control-socket "
+                "shop.wsgi:application",
+                directory=app_dir,
+                env={**env, "SHOP_BIND": f"127.0.0.1:{layout.port('django', i)}"},
+                stopwaitsecs=graceful + 5,
+                priority=600,
+                autostart=False,
+                startsecs=2,
+            )
+        )
+    for i in range(stack.celery.workers):
+        name = f"celery-worker-{i + 1}"
+        programs.append(
+            Program(
+                name=name,
+                component="celery-worker",
+                command=(
+                    f"{venv_bin / 'celery'} -A shop worker -n {name}@%%h "
+                    f"--concurrency {stack.celery.concurrency} --loglevel INFO"
+                ),
+                directory=app_dir,
+                env={
+                    **env,
+                    "SHOP_WORKER_METRICS_PORT": str(layout.port("celery-worker-metrics", i)),
+                },
+                stopwaitsecs=30,
+                priority=650,
+                autostart=False,
+                startsecs=2,
+            )
+        )
+    programs.append(
+        Program(
+            name="celery-beat",
+            component="celery-beat",
+            command=(
+                f"{venv_bin / 'celery'} -A shop beat --loglevel INFO "
+                f"--schedule {data / 'celerybeat-schedule'}"
+            ),
+            directory=app_dir,
+            env=env,
+            priority=700,
+            autostart=False,
+            startsecs=2,
+        )
+    )
+
+    # nginx in front of the app instances.
+    tmp = layout.root / "tmp" / "nginx"
+    tmp.mkdir(parents=True, exist_ok=True)
+    os.chmod(tmp, 0o1777)
+    upstream = "\n".join(
+        f"        server 127.0.0.1:{layout.port('django', i)} "
+        f"max_fails={stack.nginx.max_fails} fail_timeout={stack.nginx.fail_timeout}s;"
+        for i in range(stack.django.replicas)
+    )
+    nginx_conf = conf / "nginx.conf"
+    write(
+        nginx_conf,
+        template(project, "nginx.conf.tmpl").substitute(
+            user_directive="user nobody nogroup;" if running_as_root() else "",
+            run_dir=run,
+            log_dir=logs,
+            tmp_dir=tmp,
+            upstream_servers=upstream,
+            port=layout.port("nginx"),
+            status_port=layout.port("nginx-status"),
+            proxy_next_upstream=stack.nginx.proxy_next_upstream,
+            proxy_connect_timeout=stack.nginx.proxy_connect_timeout,
+            proxy_read_timeout=stack.nginx.proxy_read_timeout,
+        ),
+    )
+    programs.append(
+        Program(
+            name="nginx",
+            component="nginx",
+            command=f"nginx -c {nginx_conf} -p {layout.root}",
+            env=lab_env,
+            stopsignal="QUIT",
+            priority=800,
+        )
+    )
+
+    # Monitoring: exporters, Prometheus, Alertmanager and the webhook receiver.
+    programs.append(
+        Program(
+            name="redis-exporter",
+            component="redis-exporter",
+            command=(
+                "prometheus-redis-exporter -redis.addr= "
+                f"-web.listen-address 127.0.0.1:{layout.port('redis-exporter')}"
+            ),
+            env=lab_env,
+            priority=900,
+        )
+    )
+    programs.append(
+        Program(
+            name="nginx-exporter",
+            component="nginx-exporter",
+            command=(
+                "prometheus-nginx-exporter -nginx.scrape-uri "
+                f"http://127.0.0.1:{layout.port('nginx-status')}/stub_status "
+                f"-web.listen-address 127.0.0.1:{layout.port('nginx-exporter')}"
+            ),
+            env=lab_env,
+            priority=900,
+        )
+    )
+    prom_conf = render_prometheus(layout, project)
+    programs.append(
+        Program(
+            name="prometheus",
+            component="prometheus",
+            command=(
+                f"prometheus --config.file={prom_conf} --storage.tsdb.path={data / 'prometheus'} "
+                f"--web.listen-address=127.0.0.1:{layout.port('prometheus')} "
+                "--web.enable-lifecycle --storage.tsdb.retention.time=2d --log.level=warn"
+            ),
+            env=lab_env,
+            priority=900,
+        )
+    )
+    am_conf = render_alertmanager(layout, project)
+    programs.append(
+        Program(
+            name="alertmanager",
+            component="alertmanager",
+            command=(
+                f"prometheus-alertmanager --config.file={am_conf} "
+                f"--storage.path={data / 'alertmanager'} "
+                f"--web.listen-address=127.0.0.1:{layout.port('alertmanager')} "
+                "--cluster.listen-address= --log.level=warn"
+            ),
+            env=lab_env,
+            priority=900,
+        )
+    )
+    programs.append(
+        Program(
+            name="alert-receiver",
+            component="alert-receiver",
+            command=(
+                f"{venv_bin / 'python'} -m hasuite.drivers.local.receiver "
+                f"--port {layout.port('alert-receiver')} --out {layout.alert_record}"
+            ),
+            env=lab_env,
+            priority=850,
+        )
+    )
+    write(conf / "supervisord.conf", render_supervisord(layout, programs))
+    return programs
+
+
+def render_prometheus(layout: LabLayout, project: Path) -> Path:
+    mon = layout.stack.monitoring
+    rules_dir = project / "env" / "alerts" / "rules"
+    rule_files = sorted(rules_dir.glob("*.yml")) if rules_dir.is_dir() else []
+
+    def static(job: str, targets: list[str], extra: str = "") -> str:
+        tlist = ", ".join(f"'{t}'" for t in targets)
+        return f"  - job_name: {job}\n{extra}    static_configs:\n      - targets: [{tlist}]\n"
+
+    def multi_target(job: str, targets: list[str]) -> str:
+        # redis_exporter's multi-target mode: one exporter process, one target per scrape.
+        extra = (
+            "    metrics_path: /scrape\n"
+            "    relabel_configs:\n"
+            "      - {source_labels: [__address__], target_label: __param_target}\n"
+            "      - {source_labels: [__address__], target_label: instance}\n"
+            f"      - {{target_label: __address__, replacement: "
+            f"'127.0.0.1:{layout.port('redis-exporter')}'}}\n"
+        )
+        return static(job, targets, extra)
+
+    st = layout.stack
+    jobs = [
+        static("patroni", [f"127.0.0.1:{layout.port('patroni', i)}" for i in range(3)]),
+        multi_target("redis", [f"127.0.0.1:{layout.port('redis', i)}" for i in range(3)]),
+        multi_target("sentinel", [f"127.0.0.1:{layout.port('sentinel', i)}" for i in range(3)]),
+        static(
+            "django",
+            [f"127.0.0.1:{layout.port('django', i)}" for i in range(st.django.replicas)],
+        ),
+        static(
+            "celery-worker",
+            [
+                f"127.0.0.1:{layout.port('celery-worker-metrics', i)}"
+                for i in range(st.celery.workers)
+            ],
+        ),
+        static("nginx", [f"127.0.0.1:{layout.port('nginx-exporter')}"]),
+        static("prometheus", [f"127.0.0.1:{layout.port('prometheus')}"]),
+        static("alertmanager", [f"127.0.0.1:{layout.port('alertmanager')}"]),
+    ]
+    path = layout.conf_dir / "prometheus.yml"
+    write(
+        path,
+        template(project, "prometheus.yml.tmpl").substitute(
+            scrape_interval=mon.scrape_interval,
+            evaluation_interval=mon.evaluation_interval,
+            scrape_timeout=max(1, min(mon.scrape_interval - 1, 4)),
+            alertmanager_port=layout.port("alertmanager"),
+            rule_files="\n".join(f"  - {p}" for p in rule_files) or "  []",
+            scrape_configs="".join(jobs),
+        ),
+    )
+    return path
+
+
+ALERTMANAGER_FALLBACK = """\
+route:
+  receiver: suite
+  group_by: [alertname, instance]
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+receivers:
+  - name: suite
+    webhook_configs:
+      - url: '{{WEBHOOK_URL}}'
+        send_resolved: true
+"""
+
+
+def render_alertmanager(layout: LabLayout, project: Path) -> Path:
+    src = project / "env" / "alerts" / "alertmanager.yml.tmpl"
+    text = src.read_text() if src.is_file() else ALERTMANAGER_FALLBACK
+    path = layout.conf_dir / "alertmanager.yml"
+    write(path, text.replace("{{WEBHOOK_URL}}", layout.alert_receiver_url + "/"))
+    return path
+
+
+def _env_line(env: dict[str, str]) -> str:
+    def quote(v: str) -> str:
+        return '"' + v.replace("%", "%%").replace('"', '\\"') + '"'
+
+    return ",".join(f"{k}={quote(v)}" for k, v in sorted(env.items()))
+
+
+def render_supervisord(layout: LabLayout, programs: list[Program]) -> str:
+    delay = layout.stack.lab.restart_delay
+    parts = [
+        f"""\
+; supervisord plays kubelet: it restarts a killed instance. Rendered by hasuite lab up.
+[unix_http_server]
+file={layout.supervisor_socket}
+chmod=0700
+
+[supervisord]
+logfile={layout.log_dir / "supervisord.log"}
+logfile_maxbytes=10MB
+logfile_backups=1
+pidfile={layout.supervisor_pidfile}
+childlogdir={layout.log_dir}
+loglevel=info
+minfds=4096
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{layout.supervisor_socket}
+"""
+    ]
+    for p in programs:
+        command = p.command
+        if delay:
+            # kubelet-like back-off: wait before (re)starting the instance.
+            command = f"/bin/sh -c 'sleep {delay}; exec {command}'"
+        lines = [
+            f"[program:{p.name}]",
+            f"command={command}",
+            f"autostart={'true' if p.autostart else 'false'}",
+            "autorestart=true",
+            f"startsecs={p.startsecs}",
+            "startretries=1000",
+            f"stopsignal={p.stopsignal}",
+            f"stopwaitsecs={p.stopwaitsecs}",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "redirect_stderr=true",
+            f"stdout_logfile={layout.log_dir / (p.name + '.log')}",
+            "stdout_logfile_maxbytes=20MB",
+            "stdout_logfile_backups=1",
+            f"priority={p.priority}",
+        ]
+        if p.directory:
+            lines.append(f"directory={p.directory}")
+        if p.user:
+            lines.append(f"user={p.user}")
+        if p.env:
+            lines.append(f"environment={_env_line(p.env)}")
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)

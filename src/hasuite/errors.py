@@ -1,0 +1,24 @@
+"""The suite's errors: one root, a few subclasses.
+
+A message says what happened, what was seen, what was expected and a hint what to do.
+"""
+
+
+class HasuiteError(Exception):
+    """Root of every error the suite raises on purpose."""
+
+
+class ConfigError(HasuiteError):
+    """Bad input: a settings file, a CLI argument, a promise or experiment definition."""
+
+
+class LabError(HasuiteError):
+    """The local lab could not be brought up, inspected or brought down."""
+
+
+class InjectionError(HasuiteError):
+    """A fault could not be injected (no such role, nothing to kill, timeout)."""
+
+
+class NotBuiltError(HasuiteError):
+    """A feature the CLI names exists in the plan but is not built yet."""

@@ -1,0 +1,387 @@
+"""The suite's records: what recorders saw, what was injected, what was measured, what was judged.
+
+Every type here is a frozen, slotted, keyword-only dataclass (or an enum) built from the standard
+library only. Drivers produce samples, role observations, events and injections; the pure
+``hasuite.analysis`` functions turn a :class:`Timeline` into :class:`Measurement` records; verdicts
+compare measurements against :class:`Promise` checks and yield :class:`PromiseResult` records.
+
+Time: ``at`` is a monotonic timestamp in seconds (``time.monotonic()`` of the recording process),
+``wall`` is epoch seconds for humans and reports. All analysis uses ``at``; ``wall`` is carried
+along so a report can print real times.
+
+"Down" is data, never an exception: a failed probe is ``Sample(ok=False, error="...")``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "COMPARISONS",
+    "KNOWN_TARGETS",
+    "Check",
+    "CheckResult",
+    "Event",
+    "Injection",
+    "LedgerCheck",
+    "LedgerEntry",
+    "Measurement",
+    "Outage",
+    "Phase",
+    "Promise",
+    "PromiseResult",
+    "RoleObservation",
+    "Sample",
+    "Timeline",
+    "Verdict",
+]
+
+#: Targets a promise may apply to (see ARCHITECTURE.md, "Targets").
+KNOWN_TARGETS: tuple[str, ...] = ("local", "kind", "cluster")
+
+#: Comparisons a promise check may use: ``measured <op> threshold`` must hold.
+COMPARISONS: tuple[str, ...] = ("<=", "<", "==", ">=", ">")
+
+
+# --------------------------------------------------------------------------------------------
+# What recorders see
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sample:
+    """One observation of a recorder (a probe request or one load request).
+
+    ``probe`` names the door it went through, e.g. ``"order-write"``, ``"order-read"``,
+    ``"cache-write"``, ``"task-enqueue"``, ``"task-run"`` or ``"http"`` for Locust requests.
+    ``backend`` says which Postgres/Redis instance served it when the app reports it; ``key`` is
+    the acknowledged order id / sequence number / task id, for the ledger.
+    """
+
+    at: float
+    wall: float
+    probe: str
+    ok: bool
+    latency_s: float | None = None
+    error: str | None = None
+    backend: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleObservation:
+    """What the control plane said about one instance at one moment.
+
+    ``role`` uses the component's own words: ``"leader"``/``"replica"`` for postgres,
+    ``"master"``/``"replica"`` for redis, ``"member"`` (or empty) for stateless components.
+    """
+
+    at: float
+    wall: float
+    component: str
+    instance: str
+    role: str
+    ready: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """A point on the timeline that is not a sample.
+
+    ``kind`` is one of ``"fault"`` (the injection instant), ``"recovered"`` (the control plane says
+    the component is back), ``"steady"`` (the stack is back to its steady state), ``"phase"``,
+    ``"alert-firing"``, ``"alert-resolved"``, ... ``detail`` is free text or a mapping.
+    """
+
+    at: float
+    wall: float
+    kind: str
+    component: str = ""
+    detail: Mapping[str, Any] | str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Injection:
+    """What a driver hit and when: ``crash``/``stop``/``pause``/``rollout`` of some instances."""
+
+    at: float
+    wall: float
+    component: str
+    action: str
+    instances: tuple[str, ...] = ()
+    role: str | None = None
+
+    def to_event(self) -> Event:
+        """The ``"fault"`` event that puts this injection on the timeline."""
+        return Event(
+            at=self.at,
+            wall=self.wall,
+            kind="fault",
+            component=self.component,
+            detail={"action": self.action, "role": self.role, "instances": list(self.instances)},
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeline:
+    """Everything one experiment recorded, in one place (tuples, any order; helpers sort)."""
+
+    samples: tuple[Sample, ...] = ()
+    roles: tuple[RoleObservation, ...] = ()
+    events: tuple[Event, ...] = ()
+
+    def for_probe(self, probe: str) -> tuple[Sample, ...]:
+        """The samples of one probe, ordered by ``at``."""
+        return tuple(sorted((s for s in self.samples if s.probe == probe), key=lambda s: s.at))
+
+    def probes(self) -> tuple[str, ...]:
+        """The probe names present, sorted."""
+        return tuple(sorted({s.probe for s in self.samples}))
+
+    def roles_of(self, component: str) -> tuple[RoleObservation, ...]:
+        """The role observations of one component, ordered by ``at``."""
+        return tuple(
+            sorted((r for r in self.roles if r.component == component), key=lambda r: r.at)
+        )
+
+    def events_of(self, kind: str) -> tuple[Event, ...]:
+        """The events of one kind, ordered by ``at``."""
+        return tuple(sorted((e for e in self.events if e.kind == kind), key=lambda e: e.at))
+
+    def first_event_at(self, kind: str) -> float | None:
+        """Monotonic time of the first event of ``kind``, or None when there is none."""
+        found = self.events_of(kind)
+        return found[0].at if found else None
+
+    def fault_at(self) -> float | None:
+        """The fault injection instant (first ``"fault"`` event), or None."""
+        return self.first_event_at("fault")
+
+    def recovered_at(self) -> float | None:
+        """The first ``"recovered"`` event after the fault (or at all when there is no fault)."""
+        fault = self.fault_at()
+        for event in self.events_of("recovered"):
+            if fault is None or event.at >= fault:
+                return event.at
+        return None
+
+    def span(self) -> tuple[float, float] | None:
+        """(first, last) ``at`` over samples, roles and events; None when empty."""
+        times = [s.at for s in self.samples] + [r.at for r in self.roles]
+        times += [e.at for e in self.events]
+        return (min(times), max(times)) if times else None
+
+    def with_injection(self, injection: Injection) -> Timeline:
+        """A copy with the injection's fault event added."""
+        return Timeline(
+            samples=self.samples, roles=self.roles, events=(*self.events, injection.to_event())
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Ledgers: every acknowledged write, read back after recovery
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerEntry:
+    """One acknowledged write: ``kind`` is ``"order"``, ``"task"`` or ``"key"``."""
+
+    kind: str
+    key: str
+    acknowledged_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerCheck:
+    """The read-back after recovery.
+
+    ``present`` holds the keys found; ``executions`` counts executions per key (tasks: how many
+    times the task body ran; orders/keys: how many rows/values exist, normally 1);
+    ``first_seen`` optionally gives the monotonic time each key was first seen executed/present
+    (needed to judge "ran within a deadline"); ``checked_at`` is when the read-back happened.
+    A key counted in ``executions`` with a count > 0 is present even if missing from ``present``.
+    """
+
+    present: frozenset[str] = frozenset()
+    executions: Mapping[str, int] = field(default_factory=dict)
+    first_seen: Mapping[str, float] = field(default_factory=dict)
+    checked_at: float | None = None
+
+    def has(self, key: str) -> bool:
+        """True when the read-back found the key."""
+        return key in self.present or self.executions.get(key, 0) > 0
+
+
+# --------------------------------------------------------------------------------------------
+# Analysis results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outage:
+    """One window during which a probe failed.
+
+    ``start`` is the last success before the first failure (or the first failure when the probe
+    never succeeded before: ``start_known`` is False); ``end`` is the first success after the
+    failures, or the last sample when the recording ended while failing (``open`` is True and the
+    duration is a lower bound). ``duration_s`` is rounded up to the probe resolution so an outage
+    is never under-reported.
+    """
+
+    probe: str
+    start: float
+    end: float
+    first_failure: float
+    last_failure: float
+    failures: int
+    duration_s: float
+    open: bool = False
+    start_known: bool = True
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Phase:
+    """A named time window ``[start, end)`` of an experiment: before, during, recovery, after."""
+
+    name: str
+    start: float
+    end: float
+
+    def contains(self, at: float) -> bool:
+        """True when ``start <= at < end``."""
+        return self.start <= at < self.end
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measurement:
+    """One number measured from a timeline.
+
+    ``value`` None means "could not measure" and ``detail`` says why. ``at_least`` True means the
+    value is a lower bound (the condition was still ongoing when the recording ended), so a verdict
+    may only use it where a lower bound suffices.
+    """
+
+    name: str
+    value: float | None
+    unit: str
+    detail: str = ""
+    at_least: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# Promises and verdicts
+# --------------------------------------------------------------------------------------------
+
+
+class Verdict(enum.StrEnum):
+    """The judgement of one promise (and, aggregated, of one experiment)."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    ERROR = "ERROR"  # could not measure; never silently a PASS
+    SKIPPED = "SKIPPED"  # not applicable to this target
+    INTERRUPTED = "INTERRUPTED"  # the run was interrupted before the promise could be judged
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    """One threshold of a promise: ``measured <comparison> threshold`` must hold.
+
+    ``enforce`` False makes it informational: measured and reported, never changes the verdict.
+    ``label`` is the human name used in reasons (default: the measurement name, words spaced).
+    """
+
+    measurement: str
+    comparison: str
+    threshold: float
+    unit: str
+    label: str = ""
+    enforce: bool = True
+    note: str = ""
+
+    def human_label(self) -> str:
+        """``"write outage"`` for ``write_outage_s`` unless a label is given."""
+        if self.label:
+            return self.label
+        name = self.measurement
+        if name.endswith("_s"):
+            name = name[:-2]
+        return name.replace("_", " ")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Promise:
+    """A documented promise of the stack, as data (from ``suites/promises.yaml``)."""
+
+    id: str
+    text: str
+    experiments: tuple[str, ...]
+    checks: tuple[Check, ...]
+    targets: tuple[str, ...] = KNOWN_TARGETS
+    params: Mapping[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    def applies_to(self, target: str) -> bool:
+        """True when the promise is judged on ``target``."""
+        return target in self.targets
+
+    def measurement_names(self) -> tuple[str, ...]:
+        """The measurements the checks need, in check order."""
+        return tuple(c.measurement for c in self.checks)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckResult:
+    """The outcome of one check: ``holds`` None means it could not be decided."""
+
+    check: Check
+    measured: float | None
+    holds: bool | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromiseResult:
+    """The verdict on one promise with the numbers behind it.
+
+    ``measured``/``threshold``/``unit`` describe the deciding check (the first violated or
+    undecided one, else the first check); ``checks`` has every check's outcome; ``reason`` is
+    human text such as ``"write outage 34.2 s > 30 s"``.
+    """
+
+    id: str
+    verdict: Verdict
+    measured: float | None
+    threshold: float | None
+    unit: str
+    reason: str
+    checks: tuple[CheckResult, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``summary.json`` shape: id, verdict, measured, threshold, unit, reason, checks."""
+        return {
+            "id": self.id,
+            "verdict": self.verdict.value,
+            "measured": self.measured,
+            "threshold": self.threshold,
+            "unit": self.unit,
+            "reason": self.reason,
+            "checks": [
+                {
+                    "measurement": r.check.measurement,
+                    "comparison": r.check.comparison,
+                    "threshold": r.check.threshold,
+                    "unit": r.check.unit,
+                    "measured": r.measured,
+                    "holds": r.holds,
+                    "enforce": r.check.enforce,
+                    "text": r.text,
+                }
+                for r in self.checks
+            ],
+        }

@@ -1,0 +1,246 @@
+"""Settings: the stack under test (env/stack.yaml) and the suite's own knobs.
+
+Loaded once (CLI > HASUITE_* environment > file > defaults) and passed down as values; nothing
+below the CLI or the pytest plugin reads os.environ.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from hasuite.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatroniSettings:
+    ttl: int = 30
+    loop_wait: int = 10
+    retry_timeout: int = 10
+    maximum_lag_on_failover: int = 33554432
+    use_pg_rewind: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolerSettings:
+    instances: int = 2
+    pool_mode: str = "transaction"
+    default_pool_size: int = 20
+    max_client_conn: int = 500
+    server_connect_timeout: int = 3
+    server_login_retry: int = 1
+    query_wait_timeout: int = 30
+    server_check_delay: int = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentinelSettings:
+    quorum: int = 2
+    down_after_milliseconds: int = 10000
+    failover_timeout: int = 180000
+    parallel_syncs: int = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisSettings:
+    master_name: str = "shop"
+    min_replicas_to_write: int = 1
+    min_replicas_max_lag: int = 5
+    sentinel: SentinelSettings = field(default_factory=SentinelSettings)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DjangoSettings:
+    replicas: int = 3
+    gunicorn_workers: int = 2
+    gunicorn_graceful_timeout: int = 30
+    gunicorn_timeout: int = 30
+
+
+@dataclass(frozen=True, kw_only=True)
+class CelerySettings:
+    workers: int = 2
+    concurrency: int = 2
+    acks_late: bool = True
+    visibility_timeout: int = 3600
+    beat_interval: int = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class NginxSettings:
+    proxy_next_upstream: str = "error timeout http_502 http_503"
+    proxy_connect_timeout: int = 1
+    proxy_read_timeout: int = 30
+    max_fails: int = 1
+    fail_timeout: int = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringSettings:
+    scrape_interval: int = 5
+    evaluation_interval: int = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabPlumbing:
+    haproxy_check_interval_ms: int = 1000
+    haproxy_fall: int = 1
+    haproxy_rise: int = 1
+    restart_delay: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackSettings:
+    """The settings of the stack under test (env/stack.yaml), after an optional profile."""
+
+    patroni: PatroniSettings = field(default_factory=PatroniSettings)
+    pooler: PoolerSettings = field(default_factory=PoolerSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    django: DjangoSettings = field(default_factory=DjangoSettings)
+    celery: CelerySettings = field(default_factory=CelerySettings)
+    nginx: NginxSettings = field(default_factory=NginxSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    lab: LabPlumbing = field(default_factory=LabPlumbing)
+    profile: str | None = None
+
+
+def project_dir() -> Path:
+    """The checkout this package runs from (holds env/, experiments/, suites/)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "env" / "stack.yaml").is_file() and (parent / "pyproject.toml").is_file():
+            return parent
+    cwd = Path.cwd()
+    if (cwd / "env" / "stack.yaml").is_file():
+        return cwd
+    raise ConfigError(
+        f"cannot find the hasuite checkout (env/stack.yaml) above {here} or in {cwd}; "
+        "run hasuite from the project folder"
+    )
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Return base with overlay merged in, recursively (overlay wins)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _build(cls: type[T], data: Mapping[str, Any], where: str, source: str) -> T:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: {where or 'top level'} must be a mapping, got {data!r}")
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(unknown)} in {where or 'top level'}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        f = known[name]
+        default = getattr(cls(), name)
+        path = f"{where}.{name}" if where else name
+        if is_dataclass(default):
+            kwargs[name] = _build(type(default), value, path, source)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{source}: {path} must be true or false, got {value!r}")
+            kwargs[name] = value
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{source}: {path} must be a whole number >= 0, got {value!r}")
+            kwargs[name] = value
+        elif isinstance(default, str) or default is None:
+            if not isinstance(value, str):
+                raise ConfigError(f"{source}: {path} must be a string, got {value!r}")
+            kwargs[name] = value
+        else:  # pragma: no cover - every field type is handled above
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def load_stack(path: Path | None = None, profile: str | None = None) -> StackSettings:
+    """Read env/stack.yaml (or `path`), apply `profile` from its `profiles:` section."""
+    path = path or project_dir() / "env" / "stack.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read stack settings {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    profiles = raw.pop("profiles", {}) or {}
+    if profile:
+        if profile not in profiles:
+            raise ConfigError(
+                f"unknown stack profile {profile!r}; {path} defines: "
+                f"{', '.join(sorted(profiles)) or 'none'}"
+            )
+        raw = deep_merge(raw, profiles[profile])
+    stack = _build(StackSettings, raw, "", str(path))
+    if stack.patroni.ttl < 20:
+        raise ConfigError(f"{path}: patroni.ttl {stack.patroni.ttl} < 20; Patroni enforces >= 20")
+    if profile:
+        stack = StackSettings(**{f.name: getattr(stack, f.name) for f in fields(stack)
+                                 if f.name != "profile"}, profile=profile)
+    return stack
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteSettings:
+    """The suite's own knobs (not the stack's)."""
+
+    timeout_multiplier: float = 1.0
+    lab_dir: Path = field(default_factory=lambda: default_lab_dir())
+    port_base: int = 25000
+    probe_hz: float = 10.0
+    reports_dir: Path = field(default_factory=lambda: Path("reports"))
+
+    def scaled(self, seconds: float) -> float:
+        """A wait of `seconds`, scaled by the one timeout multiplier."""
+        return seconds * self.timeout_multiplier
+
+
+def default_lab_dir() -> Path:
+    # Under /var/tmp, not the checkout: the `postgres` user must be able to reach its data
+    # directory, and a checkout under /root is not traversable for it.
+    return Path("/var/tmp") / f"hasuite-lab-{os.getuid()}"
+
+
+def suite_settings_from_env(env: Mapping[str, str], **overrides: Any) -> SuiteSettings:
+    """Build SuiteSettings from HASUITE_* variables; explicit overrides (CLI) win."""
+    values: dict[str, Any] = {}
+    try:
+        if "HASUITE_TIMEOUT_MULTIPLIER" in env:
+            values["timeout_multiplier"] = float(env["HASUITE_TIMEOUT_MULTIPLIER"])
+        if "HASUITE_LAB_DIR" in env:
+            values["lab_dir"] = Path(env["HASUITE_LAB_DIR"])
+        if "HASUITE_PORT_BASE" in env:
+            values["port_base"] = int(env["HASUITE_PORT_BASE"])
+        if "HASUITE_PROBE_HZ" in env:
+            values["probe_hz"] = float(env["HASUITE_PROBE_HZ"])
+        if "HASUITE_REPORTS_DIR" in env:
+            values["reports_dir"] = Path(env["HASUITE_REPORTS_DIR"])
+    except ValueError as exc:
+        raise ConfigError(f"bad HASUITE_* environment value: {exc}") from exc
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    s = SuiteSettings(**values)
+    if s.timeout_multiplier <= 0:
+        raise ConfigError(f"timeout multiplier must be > 0, got {s.timeout_multiplier}")
+    if not 1024 <= s.port_base <= 65000:
+        raise ConfigError(f"port base must be within 1024..65000, got {s.port_base}")
+    return s

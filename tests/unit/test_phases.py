@@ -1,0 +1,76 @@
+"""Phases from events and error counts per phase (pure, table-driven)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hasuite.analysis import build_phases, measure_phase_errors
+from hasuite.model import Event
+
+from .builders import series
+
+
+def ev(kind: str, at: float) -> Event:
+    return Event(at=at, wall=at, kind=kind, component="postgres")
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        pytest.param([], [("before", 0.0, 100.0)], id="no-fault"),
+        pytest.param([ev("fault", 10)], [("before", 0, 10), ("during", 10, 100)], id="fault-only"),
+        pytest.param(
+            [ev("fault", 10), ev("recovered", 30)],
+            [("before", 0, 10), ("during", 10, 30), ("recovery", 30, 40), ("after", 40, 100)],
+            id="settle-default",
+        ),
+        pytest.param(
+            [ev("recovered", 5), ev("fault", 10), ev("recovered", 30), ev("steady", 33)],
+            [("before", 0, 10), ("during", 10, 30), ("recovery", 30, 33), ("after", 33, 100)],
+            id="steady-event-and-recovered-before-fault-ignored",
+        ),
+        pytest.param(
+            [ev("fault", 10), ev("recovered", 95)],
+            [("before", 0, 10), ("during", 10, 95), ("recovery", 95, 100)],
+            id="settle-beyond-end",
+        ),
+        pytest.param([ev("fault", 0)], [("during", 0, 100)], id="fault-at-start"),
+    ],
+)
+def test_build_phases(events, expected):
+    phases = build_phases(events, start=0.0, end=100.0)
+    got = [(p.name, p.start, round(p.end, 6)) for p in phases]
+    assert got == [(n, float(a), float(b)) for n, a, b in expected]
+    assert phases[-1].contains(100.0)  # the end is inside the last phase
+
+
+def test_phase_errors_per_phase():
+    # 0..0.9 before (all ok), 1.0..2.9 during (15 of 20 fail), 3.0.. recovery, after empty
+    samples = series("." * 10 + "." * 5 + "x" * 15 + ". x . .".replace(" ", "."))
+    phases = build_phases([ev("fault", 1.0), ev("recovered", 3.0)], start=0.0, end=3.6, settle_s=10)
+    got = {m.name: m for m in measure_phase_errors(samples, phases)}
+    assert set(got) == {
+        "errors_before",
+        "error_ratio_before",
+        "errors_during",
+        "error_ratio_during",
+        "errors_recovery",
+        "error_ratio_recovery",
+    }
+    assert (got["errors_before"].value, got["error_ratio_before"].value) == (0.0, 0.0)
+    assert got["errors_during"].value == 15.0
+    assert got["error_ratio_during"].value == pytest.approx(0.75)
+    assert got["errors_recovery"].value == 1.0
+    assert got["error_ratio_recovery"].value == pytest.approx(1 / 7)
+
+
+def test_phase_without_samples_is_unmeasured_not_zero():
+    phases = build_phases([ev("fault", 5.0)], start=0.0, end=10.0)
+    got = {m.name: m for m in measure_phase_errors(series("...."), phases, prefix="http_")}
+    assert got["http_errors_during"].value is None
+    assert "no samples in the during phase" in got["http_error_ratio_during"].detail
+
+
+def test_build_phases_rejects_inverted_window():
+    with pytest.raises(ValueError):
+        build_phases([], start=5.0, end=1.0)

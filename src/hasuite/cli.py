@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from hasuite.drivers.local.lab import LocalLab
 from hasuite.errors import HasuiteError, NotBuiltError
 from hasuite.settings import load_stack, project_dir, suite_settings_from_env
 
@@ -20,9 +21,7 @@ console = Console(stderr=True)
 out = Console()
 
 
-def _lab(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from hasuite.drivers.local.lab import LocalLab
-
+def _lab(args: argparse.Namespace) -> LocalLab:
     suite = suite_settings_from_env(
         os.environ,
         lab_dir=args.lab_dir,
@@ -41,8 +40,9 @@ def _lab(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_lab_up(args: argparse.Namespace) -> int:
     lab = _lab(args)
     took = lab.up()
-    out.print(f"lab healthy in {took:.1f} s; app at {lab.layout.app_url}; "
-              f"logs in {lab.layout.log_dir}")
+    out.print(
+        f"lab healthy in {took:.1f} s; app at {lab.layout.app_url}; logs in {lab.layout.log_dir}"
+    )
     return 0
 
 
@@ -68,8 +68,7 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
         table.add_column(col)
     for r in rows:
         mark = "[green]healthy[/green]" if r.healthy else f"[red]{r.state.lower()}[/red]"
-        table.add_row(r.component, r.instance, r.role or "", str(r.pid or ""),
-                      f"{mark} {r.health}")
+        table.add_row(r.component, r.instance, r.role or "", str(r.pid or ""), f"{mark} {r.health}")
     out.print(table)
     return 0 if all(r.healthy for r in rows) else 1
 
@@ -81,7 +80,7 @@ def cmd_lab_logs(args: argparse.Namespace) -> int:
         if not path.exists():
             out.print("(no log yet)")
             continue
-        lines = path.read_text(errors="replace").splitlines()[-args.lines:]
+        lines = path.read_text(errors="replace").splitlines()[-args.lines :]
         out.print("\n".join(lines), markup=False, highlight=False)
     return 0
 
@@ -100,19 +99,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def lab_opts(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--lab-dir", type=Path, default=None,
-                       help="lab folder (default /var/tmp/hasuite-lab-UID; env HASUITE_LAB_DIR)")
-        p.add_argument("--port-base", type=int, default=None,
-                       help="first port of the lab's block (default 25000; HASUITE_PORT_BASE)")
-        p.add_argument("--timeout-multiplier", type=float, default=None,
-                       help="scale every wait (HASUITE_TIMEOUT_MULTIPLIER)")
+        p.add_argument(
+            "--lab-dir",
+            type=Path,
+            default=None,
+            help="lab folder (default /var/tmp/hasuite-lab-UID; env HASUITE_LAB_DIR)",
+        )
+        p.add_argument(
+            "--port-base",
+            type=int,
+            default=None,
+            help="first port of the lab's block (default 25000; HASUITE_PORT_BASE)",
+        )
+        p.add_argument(
+            "--timeout-multiplier",
+            type=float,
+            default=None,
+            help="scale every wait (HASUITE_TIMEOUT_MULTIPLIER)",
+        )
 
     lab = sub.add_parser("lab", help="the local lab: the whole stack as processes on 127.0.0.1")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
     p = lab_sub.add_parser("up", help="bring the lab up and wait until every part is healthy")
     lab_opts(p)
-    p.add_argument("--profile", default=None,
-                   help="a named profile of env/stack.yaml (default: production settings)")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="a named profile of env/stack.yaml (default: production settings)",
+    )
     p.set_defaults(func=cmd_lab_up)
     p = lab_sub.add_parser("down", help="stop every process of the lab")
     lab_opts(p)
@@ -128,8 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--lines", type=int, default=50)
     p.set_defaults(func=cmd_lab_logs)
 
-    for name, text in (("run", "run experiments and judge the promises"),
-                       ("calibrate", "measure the probes' error on outages of known length")):
+    for name, text in (
+        ("run", "run experiments and judge the promises"),
+        ("calibrate", "measure the probes' error on outages of known length"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("experiments", nargs="*")
         p.set_defaults(func=cmd_not_built)

@@ -13,10 +13,15 @@ TARGETS = ("local", "kind", "cluster")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hasuite")
-    group.addoption("--target", choices=TARGETS, default="local",
-                    help="where suites run experiments (default: local)")
-    group.addoption("--experiment", action="append", default=[],
-                    help="run only this experiment (repeatable)")
+    group.addoption(
+        "--target",
+        choices=TARGETS,
+        default="local",
+        help="where suites run experiments (default: local)",
+    )
+    group.addoption(
+        "--experiment", action="append", default=[], help="run only this experiment (repeatable)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

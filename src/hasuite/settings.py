@@ -95,6 +95,8 @@ class LabPlumbing:
     haproxy_fall: int = 1
     haproxy_rise: int = 1
     restart_delay: int = 0
+    postgres_restart_delay: int = 45
+    redis_restart_delay: int = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +143,7 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
 def _build(cls: type[T], data: Mapping[str, Any], where: str, source: str) -> T:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: {where or 'top level'} must be a mapping, got {data!r}")
-    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ConfigError(
@@ -150,7 +152,6 @@ def _build(cls: type[T], data: Mapping[str, Any], where: str, source: str) -> T:
         )
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
-        f = known[name]
         default = getattr(cls(), name)
         path = f"{where}.{name}" if where else name
         if is_dataclass(default):
@@ -195,8 +196,10 @@ def load_stack(path: Path | None = None, profile: str | None = None) -> StackSet
     if stack.patroni.ttl < 20:
         raise ConfigError(f"{path}: patroni.ttl {stack.patroni.ttl} < 20; Patroni enforces >= 20")
     if profile:
-        stack = StackSettings(**{f.name: getattr(stack, f.name) for f in fields(stack)
-                                 if f.name != "profile"}, profile=profile)
+        stack = StackSettings(
+            **{f.name: getattr(stack, f.name) for f in fields(stack) if f.name != "profile"},
+            profile=profile,
+        )
     return stack
 
 

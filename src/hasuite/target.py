@@ -31,9 +31,7 @@ COMPONENT_ROLES: dict[str, tuple[str, ...]] = {
 def validate_selector(component: str, role: str | None) -> None:
     """Raise ConfigError for an unknown component or a role it cannot have."""
     if component not in COMPONENT_ROLES:
-        raise ConfigError(
-            f"unknown component {component!r}; valid: {', '.join(COMPONENT_ROLES)}"
-        )
+        raise ConfigError(f"unknown component {component!r}; valid: {', '.join(COMPONENT_ROLES)}")
     roles = COMPONENT_ROLES[component]
     if role is not None and role not in roles:
         valid = ", ".join(roles) if roles else f"none ({component} has no roles)"

@@ -55,21 +55,28 @@ def check_etcd(layout: LabLayout) -> Health:
 
 
 def check_postgres_cluster(layout: LabLayout) -> Health:
+    """One running leader whose pg_stat_replication shows every other member streaming.
+
+    The leader's own view (Patroni's /patroni on the leader) is read rather than the replicas'
+    DCS state, which Patroni refreshes only every loop_wait.
+    """
     members = patroni_cluster(layout)
     if members is None:
         return Health(False, "no Patroni member answers /cluster")
-    leaders = [m for m in members if m.get("role") in ("leader", "master", "primary")]
-    streaming = [
-        m for m in members if m.get("role") in ("replica", "sync_standby")
-        and m.get("state") == "streaming"
-    ]
     summary = ", ".join(f"{m['name']} {m.get('role')} {m.get('state')}" for m in members)
-    ok = (
-        len(leaders) == 1
-        and leaders[0].get("state") == "running"
-        and len(streaming) == POSTGRES_MEMBERS - 1
+    leaders = [m for m in members if m.get("role") in ("leader", "master", "primary")]
+    if len(leaders) != 1 or leaders[0].get("state") != "running":
+        return Health(False, f"no running leader: {summary or 'no members'}")
+    try:
+        r = http_get(str(leaders[0]["api_url"]), timeout=1.5)
+        replication = r.json().get("replication") or []
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        return Health(False, f"leader {leaders[0]['name']} REST: {exc}")
+    streaming = sorted(
+        str(x.get("application_name")) for x in replication if x.get("state") == "streaming"
     )
-    return Health(ok, summary or "no members")
+    ok = len(streaming) == POSTGRES_MEMBERS - 1
+    return Health(ok, f"leader {leaders[0]['name']}, streaming: {', '.join(streaming) or 'none'}")
 
 
 def check_patroni_member(layout: LabLayout, index: int) -> Health:
@@ -187,7 +194,9 @@ def check_http(url: str, *, headers: dict[str, str] | None = None) -> Health:
         r = http_get(url, headers=headers or {})
     except requests.RequestException as exc:
         return Health(False, str(exc))
-    return Health(r.status_code == 200, f"HTTP {r.status_code} {r.text.strip()[:200]}")
+    if r.status_code == 200:
+        return Health(True, "HTTP 200")
+    return Health(False, f"HTTP {r.status_code} {r.text.strip()[:200]}")
 
 
 def check_prometheus_targets(layout: LabLayout) -> Health:
@@ -196,12 +205,18 @@ def check_prometheus_targets(layout: LabLayout) -> Health:
         targets = r.json()["data"]["activeTargets"]
     except (requests.RequestException, ValueError, KeyError) as exc:
         return Health(False, f"Prometheus API: {exc}")
-    down = [f"{t['labels'].get('job')}/{t['labels'].get('instance')}" for t in targets
-            if t.get("health") != "up"]
+    down = [
+        f"{t['labels'].get('job')}/{t['labels'].get('instance')}"
+        for t in targets
+        if t.get("health") != "up"
+    ]
     if not targets:
         return Health(False, "no active targets yet")
-    return Health(not down, f"{len(targets) - len(down)}/{len(targets)} targets up"
-                  + (f"; down: {', '.join(down)}" if down else ""))
+    return Health(
+        not down,
+        f"{len(targets) - len(down)}/{len(targets)} targets up"
+        + (f"; down: {', '.join(down)}" if down else ""),
+    )
 
 
 def check_beat(layout: LabLayout, secrets: LabSecrets, now_wall: float) -> Health:
@@ -237,8 +252,17 @@ def celery_ping(layout: LabLayout, timeout_s: float = 2.0) -> list[str]:
     app.conf.broker_connection_max_retries = 1
     try:
         replies = app.control.ping(timeout=timeout_s)
-    except Exception:  # noqa: BLE001 - an unreachable broker means: nobody answered
+    except Exception:
         return []
     finally:
         app.close()
     return sorted(name for reply in replies for name in reply)
+
+
+def check_redis_topology(layout: LabLayout) -> Health:
+    """Exactly one Redis master, every other instance a replica with its link up."""
+    views = [check_redis(layout, i) for i in range(REDIS_INSTANCES)]
+    masters = [i + 1 for i, v in enumerate(views) if v.role == "master"]
+    linked = [v for v in views if v.role == "replica" and v.healthy]
+    ok = len(masters) == 1 and len(linked) == REDIS_INSTANCES - 1
+    return Health(ok, "; ".join(f"redis-{i + 1}: {v.answer}" for i, v in enumerate(views)))

@@ -19,7 +19,6 @@ from hasuite.drivers.local import health, procs
 from hasuite.drivers.local.layout import (
     DB_NAME,
     DB_USER,
-    POSTGRES_MEMBERS,
     TOOLS_DIR,
     LabLayout,
     LabSecrets,
@@ -50,6 +49,7 @@ COMPONENTS = (
     "alert-receiver",
     "redis-exporter",
     "nginx-exporter",
+    "pooler-exporter",
 )
 
 
@@ -79,10 +79,12 @@ class LocalLab:
         progress: Progress = _quiet,
     ) -> None:
         self.suite, self.stack, self.project, self.progress = suite, stack, project, progress
-        self.layout = LabLayout(root=suite.lab_dir.resolve(), port_base=suite.port_base,
-                                stack=stack)
+        self.layout = LabLayout(
+            root=suite.lab_dir.resolve(), port_base=suite.port_base, stack=stack
+        )
         self.supervisor = Supervisor(
-            self.layout.supervisor_conf, self.layout.supervisor_socket,
+            self.layout.supervisor_conf,
+            self.layout.supervisor_socket,
             self.layout.supervisor_pidfile,
         )
 
@@ -160,8 +162,12 @@ class LocalLab:
         self.progress("starting supervisord and the data tier")
         self.supervisor.start_daemon(timeout_s=15)
         self.progress("waiting for a Postgres leader")
-        self._wait(lambda: health.check_primary_service(layout, secrets), "postgres",
-                   deadline, "postgres-1")
+        self._wait(
+            lambda: health.check_primary_service(layout, secrets),
+            "postgres",
+            deadline,
+            "postgres-1",
+        )
         self.progress("creating the shop database and running migrations")
         self._bootstrap_database(secrets)
         self.progress("starting the app: gunicorn, Celery workers and beat")
@@ -181,7 +187,10 @@ class LocalLab:
     def _bootstrap_database(self, secrets: LabSecrets) -> None:
         port = self.layout.port("haproxy-primary")
         with health.pg_connect(
-            self.layout, port, user="postgres", password=secrets.superuser_password,
+            self.layout,
+            port,
+            user="postgres",
+            password=secrets.superuser_password,
             db="postgres",
         ) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (DB_USER,))
@@ -227,17 +236,24 @@ class LocalLab:
             ("haproxy", "haproxy", lambda: health.check_primary_service(layout, secrets)),
         ]
         for i in range(stack.pooler.instances):
-            out.append((
-                "pooler", f"pooler-{i + 1}",
-                lambda i=i: health.check_pooler(layout, secrets, i),  # type: ignore[misc]
-            ))
+            out.append(
+                (
+                    "pooler",
+                    f"pooler-{i + 1}",
+                    lambda i=i: health.check_pooler(layout, secrets, i),  # type: ignore[misc]
+                )
+            )
         out.append(("sentinel", "sentinel-1", lambda: health.check_sentinels(layout)))
+        out.append(("redis", "redis-1", lambda: health.check_redis_topology(layout)))
         for i in range(stack.django.replicas):
             url = f"http://127.0.0.1:{layout.port('django', i)}/readyz"
-            out.append((
-                "django", f"django-{i + 1}",
-                lambda url=url: health.check_http(url),  # type: ignore[misc]
-            ))
+            out.append(
+                (
+                    "django",
+                    f"django-{i + 1}",
+                    lambda url=url: health.check_http(url),  # type: ignore[misc]
+                )
+            )
         out.append(("nginx", "nginx", lambda: health.check_http(f"{layout.app_url}/readyz")))
         want = stack.celery.workers
 
@@ -246,15 +262,24 @@ class LocalLab:
             return health.Health(len(names) == want, f"answering: {', '.join(names) or 'none'}")
 
         out.append(("celery-worker", "celery-worker-1", workers))
-        out.append(("celery-beat", "celery-beat",
-                    lambda: health.check_beat(layout, secrets, time.time())))
-        out.append(("prometheus", "prometheus",
-                    lambda: health.check_prometheus_targets(layout)))
-        out.append(("alertmanager", "alertmanager",
-                    lambda: health.check_http(f"{layout.alertmanager_url}/-/ready")))
-        out.append(("alert-receiver", "alert-receiver",
-                    lambda: health.check_http(f"{layout.alert_receiver_url}/healthz",
-                                              headers=token)))
+        out.append(
+            ("celery-beat", "celery-beat", lambda: health.check_beat(layout, secrets, time.time()))
+        )
+        out.append(("prometheus", "prometheus", lambda: health.check_prometheus_targets(layout)))
+        out.append(
+            (
+                "alertmanager",
+                "alertmanager",
+                lambda: health.check_http(f"{layout.alertmanager_url}/-/ready"),
+            )
+        )
+        out.append(
+            (
+                "alert-receiver",
+                "alert-receiver",
+                lambda: health.check_http(f"{layout.alert_receiver_url}/healthz", headers=token),
+            )
+        )
         return out
 
     def wait_healthy(self, deadline: float) -> None:
@@ -273,7 +298,7 @@ class LocalLab:
         while True:
             try:
                 last = check()
-            except Exception as exc:  # noqa: BLE001 - a check that raises is an unhealthy answer
+            except Exception as exc:
                 last = health.Health(False, f"{type(exc).__name__}: {exc}")
             if last.healthy:
                 return
@@ -298,10 +323,16 @@ class LocalLab:
             info = infos.get(name)
             state = info.state if info else "UNKNOWN"
             pid = info.pid if info and info.pid else None
-            h = self._instance_health(name, component, workers, secrets) if state == "RUNNING" \
+            h = (
+                self._instance_health(name, component, workers, secrets)
+                if state == "RUNNING"
                 else health.Health(False, state.lower())
-            rows.append(InstanceStatus(component, name, h.role, pid, h.healthy and
-                                       state == "RUNNING", state, h.answer))
+            )
+            rows.append(
+                InstanceStatus(
+                    component, name, h.role, pid, h.healthy and state == "RUNNING", state, h.answer
+                )
+            )
         return rows
 
     def _instance_health(
@@ -316,7 +347,7 @@ class LocalLab:
         if component == "redis":
             return health.check_redis(layout, index)
         if component == "sentinel":
-            master, good, answer = health.sentinel_view(layout, index)
+            master, _good, answer = health.sentinel_view(layout, index)
             return health.Health(master is not None, answer)
         if component == "django":
             return health.check_http(f"http://127.0.0.1:{layout.port('django', index)}/readyz")
@@ -337,6 +368,7 @@ class LocalLab:
             "alert-receiver": f"{layout.alert_receiver_url}/healthz",
             "redis-exporter": f"http://127.0.0.1:{layout.port('redis-exporter')}/metrics",
             "nginx-exporter": f"http://127.0.0.1:{layout.port('nginx-exporter')}/metrics",
+            "pooler-exporter": f"http://127.0.0.1:{layout.port('pooler-exporter', index)}/metrics",
         }
         h = health.check_http(urls[component])
         return health.Health(h.healthy, h.answer[:60])
@@ -349,9 +381,16 @@ class LocalLab:
         was_running = self.is_running()
         if was_running:
             self.progress("stopping every program")
+            # The app first (so Celery's warm shutdown still reaches its broker), then the
+            # monitoring and the data tier.
+            app = {"django", "celery-worker", "celery-beat", "nginx"}
+            programs = self.programs()
             try:
+                self.supervisor.stop_many(
+                    [n for n, c in programs if c in app], self.suite.scaled(45)
+                )
                 self.supervisor.stop_all()
-            except Exception as exc:  # noqa: BLE001 - fall through to the sweep below
+            except Exception as exc:
                 log.warning("supervisord stopAllProcesses failed: %s", exc)
             self.supervisor.shutdown(timeout_s=self.suite.scaled(30))
         leftovers = procs.lab_processes(root)
@@ -367,14 +406,13 @@ class LocalLab:
             return f"lab stopped and {root} deleted"
         if not was_running and not leftovers:
             return f"no lab running in {root}"
-        return "lab stopped" + (f" ({len(leftovers)} leftover process(es) killed)"
-                                if leftovers else "")
+        return "lab stopped" + (
+            f" ({len(leftovers)} leftover process(es) killed)" if leftovers else ""
+        )
 
     def log_files(self, component: str) -> list[Path]:
         if component not in COMPONENTS:
-            raise ConfigError(
-                f"unknown component {component!r}; valid: {', '.join(COMPONENTS)}"
-            )
+            raise ConfigError(f"unknown component {component!r}; valid: {', '.join(COMPONENTS)}")
         names = [n for n, c in self.programs() if c == component] or [component]
         return [self.layout.log_dir / f"{n}.log" for n in names]
 

@@ -31,6 +31,7 @@ PORT_OFFSETS = {
     "alert-receiver": 92,
     "redis-exporter": 93,
     "nginx-exporter": 94,
+    "pooler-exporter": 95,  # + instance index
     "celery-worker-metrics": 100,  # + instance index
 }
 
@@ -122,6 +123,7 @@ class LabLayout:
             "patroni": POSTGRES_MEMBERS,
             "postgres": POSTGRES_MEMBERS,
             "pooler": self.stack.pooler.instances,
+            "pooler-exporter": self.stack.pooler.instances,
             "redis": REDIS_INSTANCES,
             "sentinel": SENTINELS,
             "django": self.stack.django.replicas,

@@ -26,7 +26,7 @@ def make_handler(out: Path) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             raw = self.rfile.read(length)
             try:
@@ -39,7 +39,7 @@ def make_handler(out: Path) -> type[BaseHTTPRequestHandler]:
                 fh.write(json.dumps(record) + "\n")
             self._send(200, b'{"ok": true}')
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/healthz":
                 self._send(200, b'{"ok": true}')
             elif self.path == "/notifications":
@@ -50,7 +50,7 @@ def make_handler(out: Path) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b'{"error": "not found"}')
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     return Handler

@@ -41,6 +41,7 @@ class Program:
     priority: int = 500
     autostart: bool = True  # False: started by `lab up` once the database is migrated
     startsecs: int = 1
+    restart_delay: int = 0  # seconds before a RE-start (not the first start), like a pod's
 
 
 def running_as_root() -> bool:
@@ -186,13 +187,14 @@ def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Pr
                 env={**lab_env, "HOME": str(socket_dir)},
                 stopwaitsecs=60,
                 priority=200,
+                restart_delay=stack.lab.postgres_restart_delay,
             )
         )
 
     # HAProxy: the primary "Service" and the pooler "Service".
     check_ms = stack.lab.haproxy_check_interval_ms
     primary_servers = "\n".join(
-        f"    server {'postgres-%d' % (i + 1)} 127.0.0.1:{layout.port('postgres', i)} "
+        f"    server postgres-{i + 1} 127.0.0.1:{layout.port('postgres', i)} "
         f"check port {layout.port('patroni', i)}"
         for i in range(POSTGRES_MEMBERS)
     )
@@ -295,6 +297,7 @@ def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Pr
                 command=f"redis-server {cfg}",
                 env=lab_env,
                 priority=100,
+                restart_delay=stack.lab.redis_restart_delay,
             )
         )
     sent_tmpl = template(project, "sentinel.conf.tmpl")
@@ -449,6 +452,20 @@ def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Pr
             priority=900,
         )
     )
+    for i in range(stack.pooler.instances):
+        programs.append(
+            Program(
+                name=f"pooler-exporter-{i + 1}",
+                component="pooler-exporter",
+                command=(
+                    f"{venv_bin / 'python'} -m hasuite.drivers.local.pgbouncer_exporter "
+                    f"--listen-port {layout.port('pooler-exporter', i)} "
+                    f"--pgbouncer-port {layout.port('pooler', i)}"
+                ),
+                env={**lab_env, "PGBOUNCER_EXPORTER_PASSWORD": secrets.superuser_password},
+                priority=900,
+            )
+        )
     prom_conf = render_prometheus(layout, project)
     programs.append(
         Program(
@@ -531,6 +548,10 @@ def render_prometheus(layout: LabLayout, project: Path) -> Path:
                 for i in range(st.celery.workers)
             ],
         ),
+        static(
+            "pgbouncer",
+            [f"127.0.0.1:{layout.port('pooler-exporter', i)}" for i in range(st.pooler.instances)],
+        ),
         static("nginx", [f"127.0.0.1:{layout.port('nginx-exporter')}"]),
         static("prometheus", [f"127.0.0.1:{layout.port('prometheus')}"]),
         static("alertmanager", [f"127.0.0.1:{layout.port('alertmanager')}"]),
@@ -581,7 +602,10 @@ def _env_line(env: dict[str, str]) -> str:
 
 
 def render_supervisord(layout: LabLayout, programs: list[Program]) -> str:
-    delay = layout.stack.lab.restart_delay
+    default_delay = layout.stack.lab.restart_delay
+    markers = layout.run_dir / "pg"
+    for old in markers.glob("started-*"):
+        old.unlink()
     parts = [
         f"""\
 ; supervisord plays kubelet: it restarts a killed instance. Rendered by hasuite lab up.
@@ -607,9 +631,14 @@ serverurl=unix://{layout.supervisor_socket}
     ]
     for p in programs:
         command = p.command
+        delay = p.restart_delay or default_delay
         if delay:
-            # kubelet-like back-off: wait before (re)starting the instance.
-            command = f"/bin/sh -c 'sleep {delay}; exec {command}'"
+            # A crashed pod does not come back at once (rescheduling, container start): wait
+            # before every start but the first. The marker is cleared when the lab is rendered.
+            marker = markers / f"started-{p.name}"
+            command = (
+                f"/bin/sh -c '[ -e {marker} ] && sleep {delay}; touch {marker}; exec {command}'"
+            )
         lines = [
             f"[program:{p.name}]",
             f"command={command}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -88,10 +89,8 @@ class Supervisor:
         proxy = self._proxy()
         added, changed, removed = proxy.supervisor.reloadConfig()[0]
         for name in removed + changed:
-            try:
+            with contextlib.suppress(xmlrpc.client.Fault):
                 proxy.supervisor.stopProcessGroup(name)
-            except xmlrpc.client.Fault:
-                pass
             proxy.supervisor.removeProcessGroup(name)
         for name in added + changed:
             proxy.supervisor.addProcessGroup(name)
@@ -122,6 +121,18 @@ class Supervisor:
             self._proxy().supervisor.signalProcess(name, sig)
         except xmlrpc.client.Fault as exc:
             raise LabError(f"supervisord could not signal {name}: {exc.faultString}") from exc
+
+    def stop_many(self, names: list[str], timeout_s: float) -> None:
+        """Ask every named program to stop at once, then wait until none runs."""
+        for name in names:
+            self.stop(name, wait=False)
+        deadline = time.monotonic() + timeout_s
+        busy = {"RUNNING", "STARTING", "STOPPING", "BACKOFF"}
+        while time.monotonic() < deadline:
+            infos = self.processes()
+            if not any(infos[n].state in busy for n in names if n in infos):
+                return
+            time.sleep(0.2)
 
     def stop_all(self) -> None:
         self._proxy().supervisor.stopAllProcesses(True)

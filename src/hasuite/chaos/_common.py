@@ -1,0 +1,34 @@
+"""Shared helpers of the Chaos Toolkit providers: the target from ``configuration``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from hasuite.model import Injection
+from hasuite.run import active_session, make_target
+from hasuite.target import Target
+
+DEFAULT_TARGET = "local"
+
+
+def target_from(configuration: Mapping[str, Any] | None) -> Target:
+    """The session's target, else the one named by ``configuration['target']`` (env-backed)."""
+    session = active_session()
+    if session is not None:
+        return session.target
+    name = str((configuration or {}).get("target") or DEFAULT_TARGET)
+    # The chaos CLI is an entry point like ours: HASUITE_* settings come from its environment.
+    return make_target(name, os.environ)
+
+
+def record(injection: Injection) -> dict[str, Any]:
+    """Put the injection on the active session's timeline; return it JSON-able for the journal."""
+    session = active_session()
+    if session is not None:
+        session.note_injection(injection)
+    out = asdict(injection)
+    out["instances"] = list(injection.instances)
+    return out

@@ -1,0 +1,163 @@
+"""The ``hasuite`` Chaos Toolkit control: recorders around the method, verdicts at the end.
+
+Declared in every experiment::
+
+    controls:
+      - name: hasuite
+        provider: {type: python, module: hasuite.chaos.control}
+
+- before the experiment: the session (target and run dir from ``configuration``; promises from
+  the experiment's ``extensions: [{name: hasuite, promises: [...]}]``), unless ``hasuite run``
+  already made one;
+- after the first steady-state hypothesis: an unhealthy stack makes every verdict ERROR;
+- before the method: probes and observers start (plus a short baseline);
+- after the method: settle, stop the recorders, read the ledger back, measure;
+- after the experiment (after rollbacks): if rollbacks did not run, restore the stack; judge and
+  write ``<run_dir>/<experiment>/``.
+
+chaoslib swallows exceptions raised by controls (logged at debug level only), so every step
+here logs its own failures as warnings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hasuite.chaos._common import target_from
+from hasuite.errors import HasuiteError
+from hasuite.model import Verdict
+from hasuite.promises import load_promises
+from hasuite.run import (
+    ExperimentSession,
+    active_session,
+    bounded,
+    parse_options,
+    select_promises,
+    set_active_session,
+)
+from hasuite.settings import project_dir
+
+log = logging.getLogger(__name__)
+# chaostoolkit prints its own logger to the console; verdicts belong there too.
+console = logging.getLogger("chaostoolkit")
+
+__all__ = [
+    "after_experiment_control",
+    "after_hypothesis_control",
+    "after_method_control",
+    "before_experiment_control",
+    "before_method_control",
+]
+
+_owned: set[int] = set()  # sessions this control created (and must clear at the end)
+_hypotheses: dict[int, int] = {}
+
+
+def _float(configuration: Mapping[str, Any] | None, key: str, default: float) -> float:
+    raw = (configuration or {}).get(key)
+    try:
+        return float(raw) if raw not in (None, "") else default
+    except (TypeError, ValueError):
+        log.warning("configuration %s=%r is not a number; using %s", key, raw, default)
+        return default
+
+
+def before_experiment_control(
+    context: Mapping[str, Any],
+    configuration: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    try:
+        options = parse_options(context)
+        session = active_session()
+        if session is not None and session.name == options.name:
+            return  # made by hasuite.run.run_experiments
+        catalog = load_promises(project_dir() / "suites" / "promises.yaml")
+        run_dir = Path(str((configuration or {}).get("run_dir") or "reports/adhoc"))
+        session = ExperimentSession(
+            options=options,
+            promises=select_promises(catalog, options),
+            target=target_from(configuration),
+            run_dir=run_dir,
+            probe_hz=_float(configuration, "probe_hz", 10.0),
+        )
+        set_active_session(session)
+        _owned.add(id(session))
+    except Exception:
+        console.warning("hasuite control could not start a session", exc_info=True)
+        raise
+
+
+def after_hypothesis_control(
+    context: Mapping[str, Any], state: Mapping[str, Any] | None = None, **kwargs: Any
+) -> None:
+    session = active_session()
+    if session is None:
+        return
+    seen = _hypotheses.get(id(session), 0)
+    _hypotheses[id(session)] = seen + 1
+    if seen == 0 and state is not None and not state.get("steady_state_met", False):
+        why = session.last_health or "the steady-state hypothesis was not met"
+        session.note_error(f"stack unhealthy before the fault: {why}")
+
+
+def before_method_control(context: Mapping[str, Any], **kwargs: Any) -> None:
+    session = active_session()
+    if session is None:
+        return
+    try:
+        bounded(session.start_recorders, 30.0 + session.options.baseline_s, "start recorders")
+    except Exception as exc:
+        console.warning("hasuite: recorders could not start: %s", exc)
+        session.note_error(f"recorders could not start: {exc}")
+
+
+def after_method_control(context: Mapping[str, Any], **kwargs: Any) -> None:
+    session = active_session()
+    if session is None:
+        return
+    budget = session.options.settle_s + session.options.settle_timeout_s + 120.0
+    try:
+        bounded(session.stop_and_measure, budget, "stop recorders and measure")
+    except Exception as exc:
+        console.warning("hasuite: measuring failed: %s", exc)
+        session.note_error(f"measuring failed: {exc}")
+
+
+def after_experiment_control(
+    context: Mapping[str, Any], state: Mapping[str, Any] | None = None, **kwargs: Any
+) -> None:
+    session = active_session()
+    if session is None:
+        return
+    status = (state or {}).get("status")
+    try:
+        if not (state or {}).get("rollbacks"):
+            # chaoslib skips rollbacks after a failed hypothesis or an interruption (default
+            # strategy): bring the stack back anyway, a fault must never outlive its experiment.
+            console.info("hasuite: rollbacks did not run; restoring the stack")
+            try:
+                bounded(session.target.restore, 240.0, "restore the stack")
+            except (HasuiteError, Exception) as exc:
+                console.warning("hasuite: restore failed: %s", exc)
+                session.note_error(f"restore after the experiment failed: {exc}")
+        result = session.finish(status)
+        console.info("hasuite: %s %s (%s)", result.name, result.status.value, result.dir)
+        for p in result.promises:
+            log_at = console.info if p.verdict == Verdict.PASS else console.warning
+            log_at("hasuite:   %s %s: %s", p.id, p.verdict.value, p.reason)
+    finally:
+        if id(session) in _owned:
+            _owned.discard(id(session))
+            _hypotheses.pop(id(session), None)
+            set_active_session(None)
+
+
+def configure_control(**kwargs: Any) -> None:
+    """Nothing to configure: the session is made per experiment (kept for chaoslib)."""
+    del kwargs
+    _ = os.environ  # settings are read by hasuite.chaos._common.target_from

@@ -1,0 +1,289 @@
+"""The `kind` and `cluster` targets: hasuite.target.Target over a KubeApi boundary.
+
+Safety (checked in ``__init__``, BEFORE the KubeApi factory is called, i.e. before any API call):
+- ``cluster``: the context must be on the explicit allow-list (option or settings file).
+- ``kind``: the context must be ``kind-<name>`` of the cluster the bootstrap created (the
+  bootstrap refuses an unmarked cluster of that name).
+- Every KubeApi is bound to that one context; ``dry_run`` records planned actions, calls nothing
+  that changes the cluster.
+
+Faults: ``stop`` = graceful pod delete (SIGTERM, preStop, grace period). ``crash`` on kind = the
+node's container runtime stops the pod's containers with no grace (``docker exec <node> crictl
+stop --timeout 0 <id>``), which is a real abrupt death. On ``cluster`` there is no runtime
+access: ``crash`` deletes with grace period 0, which STILL sends SIGTERM first (kubelet); it is
+recorded as action ``delete-grace-0``, never as ``crash``, so a report cannot overstate it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+from hasuite.drivers.k8s.boundary import CommandRunner, HpaStatus, KubeApi, PodInfo
+from hasuite.errors import ConfigError, InjectionError
+from hasuite.model import Injection
+from hasuite.target import Endpoints, Instance, validate_selector
+
+NAMESPACE = "shop"
+
+#: Component -> (label selector, container names to crash, deployment name or None).
+COMPONENTS: dict[str, tuple[str, str | None]] = {
+    "postgres": ("application=spilo,cluster-name=shop-db", None),
+    "pooler": ("application=db-connection-pooler,cluster-name=shop-db", None),
+    "redis": ("app=redis-ha", None),
+    "sentinel": ("app=redis-ha", None),
+    "django": ("app.kubernetes.io/name=shop,app.kubernetes.io/component=django", "django"),
+    "celery-worker": (
+        "app.kubernetes.io/name=shop,app.kubernetes.io/component=celery-worker",
+        "celery-worker",
+    ),
+    "celery-beat": (
+        "app.kubernetes.io/name=shop,app.kubernetes.io/component=celery-beat",
+        "celery-beat",
+    ),
+    "nginx": ("app.kubernetes.io/name=shop,app.kubernetes.io/component=nginx", "nginx"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedAction:
+    verb: str
+    detail: str
+
+
+@dataclass(kw_only=True)
+class KubeTarget:
+    """A target on Kubernetes. Build with ``KubeTarget.create`` (runs the safety checks)."""
+
+    name: str
+    context: str
+    api: KubeApi
+    runner: CommandRunner | None = None
+    dry_run: bool = False
+    endpoints_: Endpoints | None = None
+    planned: list[PlannedAction] = field(default_factory=list)
+    clock: Callable[[], tuple[float, float]] = lambda: (time.monotonic(), time.time())
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        target: str,
+        context: str,
+        api_factory: Callable[[str], KubeApi],
+        allowed_contexts: tuple[str, ...] = (),
+        kind_cluster: str = "hasuite",
+        runner: CommandRunner | None = None,
+        dry_run: bool = False,
+        endpoints: Endpoints | None = None,
+        clock: Callable[[], tuple[float, float]] | None = None,
+    ) -> KubeTarget:
+        check_context(
+            target=target, context=context, allowed=allowed_contexts, kind_cluster=kind_cluster
+        )
+        target_obj = cls(
+            name=target,
+            context=context,
+            api=api_factory(context),
+            runner=runner,
+            dry_run=dry_run,
+            endpoints_=endpoints,
+        )
+        if clock is not None:
+            target_obj.clock = clock
+        return target_obj
+
+    # -- Target protocol -----------------------------------------------------------------------
+
+    def up(self) -> None:  # the bootstrap module does the work for kind; cluster is never created
+        return None
+
+    def down(self) -> None:
+        return None
+
+    def endpoints(self) -> Endpoints:
+        if self.endpoints_ is None:
+            raise ConfigError(f"{self.name}: no endpoints configured (ingress URL, port-forwards)")
+        return self.endpoints_
+
+    def instances(self, component: str) -> list[Instance]:
+        validate_selector(component, None)
+        pods = self._pods(component)
+        master_ip = self._redis_master_ip(pods) if component == "redis" else None
+        return [
+            Instance(
+                component=component,
+                name=p.name,
+                role=self._role(component, p, master_ip),
+                ready=p.ready,
+                detail=f"node={p.node} ip={p.ip} phase={p.phase}",
+            )
+            for p in pods
+        ]
+
+    def crash(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
+        pods = self._select(component, role, count)
+        if self.name == "kind":
+            return self._inject(component, role, "crash", pods, self._crash_via_runtime)
+        return self._inject(
+            component,
+            role,
+            "delete-grace-0",
+            pods,
+            lambda p: self.api.delete_pod(NAMESPACE, p.name, grace_period_s=0),
+        )
+
+    def stop(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
+        pods = self._select(component, role, count)
+        return self._inject(
+            component,
+            role,
+            "stop",
+            pods,
+            lambda p: self.api.delete_pod(NAMESPACE, p.name, grace_period_s=None),
+        )
+
+    def pause(self, component: str, *, role: str | None = None) -> Injection:
+        raise InjectionError(
+            f"pause is not supported on the {self.name} target (no SIGSTOP through the "
+            "Kubernetes API); use the local target for pause experiments"
+        )
+
+    def resume(self) -> None:
+        return None
+
+    def rollout(self, component: str) -> Injection:
+        validate_selector(component, None)
+        deployment = COMPONENTS.get(component, ("", None))[1]
+        if deployment is None:
+            raise InjectionError(f"{component} is not a Deployment of ours; cannot roll it out")
+        at, wall = self.clock()
+        stamp = datetime.fromtimestamp(wall, UTC).isoformat()
+        self._act(
+            "rollout",
+            f"deployment/{deployment} restartedAt={stamp}",
+            lambda: self.api.restart_deployment(NAMESPACE, deployment, at=stamp),
+        )
+        return Injection(
+            at=at, wall=wall, component=component, action="rollout", instances=(deployment,)
+        )
+
+    def restore(self) -> None:
+        # Controllers (Deployments, StatefulSets, the operator) recreate what was deleted.
+        return None
+
+    # -- observation -----------------------------------------------------------------------------
+
+    def observe_hpa(self, name: str = "django") -> HpaStatus:
+        return self.api.read_hpa(NAMESPACE, name)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _pods(self, component: str) -> list[PodInfo]:
+        if component not in COMPONENTS:
+            raise InjectionError(f"{component} is not managed by the {self.name} target's driver")
+        return sorted(self.api.list_pods(NAMESPACE, COMPONENTS[component][0]), key=lambda p: p.name)
+
+    def _role(self, component: str, pod: PodInfo, master_ip: str | None) -> str | None:
+        if component == "postgres":
+            return {"master": "leader", "replica": "replica"}.get(pod.labels.get("spilo-role", ""))
+        if component == "redis":
+            return "master" if master_ip and pod.ip == master_ip else "replica"
+        return None
+
+    def _redis_master_ip(self, pods: list[PodInfo]) -> str | None:
+        """Ask a Sentinel (the first ready pod's sentinel container) for the master address."""
+        for pod in pods:
+            if not pod.ready:
+                continue
+            out = self.api.exec_in_pod(
+                NAMESPACE,
+                pod.name,
+                "sentinel",
+                ["redis-cli", "-p", "26379", "sentinel", "get-master-addr-by-name", "shop"],
+                timeout_s=5,
+            )
+            lines = out.split()
+            if lines:
+                return lines[0]
+        return None
+
+    def _select(self, component: str, role: str | None, count: int) -> list[PodInfo]:
+        validate_selector(component, role)
+        if count < 1:
+            raise ConfigError(f"count must be >= 1, got {count}")
+        instances = self.instances(component)
+        chosen = [i for i in instances if role is None or i.role == role][:count]
+        if len(chosen) < count:
+            seen = ", ".join(f"{i.name} {i.role or '-'}" for i in instances) or "none"
+            raise InjectionError(
+                f"{component}: wanted {count} with role {role or 'any'}, found {len(chosen)} "
+                f"(pods: {seen}) in context {self.context}"
+            )
+        names = {i.name for i in chosen}
+        return [p for p in self._pods(component) if p.name in names]
+
+    def _crash_via_runtime(self, pod: PodInfo) -> None:
+        if self.runner is None:
+            raise InjectionError("kind crash needs a command runner (docker exec on the node)")
+        if not pod.node or not pod.container_ids:
+            raise InjectionError(f"{pod.name}: node or container ids unknown; cannot crash it")
+        # crictl stop --timeout 0: the runtime kills the containers at once (SIGKILL).
+        self.runner.run(
+            ["docker", "exec", pod.node, "crictl", "stop", "--timeout", "0", *pod.container_ids],
+            timeout_s=30,
+        )
+
+    def _act(self, verb: str, detail: str, call: Callable[[], None]) -> None:
+        self.planned.append(PlannedAction(verb=verb, detail=f"[{self.context}] {detail}"))
+        if not self.dry_run:
+            call()
+
+    def _inject(
+        self,
+        component: str,
+        role: str | None,
+        action: str,
+        pods: list[PodInfo],
+        call: Callable[[PodInfo], None],
+    ) -> Injection:
+        at, wall = self.clock()
+        for pod in pods:
+            self._act(action, f"{pod.namespace}/{pod.name} on {pod.node}", partial(call, pod))
+        return Injection(
+            at=at,
+            wall=wall,
+            component=component,
+            action=action,
+            instances=tuple(p.name for p in pods),
+            role=role,
+        )
+
+
+def check_context(
+    *, target: str, context: str, allowed: tuple[str, ...], kind_cluster: str
+) -> None:
+    """Refuse a context before any API call. Raises ConfigError."""
+    if target == "cluster":
+        if not allowed:
+            raise ConfigError(
+                f"--target cluster refused context {context!r}: no context is allow-listed; "
+                "add it with --allow-context or `allowed_contexts` in the settings file"
+            )
+        if context not in allowed:
+            raise ConfigError(
+                f"--target cluster refused context {context!r}: not on the allow-list "
+                f"({', '.join(allowed)})"
+            )
+    elif target == "kind":
+        expected = f"kind-{kind_cluster}"
+        if context != expected:
+            raise ConfigError(
+                f"--target kind acts only on the cluster it created (context {expected!r}), "
+                f"not {context!r}"
+            )
+    else:
+        raise ConfigError(f"unknown Kubernetes target {target!r}; valid: kind, cluster")

@@ -1,0 +1,210 @@
+"""The `local` target: experiments' faults and observations on the local lab."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+
+from hasuite.drivers.local import health, procs
+from hasuite.drivers.local.lab import LocalLab
+from hasuite.errors import InjectionError, LabError
+from hasuite.model import Injection
+from hasuite.target import Endpoints, Instance, validate_selector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalTarget:
+    """Implements hasuite.target.Target on a LocalLab (supervisord plays kubelet)."""
+
+    lab: LocalLab
+    name: str = "local"
+    _paused: list[int] = field(default_factory=list)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def up(self) -> None:
+        self.lab.up()
+
+    def down(self) -> None:
+        self.lab.down()
+
+    def endpoints(self) -> Endpoints:
+        layout = self.lab.layout
+        return Endpoints(
+            app_url=layout.app_url,
+            prometheus_url=layout.prometheus_url,
+            alertmanager_url=layout.alertmanager_url,
+            alert_receiver_url=layout.alert_receiver_url,
+            probe_token=self.lab.secrets().probe_token,
+        )
+
+    # -- observation -------------------------------------------------------------------------
+
+    def _names(self, component: str) -> list[str]:
+        return [n for n, c in self.lab.programs() if c == component]
+
+    def instances(self, component: str) -> list[Instance]:
+        validate_selector(component, None)
+        names = self._names(component)
+        if not names:
+            raise LabError(f"the lab has no {component} instances; is it up? (`hasuite lab up`)")
+        if component == "postgres":
+            members = {m["name"]: m for m in health.patroni_cluster(self.lab.layout) or []}
+            out = []
+            for n in names:
+                m = members.get(n, {})
+                role = m.get("role")
+                role = "leader" if role in ("leader", "master", "primary") else role
+                ready = m.get("state") in ("running", "streaming")
+                out.append(
+                    Instance(
+                        component=component,
+                        name=n,
+                        role=role,
+                        ready=ready,
+                        detail=str(m.get("state", "absent")),
+                    )
+                )
+            return out
+        infos = self.lab.supervisor.processes()
+        workers = (
+            set(health.celery_ping(self.lab.layout, 1.0))
+            if component == ("celery-worker")
+            else set()
+        )
+        secrets = self.lab.secrets()
+        out = []
+        for n in names:
+            info = infos.get(n)
+            if info is None or info.state != "RUNNING":
+                out.append(
+                    Instance(
+                        component=component,
+                        name=n,
+                        role=None,
+                        ready=False,
+                        detail=info.state.lower() if info else "absent",
+                    )
+                )
+                continue
+            h = self.lab._instance_health(n, component, workers, secrets)
+            out.append(
+                Instance(
+                    component=component, name=n, role=h.role, ready=h.healthy, detail=h.answer[:120]
+                )
+            )
+        return out
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def _select(self, component: str, role: str | None, count: int) -> list[str]:
+        validate_selector(component, role)
+        if count < 1:
+            raise InjectionError(f"count must be >= 1, got {count}")
+        candidates = self.instances(component)
+        chosen = [i.name for i in candidates if role is None or i.role == role]
+        if not chosen:
+            seen = ", ".join(f"{i.name} {i.role or '-'} ({i.detail})" for i in candidates)
+            raise InjectionError(
+                f"no {component} {role or 'instance'} to hit; instances: {seen or 'none'}"
+            )
+        return chosen[:count]
+
+    def _instance_pids(self, name: str, component: str) -> list[int]:
+        info = self.lab.supervisor.processes().get(name)
+        pids: list[int] = []
+        if info and info.pid:
+            pids = [info.pid, *procs.children(info.pid)]
+        if component == "postgres":
+            # Patroni starts the postmaster detached from itself: a pod crash takes both.
+            index = int(name.rsplit("-", 1)[1]) - 1
+            pm = procs.postmaster_pid(self.lab.layout.pg_data(index))
+            if pm:
+                pids += [pm, *procs.children(pm)]
+        return list(dict.fromkeys(pids))
+
+    def _injection(
+        self, component: str, action: str, names: list[str], role: str | None
+    ) -> Injection:
+        return Injection(
+            at=time.monotonic(),
+            wall=time.time(),
+            component=component,
+            action=action,
+            instances=tuple(names),
+            role=role,
+        )
+
+    def crash(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
+        """SIGKILL every process of the chosen instance(s) at once; supervisord restarts them."""
+        names = self._select(component, role, count)
+        pids = [p for n in names for p in self._instance_pids(n, component)]
+        inj = self._injection(component, "crash", names, role)
+        procs.kill_all(pids, signal.SIGKILL)
+        log.info("crashed %s (pids %s)", names, pids)
+        return inj
+
+    def stop(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
+        """Graceful stop (SIGTERM, like a pod deletion); supervisord starts it again."""
+        names = self._select(component, role, count)
+        inj = self._injection(component, "stop", names, role)
+        for n in names:
+            self.lab.supervisor.signal(n, "TERM")
+        return inj
+
+    def pause(self, component: str, *, role: str | None = None) -> Injection:
+        """SIGSTOP the instance's processes until resume() or restore()."""
+        names = self._select(component, role, 1)
+        pids = [p for n in names for p in self._instance_pids(n, component)]
+        inj = self._injection(component, "pause", names, role)
+        self._paused += procs.kill_all(pids, signal.SIGSTOP)
+        return inj
+
+    def resume(self) -> None:
+        procs.kill_all(self._paused, signal.SIGCONT)
+        self._paused.clear()
+
+    def rollout(
+        self, component: str, *, graceful: bool = True, timeout_s: float = 90.0
+    ) -> Injection:
+        """Restart every instance one at a time, each ready again before the next.
+
+        graceful=False kills each instance instead of stopping it (a seeded violation).
+        """
+        validate_selector(component, None)
+        names = self._names(component)
+        inj = self._injection(component, "rollout", names, None)
+        for n in names:
+            if graceful:
+                self.lab.supervisor.stop(n, wait=True)
+                self.lab.supervisor.start(n, wait=False)
+            else:
+                procs.kill_all(self._instance_pids(n, component), signal.SIGKILL)
+            self._wait_ready(component, n, self.lab.suite.scaled(timeout_s))
+        return inj
+
+    def _wait_ready(self, component: str, name: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        time.sleep(0.5)
+        last = "not checked"
+        while time.monotonic() < deadline:
+            inst = next((i for i in self.instances(component) if i.name == name), None)
+            if inst and inst.ready:
+                return
+            last = inst.detail if inst else "absent"
+            time.sleep(0.25)
+        raise InjectionError(
+            f"{name} not ready {timeout_s:.0f} s after its restart; last answer: {last}; "
+            f"log: {self.lab.layout.log_dir / (name + '.log')}"
+        )
+
+    def restore(self, timeout_s: float = 120.0) -> None:
+        """Bring every component back: resume paused processes, start stopped ones, wait."""
+        self.resume()
+        for n, _ in self.lab.programs():
+            self.lab.supervisor.start(n, wait=False)
+        self.lab.wait_healthy(time.monotonic() + self.lab.suite.scaled(timeout_s))

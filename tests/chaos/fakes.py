@@ -1,0 +1,180 @@
+"""A fake Target and a fake app (real HTTP on 127.0.0.1) for the chaos glue's tests."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from hasuite.errors import InjectionError
+from hasuite.model import Injection
+from hasuite.target import Endpoints, Instance
+
+TOKEN = "test-token"
+
+
+@dataclass
+class FakeApp:
+    """The probe endpoints of env/app, in memory. ``down_until`` (monotonic) fails writes."""
+
+    down_until: float = 0.0
+    delay_s: float = 0.0  # every POST hangs this long (a hung backend)
+    lose: set[int] = field(default_factory=set)  # acknowledged but "lost" seqs
+    rows: dict[int, int] = field(default_factory=dict)
+    tasks: dict[int, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def down(self) -> bool:
+        return time.monotonic() < self.down_until
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        def seqs() -> list[int]:
+            return [int(s) for s in query["seqs"][0].split(",")]
+
+        if path == "/readyz":
+            return (503, {"ready": False}) if self.down() else (200, {"ready": True})
+        if method == "POST" and path in ("/probe/db", "/probe/task", "/probe/cache"):
+            time.sleep(self.delay_s)
+            if self.down():
+                return 503, {"ok": False, "error": "OperationalError: down", "backend": None}
+            backend = {"kind": "postgres", "address": "127.0.0.1:5432", "in_recovery": False}
+            if path == "/probe/cache":
+                return 200, {"ok": True, "key": query["key"][0], "backend": backend}
+            seq = int(query["seq"][0])
+            with self.lock:
+                if path == "/probe/db" and seq not in self.lose:
+                    self.rows[seq] = self.rows.get(seq, 0) + 1
+                if path == "/probe/task":
+                    self.tasks[seq] = self.tasks.get(seq, 0) + 1
+            return 200, {"ok": True, "seq": seq, "backend": backend}
+        if method == "GET" and path == "/probe/db":
+            with self.lock:
+                counts = {str(s): self.rows[s] for s in seqs() if s in self.rows}
+            return 200, {"ok": True, "counts": counts}
+        if method == "GET" and path == "/probe/tasks":
+            with self.lock:
+                if "since_seq" in query:
+                    since = int(query["since_seq"][0])
+                    counts = {str(s): n for s, n in self.tasks.items() if s >= since}
+                else:
+                    counts = {str(s): self.tasks.get(s, 0) for s in seqs()}
+            return 200, {"ok": True, "counts": counts}
+        return 404, {"error": "not found"}
+
+
+@contextmanager
+def serve(app: FakeApp) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, method: str) -> None:
+            if self.path.startswith("/probe") and self.headers.get("X-Probe-Token") != TOKEN:
+                status, body = 403, {"error": "token"}
+            else:
+                url = urlparse(self.path)
+                status, body = app.handle(method, url.path, parse_qs(url.query))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._answer("GET")
+
+        def do_POST(self) -> None:
+            self._answer("POST")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class FakeTarget:
+    """Postgres with 3 members; crash of the leader: down for ``outage_s``, then m2 leads."""
+
+    app: FakeApp
+    app_url: str
+    outage_s: float = 1.0
+    name: str = "local"
+    leader: str = "postgres-1"
+    healthy: bool = True
+    no_leader: bool = False
+    restored: int = 0
+    calls: list[str] = field(default_factory=list)
+    hang_s: float = 0.0
+
+    def up(self) -> None: ...
+
+    def down(self) -> None: ...
+
+    def endpoints(self) -> Endpoints:
+        return Endpoints(
+            app_url=self.app_url, prometheus_url="", alertmanager_url="", probe_token=TOKEN
+        )
+
+    def instances(self, component: str) -> list[Instance]:
+        down = self.app.down() or not self.healthy
+        if component == "postgres":
+            leader = "" if self.no_leader else ("postgres-2" if self.calls else self.leader)
+            return [
+                Instance(
+                    component="postgres",
+                    name=f"postgres-{i}",
+                    role="leader" if f"postgres-{i}" == leader and not down else "replica",
+                    ready=not (down and f"postgres-{i}" == self.leader),
+                )
+                for i in (1, 2, 3)
+            ]
+        if component == "redis":
+            return [Instance(component="redis", name="redis-1", role="master", ready=True)]
+        return [Instance(component=component, name=f"{component}-1", role=None, ready=True)]
+
+    def _inject(self, component: str, action: str, role: str | None) -> Injection:
+        if self.hang_s:
+            time.sleep(self.hang_s)
+        if self.no_leader and role == "leader":
+            raise InjectionError("no postgres leader to hit; instances: all replicas")
+        self.calls.append(action)
+        inj = Injection(
+            at=time.monotonic(),
+            wall=time.time(),
+            component=component,
+            action=action,
+            instances=(self.leader,),
+            role=role,
+        )
+        self.app.down_until = time.monotonic() + self.outage_s
+        return inj
+
+    def crash(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
+        return self._inject(component, "crash", role)
+
+    def stop(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
+        return self._inject(component, "stop", role)
+
+    def pause(self, component: str, *, role: str | None = None) -> Injection:
+        return self._inject(component, "pause", role)
+
+    def resume(self) -> None: ...
+
+    def rollout(self, component: str) -> Injection:
+        return self._inject(component, "rollout", None)
+
+    def restore(self) -> None:
+        self.restored += 1

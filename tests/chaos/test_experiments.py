@@ -1,0 +1,58 @@
+"""The experiment files: valid for Chaos Toolkit, each judging promises that name it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hasuite.promises import load_promises
+from hasuite.run import known_experiments, parse_options, select_promises
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENTS = ROOT / "experiments"
+CHAOS = Path(sys.executable).parent / "chaos"
+EXPECTED = [
+    "celery-beat-kill",
+    "celery-workers-kill",
+    "django-instance-kill",
+    "django-rollout",
+    "pooler-kill",
+    "postgres-leader-kill",
+    "postgres-leader-stop",
+    "redis-master-kill",
+]
+
+
+def test_one_experiment_per_fault() -> None:
+    assert known_experiments(EXPERIMENTS) == EXPECTED
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_chaos_validate_passes(name: str) -> None:
+    result = subprocess.run(
+        [str(CHAOS), "--no-version-check", "validate", str(EXPERIMENTS / f"{name}.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "look valid" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_extension_names_the_file_and_its_promises(name: str) -> None:
+    experiment = yaml.safe_load((EXPERIMENTS / f"{name}.yaml").read_text())
+    options = parse_options(experiment)
+    assert options.name == name
+    promises = select_promises(load_promises(ROOT / "suites" / "promises.yaml"), options)
+    assert promises
+    # target-neutral and env-backed: no hard-coded target, run dir from the environment
+    config = experiment["configuration"]
+    assert config["target"] == {"type": "env", "key": "HASUITE_TARGET", "default": "local"}
+    assert config["run_dir"]["key"] == "HASUITE_RUN_DIR"
+    assert experiment["rollbacks"][0]["provider"]["func"] == "restore"

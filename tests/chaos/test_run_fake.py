@@ -1,0 +1,162 @@
+"""run_experiments through chaoslib (main thread) on a fake target and a fake app.
+
+Uses the real postgres-leader-kill.yaml with shorter waits, so the control, the providers and
+the run folder are exercised exactly as on a lab.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hasuite.run import run_experiments
+
+from .fakes import FakeApp, FakeTarget, serve
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "postgres-leader-kill"
+
+
+def _experiments(tmp_path: Path) -> Path:
+    experiment = yaml.safe_load((ROOT / "experiments" / f"{NAME}.yaml").read_text())
+    ext = experiment["extensions"][0]
+    ext.update(baseline_s=0.5, settle_s=0.3, settle_timeout_s=5)
+    wait = experiment["method"][1]["provider"]["arguments"]
+    wait.update(timeout_s=10, stable_s=0.3)
+    folder = tmp_path / "experiments"
+    folder.mkdir()
+    (folder / f"{NAME}.yaml").write_text(yaml.safe_dump(experiment))
+    return folder
+
+
+def _run(tmp_path: Path, target: FakeTarget) -> dict[str, Any]:
+    result = run_experiments(
+        [NAME],
+        target,
+        reports_dir=tmp_path / "reports",
+        experiments_dir=_experiments(tmp_path),
+        promises_path=ROOT / "suites" / "promises.yaml",
+        probe_hz=20,
+        run_id="test-run",
+    )
+    summary: dict[str, Any] = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["status"] == result.status.value
+    return summary
+
+
+def test_leader_kill_is_measured_and_judged(tmp_path: Path) -> None:
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, outage_s=1.5)
+        summary = _run(tmp_path, target)
+    assert summary["run_id"] == "test-run" and summary["target"] == "local"
+    assert summary["started"] and summary["finished"]
+    (exp,) = summary["experiments"]
+    assert exp["name"] == NAME
+    (promise,) = exp["promises"]
+    assert promise["id"] == "PG-FAILOVER"
+    assert promise["verdict"] == "PASS", promise["reason"]
+    assert exp["status"] == "PASS"
+    checks = {c["measurement"]: c["measured"] for c in promise["checks"]}
+    assert 1.5 <= checks["write_outage_s"] <= 2.0
+    assert 1.0 <= checks["time_to_new_leader_s"] <= 2.5
+    assert checks["lost_orders"] == 0
+    folder = tmp_path / "reports" / "test-run" / NAME
+    for f in (
+        "journal.json",
+        "samples.jsonl",
+        "roles.jsonl",
+        "events.json",
+        "ledger.json",
+        "measurements.json",
+        "result.json",
+    ):
+        assert (folder / f).is_file(), f
+    assert json.loads((folder / "journal.json").read_text())["status"] == "completed"
+    assert (tmp_path / "reports" / "latest").resolve() == (tmp_path / "reports" / "test-run")
+    assert target.restored == 1  # the rollback ran
+
+
+def test_long_outage_fails_with_numbers(tmp_path: Path) -> None:
+    """Seeded violation on the fake: an order acknowledged and then lost -> FAIL, not PASS."""
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, outage_s=0.5)
+        original = app.handle
+
+        def losing(method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+            if method == "POST" and path == "/probe/db":
+                app.lose.add(int(query["seq"][0]))  # acknowledged, never stored
+            return original(method, path, query)
+
+        app.handle = losing  # type: ignore[method-assign]
+        summary = _run(tmp_path, target)
+    (promise,) = summary["experiments"][0]["promises"]
+    assert promise["verdict"] == "FAIL"
+    assert "lost orders" in promise["reason"] and "!= 0" in promise["reason"]
+
+
+def test_unhealthy_stack_is_error_and_rollbacks_run(tmp_path: Path) -> None:
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, healthy=False)
+        summary = _run(tmp_path, target)
+    exp = summary["experiments"][0]
+    assert exp["status"] == "ERROR"
+    assert "stack unhealthy before the fault" in exp["promises"][0]["reason"]
+    assert "postgres" in exp["promises"][0]["reason"]
+    assert target.calls == []  # no fault injected
+    assert target.restored >= 1
+
+
+def test_no_leader_to_kill_is_error(tmp_path: Path) -> None:
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url)
+        target.no_leader = False
+        summary_ok_health = target.instances("postgres")
+        assert any(i.role == "leader" for i in summary_ok_health)
+        target.no_leader = True
+        # healthy check demands one leader: make the health check pass but injection fail
+        target.instances = lambda c: FakeTarget.instances(  # type: ignore[method-assign]
+            FakeTarget(app=app, app_url=url), c
+        )
+        summary = _run(tmp_path, target)
+    exp = summary["experiments"][0]
+    assert exp["status"] == "ERROR"
+    assert "no fault was injected" in exp["promises"][0]["reason"]
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_rolls_back(tmp_path: Path) -> None:
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url)
+
+        def interrupt(*args: Any, **kwargs: Any) -> Any:
+            raise KeyboardInterrupt
+
+        target.crash = interrupt  # type: ignore[method-assign]
+        summary = _run(tmp_path, target)
+    assert summary["status"] == "INTERRUPTED"
+    exp = summary["experiments"][0]
+    assert exp["status"] == "INTERRUPTED"
+    assert exp["promises"][0]["verdict"] == "INTERRUPTED"
+    assert target.restored >= 1
+
+
+@pytest.mark.parametrize("names", [["nope"]])
+def test_unknown_experiment_is_a_config_error(tmp_path: Path, names: list[str]) -> None:
+    from hasuite.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="known: postgres-leader-kill"):
+        run_experiments(
+            names,
+            FakeTarget(app=FakeApp(), app_url="http://x"),
+            reports_dir=tmp_path,
+            experiments_dir=_experiments(tmp_path),
+            promises_path=ROOT / "suites" / "promises.yaml",
+        )

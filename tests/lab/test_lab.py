@@ -1,0 +1,153 @@
+"""The local lab on real processes: health, failovers, self-healing, and a clean stop."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+from hasuite.cli import main as cli_main
+from hasuite.drivers.local import procs
+from hasuite.drivers.local.lab import LocalLab
+from hasuite.drivers.local.target import LocalTarget
+from hasuite.errors import ConfigError, InjectionError
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+T = TypeVar("T")
+
+
+def wait_for(what: str, fn: Callable[[], T | None], timeout_s: float) -> T:
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not reached within {timeout_s} s (last: {last!r})")
+
+
+def test_lab_comes_up_healthy(lab: LocalLab, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = lab.status()
+    assert rows, "status listed nothing"
+    unhealthy = [(r.instance, r.state, r.health) for r in rows if not r.healthy]
+    assert not unhealthy
+    components = {r.component for r in rows}
+    assert {
+        "postgres",
+        "pooler",
+        "redis",
+        "sentinel",
+        "django",
+        "celery-worker",
+        "celery-beat",
+        "nginx",
+        "prometheus",
+        "alertmanager",
+    } <= components
+    roles = sorted(r.role for r in rows if r.component == "postgres")
+    assert roles == ["leader", "replica", "replica"]
+    code = cli_main(
+        [
+            "lab",
+            "status",
+            "--json",
+            "--lab-dir",
+            str(lab.layout.root),
+            "--port-base",
+            str(lab.layout.port_base),
+        ]
+    )
+    listed = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {"component", "instance", "role", "pid", "healthy"} <= set(listed[0])
+    assert all(item["healthy"] is True for item in listed)
+
+
+def test_second_up_starts_no_second_copy(lab: LocalLab) -> None:
+    before = {r.instance: r.pid for r in lab.status()}
+    lab.up(timeout_s=60)
+    after = {r.instance: r.pid for r in lab.status()}
+    assert after == before
+
+
+def test_bad_selectors_list_valid_names(target: LocalTarget) -> None:
+    with pytest.raises(ConfigError, match="valid: postgres, pooler"):
+        target.crash("mysql")
+    with pytest.raises(ConfigError, match="valid: leader, replica"):
+        target.crash("postgres", role="master")
+    with pytest.raises(ConfigError, match="valid: etcd"):
+        target.lab.log_files("nope")
+
+
+def test_postgres_leader_crash_elects_another_and_old_rejoins(target: LocalTarget) -> None:
+    old = next(i.name for i in target.instances("postgres") if i.role == "leader")
+    injection = target.crash("postgres", role="leader")
+    assert injection.instances == (old,)
+
+    def new_leader() -> str | None:
+        leaders = [i.name for i in target.instances("postgres") if i.role == "leader" and i.ready]
+        return leaders[0] if leaders and leaders[0] != old else None
+
+    leader = wait_for("a new postgres leader", new_leader, 90)
+    assert leader != old
+
+    def old_is_replica() -> bool:
+        return any(
+            i.name == old and i.role == "replica" and i.ready for i in target.instances("postgres")
+        )
+
+    wait_for(f"{old} back as a streaming replica", old_is_replica, 120)
+    target.restore(timeout_s=120)
+
+
+def test_redis_master_crash_promotes_a_replica(target: LocalTarget) -> None:
+    old = next(i.name for i in target.instances("redis") if i.role == "master")
+    target.crash("redis", role="master")
+
+    def new_master() -> str | None:
+        masters = [i.name for i in target.instances("redis") if i.role == "master" and i.ready]
+        return masters[0] if masters and masters[0] != old else None
+
+    assert wait_for("a new redis master", new_master, 60) != old
+    target.restore(timeout_s=120)
+    masters = [i.name for i in target.instances("redis") if i.role == "master"]
+    assert len(masters) == 1
+
+
+def test_killed_gunicorn_instance_comes_back(target: LocalTarget) -> None:
+    before = target.lab.supervisor.processes()["django-1"].pid
+    workers = procs.children(before)
+    injection = target.crash("django")  # the first instance: master and workers
+    assert injection.instances == ("django-1",)
+    wait_for(
+        "the old master and workers gone",
+        lambda: not [p for p in [before, *workers] if procs.alive(p)],
+        10,
+    )
+
+    def back() -> bool:
+        pid = target.lab.supervisor.processes()["django-1"].pid
+        ready = {i.name: i.ready for i in target.instances("django")}
+        return pid not in (0, before) and ready["django-1"]
+
+    wait_for("django-1 restarted and ready", back, 60)
+
+
+def test_nothing_to_hit_is_an_injection_error(target: LocalTarget) -> None:
+    with pytest.raises(InjectionError, match="count must be >= 1"):
+        target.crash("django", count=0)
+
+
+def test_down_leaves_no_process(lab: LocalLab) -> None:
+    pids = [r.pid for r in lab.status() if r.pid]
+    pids += procs.lab_processes(lab.layout.root)
+    assert pids
+    summary = lab.down()
+    assert "stopped" in summary
+    assert [p for p in pids if procs.alive(p)] == []
+    assert procs.lab_processes(lab.layout.root) == []
+    assert lab.down().startswith("no lab running")

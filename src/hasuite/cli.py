@@ -85,6 +85,49 @@ def cmd_lab_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Bring the lab up if needed, run experiments, print verdicts and the report folder."""
+    from hasuite.drivers.local.target import LocalTarget
+    from hasuite.run import run_experiments
+
+    lab = _lab(args)
+    if args.target != "local":
+        raise HasuiteError(
+            f"target {args.target!r} cannot run from `hasuite run` yet; use --target local"
+        )
+    lab.up()
+    project = project_dir()
+    reports = lab.suite.reports_dir
+    if not reports.is_absolute():
+        reports = project / reports
+    result = run_experiments(
+        args.experiments,
+        LocalTarget(lab=lab),
+        reports_dir=reports,
+        experiments_dir=project / "experiments",
+        promises_path=project / "suites" / "promises.yaml",
+        probe_hz=lab.suite.probe_hz,
+        progress=lambda msg: console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}"),
+    )
+    table = Table(title=f"run {result.run_id} on {args.target}: {result.status.value}")
+    for col in ("experiment", "promise", "verdict", "reason"):
+        table.add_column(col)
+    colours = {"PASS": "green", "FAIL": "red", "ERROR": "yellow", "SKIPPED": "dim"}
+    for exp in result.experiments:
+        for pr in exp.promises or ():
+            verdict = pr.verdict.value
+            table.add_row(
+                exp.name, pr.id, f"[{colours.get(verdict, 'white')}]{verdict}[/]", pr.reason
+            )
+        if not exp.promises:
+            table.add_row(exp.name, "-", exp.status.value, exp.reason)
+    out.print(table)
+    out.print(f"report: {result.run_dir / 'summary.json'}")
+    if result.status.value == "INTERRUPTED":
+        return 130
+    return 0 if result.status.value in ("PASS", "SKIPPED") else 1
+
+
 def cmd_not_built(args: argparse.Namespace) -> int:
     raise NotBuiltError(
         f"`hasuite {args.command}` is not built yet: the experiments, recorders and verdicts "
@@ -142,13 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--lines", type=int, default=50)
     p.set_defaults(func=cmd_lab_logs)
 
-    for name, text in (
-        ("run", "run experiments and judge the promises"),
-        ("calibrate", "measure the probes' error on outages of known length"),
-    ):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("experiments", nargs="*")
-        p.set_defaults(func=cmd_not_built)
+    p = sub.add_parser("run", help="run experiments on the lab and judge the promises")
+    lab_opts(p)
+    p.add_argument("experiments", nargs="*", help="experiment names (default: all)")
+    p.add_argument("--target", choices=("local", "kind", "cluster"), default="local")
+    p.add_argument(
+        "--profile", default=None, help="a named profile of env/stack.yaml (default: production)"
+    )
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("calibrate", help="measure the probes' error on outages of known length")
+    lab_opts(p)
+    p.set_defaults(func=cmd_not_built)
     return parser
 
 

@@ -51,7 +51,9 @@ __all__ = [
 #: The probes a ProbeSet can run.
 PROBES: tuple[str, ...] = ("order-write", "cache-write", "task-enqueue", "task-run")
 TOKEN_HEADER = "X-Probe-Token"
-READ_BATCH = 500  # ids per read-back request (the app accepts <= 1000)
+# ids per read-back request: seqs have ~16 digits, and gunicorn refuses a request line over
+# 4094 bytes (limit_request_line), so 150 ids (~2.6 KB) leave room for the rest of the URL.
+READ_BATCH = 150
 
 
 @dataclass(frozen=True, kw_only=True)

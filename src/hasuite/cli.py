@@ -128,11 +128,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if result.status.value in ("PASS", "SKIPPED") else 1
 
 
-def cmd_not_built(args: argparse.Namespace) -> int:
-    raise NotBuiltError(
-        f"`hasuite {args.command}` is not built yet: the experiments, recorders and verdicts "
-        "are still being written. Today you can run `hasuite lab up|status|logs|down`."
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Pause nginx for known durations; print how far the probes' outage is off."""
+    from hasuite.calibrate import calibrate, describe
+    from hasuite.drivers.local.target import LocalTarget
+
+    lab = _lab(args)
+    lab.up()
+    start = time.monotonic()
+    results = calibrate(
+        LocalTarget(lab=lab),
+        durations_s=tuple(args.durations),
+        probe_hz=lab.suite.probe_hz,
+        progress=lambda msg: console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] {msg}"),
     )
+    table = Table(title=f"calibration: SIGSTOP of nginx, {lab.suite.probe_hz:g} Hz probes")
+    for col in ("pause", "reference s", "measured s", "error s", "within", "where from"):
+        table.add_column(col)
+    for r in results:
+        mark = "[green]yes[/green]" if r.within_tolerance else "[red]NO[/red]"
+        table.add_row(
+            f"{r.duration_s:g} s",
+            f"{r.reference_s:.3f}",
+            "-" if r.measured_s is None else f"{'>= ' if r.at_least else ''}{r.measured_s:.3f}",
+            "-" if r.error_s is None else f"{r.error_s:+.3f}",
+            f"{mark} (±{r.tolerance_s:g} s)",
+            describe(r).split("; ", 1)[1],
+        )
+    out.print(table)
+    return 0 if all(r.within_tolerance for r in results) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,7 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("calibrate", help="measure the probes' error on outages of known length")
     lab_opts(p)
-    p.set_defaults(func=cmd_not_built)
+    p.add_argument(
+        "--durations",
+        type=float,
+        nargs="+",
+        default=[2.0, 5.0, 10.0],
+        help="pause lengths in seconds (default 2 5 10)",
+    )
+    p.set_defaults(func=cmd_calibrate)
     return parser
 
 

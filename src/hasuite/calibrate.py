@@ -1,0 +1,277 @@
+"""Calibration: how exactly do the probes measure an outage of known length?
+
+For each duration the app path is paused (SIGSTOP of nginx: every probe goes through it, so the
+probes see exactly that outage), kept paused for the duration, then resumed. The reference is the
+pause length measured with ``time.monotonic`` (the probes' clock) between the moment the SIGSTOP
+has been sent and the moment the SIGCONT is about to be sent; the measurement is what the suite's
+own analysis (``measure_outage``) makes of the probe samples. ``error_s = measured - reference``
+is reported raw: it is never clamped, rounded away or corrected.
+
+Where the error comes from (all of it is reported, none of it subtracted):
+
+- start edge: the outage starts at the LAST SUCCESS before the failures, i.e. up to one probe
+  period (plus that request's latency) before the pause. The probes' timeout does not move this
+  edge, it delays the *detection*: SIGSTOP keeps nginx's listening socket, so requests are
+  accepted by the kernel and hang; the first failure is only recorded when the first hung
+  request times out, ``timeout_s`` after it was sent (``detection_s``). A pause shorter than the
+  timeout produces no failure at all, only slow answers: the probes measure 0.
+- end edge: requests sent less than ``timeout_s`` before the resume are still waiting in the
+  queue and are answered right after the SIGCONT, so the first success lands at resume + the
+  app's latency (``end_lag_s``).
+- ``measure_outage`` rounds the outage UP to the probe resolution (1 / probe_hz), so it never
+  under-reports: the error carries up to one resolution step on top.
+
+A paused nginx is never left behind: the resume runs in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from hasuite.analysis import build_outages, measure_outage
+from hasuite.drivers.recorders import ProbeConfig, ProbeSet
+from hasuite.errors import ConfigError, HasuiteError
+from hasuite.model import Outage, Sample
+from hasuite.target import Target
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_DURATIONS_S",
+    "TOLERANCE_S",
+    "CalibrationResult",
+    "build_calibration_result",
+    "calibrate",
+]
+
+#: The promised accuracy of an outage measurement (issue 4, item 6).
+TOLERANCE_S = 0.25
+DEFAULT_DURATIONS_S: tuple[float, ...] = (2.0, 5.0, 10.0)
+#: The component paused: every probe request goes through it.
+APP_PATH_COMPONENT = "nginx"
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibrationResult:
+    """One calibration round: a pause of ``duration_s`` and what the probes made of it.
+
+    ``reference_s``: the pause as measured with the monotonic clock (SIGSTOP sent .. SIGCONT about
+    to be sent); the true pause lies within ``reference_uncertainty_s`` above it.
+    ``measured_s``: ``measure_outage`` of the probe samples (None: could not measure).
+    ``error_s``: ``measured_s - reference_s``, raw (None when nothing was measured).
+    ``within_tolerance``: ``|error_s| <= tolerance_s`` for a complete outage (not a lower bound)
+    that overlaps the pause.
+    ``raw_outage_s``: the outage's edges before rounding up to the resolution.
+    ``start_lead_s``: how long before the pause the outage starts (last success).
+    ``end_lag_s``: how long after the resume the first success arrived.
+    ``detection_s``: how long after the pause the first failure was recorded (the timeout's doing).
+    """
+
+    duration_s: float
+    reference_s: float
+    measured_s: float | None
+    error_s: float | None
+    within_tolerance: bool
+    tolerance_s: float = TOLERANCE_S
+    resolution_s: float = 0.1
+    reference_uncertainty_s: float = 0.0
+    at_least: bool = False
+    raw_outage_s: float | None = None
+    start_lead_s: float | None = None
+    end_lag_s: float | None = None
+    detection_s: float | None = None
+    failures: int = 0
+    samples: int = 0
+    errors: tuple[str, ...] = ()
+    detail: str = ""
+
+
+def _worst_outage(outages: Sequence[Outage], fault_at: float) -> Outage | None:
+    """The outage ``measure_outage`` reports (same selection), to look at its edges."""
+    relevant = [o for o in outages if o.end > fault_at or (o.open and o.end >= fault_at)]
+    return max(relevant, key=lambda o: o.duration_s) if relevant else None
+
+
+def build_calibration_result(
+    samples: Iterable[Sample],
+    *,
+    duration_s: float,
+    paused_at: float,
+    resumed_at: float,
+    resolution_s: float = 0.1,
+    tolerance_s: float = TOLERANCE_S,
+    reference_uncertainty_s: float = 0.0,
+) -> CalibrationResult:
+    """Judge one calibration round from ONE probe's samples (pure: every instant passed in).
+
+    ``paused_at``/``resumed_at`` are monotonic instants on the samples' clock: after the pause
+    took effect and before the resume was sent.
+    """
+    if resumed_at < paused_at:
+        raise ValueError(f"resumed_at {resumed_at} before paused_at {paused_at}")
+    ordered = sorted(samples, key=lambda s: s.at)
+    reference = resumed_at - paused_at
+    m = measure_outage(
+        ordered, fault_at=paused_at, name="calibration_outage_s", resolution_s=resolution_s
+    )
+    worst = _worst_outage(build_outages(ordered, resolution_s=resolution_s), paused_at)
+    if m.value is None:
+        return CalibrationResult(
+            duration_s=duration_s,
+            reference_s=reference,
+            measured_s=None,
+            error_s=None,
+            within_tolerance=False,
+            tolerance_s=tolerance_s,
+            resolution_s=resolution_s,
+            reference_uncertainty_s=reference_uncertainty_s,
+            samples=len(ordered),
+            detail=f"not measured: {m.detail}",
+        )
+    error = m.value - reference
+    if worst is None:  # the probe never failed after the pause: it saw no outage at all
+        return CalibrationResult(
+            duration_s=duration_s,
+            reference_s=reference,
+            measured_s=m.value,
+            error_s=error,
+            within_tolerance=abs(error) <= tolerance_s,
+            tolerance_s=tolerance_s,
+            resolution_s=resolution_s,
+            reference_uncertainty_s=reference_uncertainty_s,
+            raw_outage_s=0.0,
+            samples=len(ordered),
+            detail=m.detail,
+        )
+    overlaps = worst.start < resumed_at and worst.end > paused_at
+    within = overlaps and not m.at_least and abs(error) <= tolerance_s
+    detail = m.detail
+    if not overlaps:
+        detail += "; the longest outage does not overlap the pause (not the calibrated one)"
+    return CalibrationResult(
+        duration_s=duration_s,
+        reference_s=reference,
+        measured_s=m.value,
+        error_s=error,
+        within_tolerance=within,
+        tolerance_s=tolerance_s,
+        resolution_s=resolution_s,
+        reference_uncertainty_s=reference_uncertainty_s,
+        at_least=m.at_least,
+        raw_outage_s=worst.end - worst.start,
+        start_lead_s=paused_at - worst.start if worst.start_known else None,
+        end_lag_s=None if worst.open else worst.end - resumed_at,
+        detection_s=worst.first_failure - paused_at,
+        failures=worst.failures,
+        samples=len(ordered),
+        errors=worst.errors,
+        detail=detail,
+    )
+
+
+def calibrate(
+    target: Target,
+    *,
+    durations_s: Sequence[float] = DEFAULT_DURATIONS_S,
+    probe_hz: float = 10.0,
+    settle_s: float = 2.0,
+    timeout_s: float = 1.0,
+    tolerance_s: float = TOLERANCE_S,
+    probe: str = "order-write",
+    component: str = APP_PATH_COMPONENT,
+    progress: Progress = _quiet,
+) -> list[CalibrationResult]:
+    """Pause the app path for each duration and compare the probes' outage with the real pause.
+
+    One fresh probe set per round; the round is judged on ``probe``'s samples. Raises
+    ``HasuiteError`` when the probe does not succeed before the pause (an unhealthy stack cannot
+    calibrate anything). The target is always resumed, even on an error or Ctrl-C.
+    """
+    if not durations_s or any(d <= 0 for d in durations_s):
+        raise ConfigError(f"durations must be > 0 s, got {list(durations_s)}")
+    if probe_hz <= 0 or settle_s < 0:
+        raise ConfigError(f"probe_hz must be > 0 and settle_s >= 0 (got {probe_hz}, {settle_s})")
+    endpoints = target.endpoints()
+    resolution_s = 1.0 / probe_hz
+    results: list[CalibrationResult] = []
+    for duration in durations_s:
+        if duration <= timeout_s:
+            progress(
+                f"note: a {duration:g} s pause is not longer than the probes' {timeout_s:g} s "
+                "timeout; requests only get slow, so the probes may see no outage at all"
+            )
+        probes = ProbeSet(
+            ProbeConfig(
+                app_url=endpoints.app_url,
+                token=endpoints.probe_token,
+                rate_hz=probe_hz,
+                timeout_s=timeout_s,
+                probes=(probe,),
+            )
+        )
+        progress(f"{duration:g} s: probing {probe} at {probe_hz:g} Hz, settling {settle_s:g} s")
+        probes.start()
+        try:
+            time.sleep(settle_s)
+            before = [s for s in probes.samples() if s.probe == probe]
+            if not any(s.ok for s in before):
+                seen = sorted({s.error or "ok" for s in before})
+                raise HasuiteError(
+                    f"calibration needs a healthy app path: {probe} had no success in the "
+                    f"{settle_s:g} s before the pause ({len(before)} samples, errors: "
+                    f"{', '.join(seen) or 'no answer'}); check `hasuite lab status`"
+                )
+            try:
+                injection = target.pause(component)
+                paused_at = time.monotonic()  # the SIGSTOP has been sent
+                progress(f"{duration:g} s: paused {', '.join(injection.instances)}")
+                time.sleep(duration)
+                resumed_at = time.monotonic()  # the SIGCONT is about to be sent
+            finally:
+                target.resume()
+            resume_returned = time.monotonic()
+            time.sleep(settle_s)
+        finally:
+            probes.stop()
+        result = build_calibration_result(
+            [s for s in probes.samples() if s.probe == probe],
+            duration_s=duration,
+            paused_at=paused_at,
+            resumed_at=resumed_at,
+            resolution_s=resolution_s,
+            tolerance_s=tolerance_s,
+            reference_uncertainty_s=(paused_at - injection.at) + (resume_returned - resumed_at),
+        )
+        log.info("calibration %s", result)
+        progress(f"{duration:g} s: {describe(result)}")
+        results.append(result)
+    return results
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def describe(result: CalibrationResult) -> str:
+    """One line for people: reference, measured, error and where it came from."""
+    verdict = "within" if result.within_tolerance else "NOT within"
+    bound = ">= " if result.at_least else ""
+    return (
+        f"reference {_num(result.reference_s)} s, measured {bound}{_num(result.measured_s)} s, "
+        f"error {_num(result.error_s, signed=True)} s ({verdict} {result.tolerance_s:g} s); "
+        f"raw edges {_num(result.raw_outage_s)} s = last success {_num(result.start_lead_s)} s "
+        f"before the pause, first success {_num(result.end_lag_s)} s after the resume; "
+        f"first failure {_num(result.detection_s)} s after the pause; "
+        f"{result.failures} failed of {result.samples} samples"
+    )

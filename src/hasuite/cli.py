@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hasuite.drivers.local.lab import LocalLab
-from hasuite.errors import HasuiteError, NotBuiltError
+from hasuite.errors import HasuiteError
 from hasuite.settings import load_stack, project_dir, suite_settings_from_env
 
 console = Console(stderr=True)
@@ -90,11 +90,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hasuite.drivers.local.target import LocalTarget
     from hasuite.run import run_experiments
 
-    lab = _lab(args)
     if args.target != "local":
         raise HasuiteError(
             f"target {args.target!r} cannot run from `hasuite run` yet; use --target local"
         )
+    lab = _lab(args)
     lab.up()
     project = project_dir()
     reports = lab.suite.reports_dir
@@ -234,9 +234,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except NotBuiltError as exc:
-        console.print(f"[yellow]not built yet:[/yellow] {exc}")
-        return 3
     except HasuiteError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2

@@ -18,7 +18,3 @@ class LabError(HasuiteError):
 
 class InjectionError(HasuiteError):
     """A fault could not be injected (no such role, nothing to kill, timeout)."""
-
-
-class NotBuiltError(HasuiteError):
-    """A feature the CLI names exists in the plan but is not built yet."""

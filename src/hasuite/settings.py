@@ -151,8 +151,9 @@ def _build(cls: type[T], data: Mapping[str, Any], where: str, source: str) -> T:
             f"known: {', '.join(sorted(known))}"
         )
     kwargs: dict[str, Any] = {}
+    defaults = cls()
     for name, value in data.items():
-        default = getattr(cls(), name)
+        default = getattr(defaults, name)
         path = f"{where}.{name}" if where else name
         if is_dataclass(default):
             kwargs[name] = _build(type(default), value, path, source)

@@ -40,6 +40,17 @@ from hasuite.target import Target
 
 log = logging.getLogger(__name__)
 
+
+def join_threads(threads: Sequence[threading.Thread], timeout_s: float, what: str) -> None:
+    """Join every thread within one shared deadline; log those still running after it."""
+    deadline = time.monotonic() + timeout_s
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    alive = [t.name for t in threads if t.is_alive()]
+    if alive:
+        log.warning("%s threads still running after %.1f s: %s", what, timeout_s, alive)
+
+
 __all__ = [
     "PROBES",
     "ObserverSet",
@@ -178,12 +189,7 @@ class ProbeSet:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop scheduling, wait (bounded) for requests in flight, close sessions."""
         self._stop.set()
-        deadline = time.monotonic() + timeout_s
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        alive = [t.name for t in self._threads if t.is_alive()]
-        if alive:
-            log.warning("probe threads still running after %.1f s: %s", timeout_s, alive)
+        join_threads(self._threads, timeout_s, "probe")
         # In-flight requests end within their own timeout; do not wait longer than that.
         self._pool.shutdown(wait=False, cancel_futures=True)
         end = time.monotonic() + self.config.timeout_s + 0.5
@@ -457,9 +463,4 @@ class ObserverSet:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
-        deadline = time.monotonic() + timeout_s
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        alive = [t.name for t in self._threads if t.is_alive()]
-        if alive:
-            log.warning("observer threads still running after %.1f s: %s", timeout_s, alive)
+        join_threads(self._threads, timeout_s, "observer")

@@ -324,7 +324,7 @@ class LocalLab:
             state = info.state if info else "UNKNOWN"
             pid = info.pid if info and info.pid else None
             h = (
-                self._instance_health(name, component, workers, secrets)
+                self.instance_health(name, component, workers, secrets)
                 if state == "RUNNING"
                 else health.Health(False, state.lower())
             )
@@ -335,7 +335,7 @@ class LocalLab:
             )
         return rows
 
-    def _instance_health(
+    def instance_health(
         self, name: str, component: str, workers: set[str], secrets: LabSecrets
     ) -> health.Health:
         layout = self.layout

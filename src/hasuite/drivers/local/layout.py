@@ -166,13 +166,3 @@ class LabSecrets:
         with os.fdopen(fd, "w") as fh:
             json.dump(values, fh)
         return cls(**values)
-
-    def values(self) -> tuple[str, ...]:
-        return (
-            self.superuser_password,
-            self.replication_password,
-            self.rewind_password,
-            self.app_password,
-            self.django_secret_key,
-            self.probe_token,
-        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -83,17 +82,6 @@ class Supervisor:
                 return
             time.sleep(0.1)
         raise LabError(f"supervisord did not answer on {self.socket} within {timeout_s:.0f} s")
-
-    def reload(self) -> None:
-        """Apply a changed config: add new programs, drop removed ones."""
-        proxy = self._proxy()
-        added, changed, removed = proxy.supervisor.reloadConfig()[0]
-        for name in removed + changed:
-            with contextlib.suppress(xmlrpc.client.Fault):
-                proxy.supervisor.stopProcessGroup(name)
-            proxy.supervisor.removeProcessGroup(name)
-        for name in added + changed:
-            proxy.supervisor.addProcessGroup(name)
 
     def processes(self) -> dict[str, ProcessInfo]:
         infos = self._proxy().supervisor.getAllProcessInfo()

@@ -91,7 +91,7 @@ class LocalTarget:
                     )
                 )
                 continue
-            h = self.lab._instance_health(n, component, workers, secrets)
+            h = self.lab.instance_health(n, component, workers, secrets)
             out.append(
                 Instance(
                     component=component, name=n, role=h.role, ready=h.healthy, detail=h.answer[:120]

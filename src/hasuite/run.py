@@ -25,7 +25,7 @@ Run folder (``reports/<run-id>/``, ``reports/latest`` points at the newest)::
 
 SUMMARY SCHEMA (``summary.json``)::
 
-    {"run_id": str, "target": str, "started": ISO-8601, "finished": ISO-8601 | null,
+    {"schema_version": 1, "run_id": str, "target": str, "started": ISO-8601, "finished": ISO-8601 | null,
      "status": "PASS" | "FAIL" | "ERROR" | "SKIPPED" | "INTERRUPTED",
      "experiments": [{"name": str, "status": verdict, "reason": str, "dir": str,
                       "promises": [{"id", "verdict", "measured", "threshold", "unit", "reason",
@@ -107,6 +107,8 @@ STACK_COMPONENTS = (
     "nginx",
 )
 REQUEST_PROBES = ("order-write", "cache-write", "task-enqueue")
+#: Bumped when summary.json changes incompatibly (a field removed or its meaning changed).
+SUMMARY_SCHEMA_VERSION = 1
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -970,6 +972,7 @@ def run_experiments(
         _dump(
             run_dir / "summary.json",
             {
+                "schema_version": SUMMARY_SCHEMA_VERSION,
                 "run_id": run_id,
                 "target": target.name,
                 "started": _iso(started),

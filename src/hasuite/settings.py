@@ -27,6 +27,7 @@ class PatroniSettings:
     retry_timeout: int = 10
     maximum_lag_on_failover: int = 33554432
     use_pg_rewind: bool = True
+    termination_grace_s: int = 300
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +64,7 @@ class DjangoSettings:
     gunicorn_workers: int = 2
     gunicorn_graceful_timeout: int = 30
     gunicorn_timeout: int = 30
+    prestop_delay_s: int = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +74,7 @@ class CelerySettings:
     acks_late: bool = True
     visibility_timeout: int = 3600
     beat_interval: int = 10
+    beat_replicas: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,7 @@ from hasuite.settings import load_stack, project_dir, suite_settings_from_env
 
 @pytest.fixture
 def idle_lab(tmp_path: Path) -> LocalLab:
-    suite = suite_settings_from_env({}, lab_dir=tmp_path / "lab", port_base=29000)
+    suite = suite_settings_from_env({}, lab_dir=tmp_path / "lab", port_base=31000)
     return LocalLab(suite, load_stack(), project_dir())
 
 
@@ -24,14 +24,14 @@ def test_a_component_that_never_gets_healthy_is_named_with_answer_and_log(
 ) -> None:
     with pytest.raises(LabError) as err:
         idle_lab._wait(
-            lambda: Health(False, "connection refused on 29020"),
+            lambda: Health(False, "connection refused on 31020"),
             "postgres",
             time.monotonic(),
             "postgres-2",
         )
     text = str(err.value)
     assert "postgres is not healthy" in text
-    assert "connection refused on 29020" in text
+    assert "connection refused on 31020" in text
     assert str(idle_lab.layout.log_dir / "postgres-2.log") in text
 
 

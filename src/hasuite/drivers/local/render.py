@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -185,7 +186,7 @@ def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Pr
                 command=f"{PATRONI_VENV / 'bin' / 'patroni'} {cfg}",
                 user=user,
                 env={**lab_env, "HOME": str(socket_dir)},
-                stopwaitsecs=60,
+                stopwaitsecs=max(stack.patroni.termination_grace_s, 1),
                 priority=200,
                 restart_delay=stack.lab.postgres_restart_delay,
             )
@@ -374,31 +375,30 @@ def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Pr
                 startsecs=2,
             )
         )
-    programs.append(
-        Program(
-            name="celery-beat",
-            component="celery-beat",
-            command=(
-                f"{venv_bin / 'celery'} -A shop beat --loglevel INFO "
-                f"--schedule {data / 'celerybeat-schedule'}"
-            ),
-            directory=app_dir,
-            env=env,
-            priority=700,
-            autostart=False,
-            startsecs=2,
+    for i in range(stack.celery.beat_replicas):
+        # One beat is the promise (BEAT-SINGLETON); more than one is a seeded violation.
+        suffix = "" if i == 0 else f"-{i + 1}"
+        programs.append(
+            Program(
+                name=f"celery-beat{suffix}",
+                component="celery-beat",
+                command=(
+                    f"{venv_bin / 'celery'} -A shop beat --loglevel INFO "
+                    f"--schedule {data / f'celerybeat-schedule{suffix}'}"
+                ),
+                directory=app_dir,
+                env=env,
+                priority=700,
+                autostart=False,
+                startsecs=2,
+            )
         )
-    )
 
     # nginx in front of the app instances.
     tmp = layout.root / "tmp" / "nginx"
     tmp.mkdir(parents=True, exist_ok=True)
     os.chmod(tmp, 0o1777)
-    upstream = "\n".join(
-        f"        server 127.0.0.1:{layout.port('django', i)} "
-        f"max_fails={stack.nginx.max_fails} fail_timeout={stack.nginx.fail_timeout}s;"
-        for i in range(stack.django.replicas)
-    )
+    upstream_file = render_nginx_upstream(layout)
     nginx_conf = conf / "nginx.conf"
     write(
         nginx_conf,
@@ -407,7 +407,7 @@ def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Pr
             run_dir=run,
             log_dir=logs,
             tmp_dir=tmp,
-            upstream_servers=upstream,
+            upstream_file=upstream_file,
             port=layout.port("nginx"),
             status_port=layout.port("nginx-status"),
             proxy_next_upstream=stack.nginx.proxy_next_upstream,
@@ -509,6 +509,28 @@ def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Pr
     )
     write(conf / "supervisord.conf", render_supervisord(layout, programs))
     return programs
+
+
+def render_nginx_upstream(layout: LabLayout, removed: Collection[int] = ()) -> Path:
+    """Write nginx's app upstream; instances in ``removed`` are marked ``down``.
+
+    nginx plays the Service/ingress: on Kubernetes a terminating pod leaves the endpoints before
+    its containers get SIGTERM (preStop). The lab's rollout marks an instance down and reloads
+    nginx (SIGHUP) before stopping it, and lists it again once it is ready.
+    """
+    stack = layout.stack
+    lines = []
+    for i in range(stack.django.replicas):
+        down = " down" if i in removed else ""
+        lines.append(
+            f"server 127.0.0.1:{layout.port('django', i)} max_fails={stack.nginx.max_fails} "
+            f"fail_timeout={stack.nginx.fail_timeout}s{down};"
+        )
+    path = layout.conf_dir / "nginx-upstream.conf"
+    tmp = path.with_suffix(".tmp")
+    write(tmp, "\n".join(lines) + "\n")
+    tmp.replace(path)
+    return path
 
 
 def render_prometheus(layout: LabLayout, project: Path) -> Path:

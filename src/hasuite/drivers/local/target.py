@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from hasuite.drivers.local import health, procs
 from hasuite.drivers.local.lab import LocalLab
+from hasuite.drivers.local.render import render_nginx_upstream
 from hasuite.errors import InjectionError, LabError
 from hasuite.model import Injection
 from hasuite.target import Endpoints, Instance, validate_selector
@@ -152,6 +153,12 @@ class LocalTarget:
         """Graceful stop (SIGTERM, like a pod deletion); supervisord starts it again."""
         names = self._select(component, role, count)
         inj = self._injection(component, "stop", names, role)
+        if component == "postgres" and self.lab.stack.patroni.termination_grace_s == 0:
+            # No termination grace: kubelet's SIGKILL follows SIGTERM at once, so Patroni can
+            # neither stop Postgres cleanly nor release the leader key (a seeded violation).
+            for n in names:
+                procs.kill_all(self._instance_pids(n, component), signal.SIGKILL)
+            return inj
         for n in names:
             self.lab.supervisor.signal(n, "TERM")
         return inj
@@ -178,14 +185,34 @@ class LocalTarget:
         validate_selector(component, None)
         names = self._names(component)
         inj = self._injection(component, "rollout", names, None)
-        for n in names:
-            if graceful:
-                self.lab.supervisor.stop(n, wait=True)
-                self.lab.supervisor.start(n, wait=False)
-            else:
-                procs.kill_all(self._instance_pids(n, component), signal.SIGKILL)
-            self._wait_ready(component, n, self.lab.suite.scaled(timeout_s))
+        prestop = self.lab.stack.django.prestop_delay_s if component == "django" else 0.0
+        try:
+            for n in names:
+                index = int(n.rsplit("-", 1)[1]) - 1  # django-1 listens on port('django', 0)
+                if graceful and prestop > 0:
+                    # Kubernetes: the terminating pod leaves the endpoints, preStop sleeps, then
+                    # SIGTERM. The lab: nginx marks the instance down, then supervisord stops it.
+                    self._set_upstream_removed({index})
+                    time.sleep(prestop)
+                if graceful:
+                    self.lab.supervisor.stop(n, wait=True)
+                    self.lab.supervisor.start(n, wait=False)
+                else:
+                    procs.kill_all(self._instance_pids(n, component), signal.SIGKILL)
+                self._wait_ready(component, n, self.lab.suite.scaled(timeout_s))
+                if graceful and prestop > 0:
+                    self._set_upstream_removed(set())
+        finally:
+            if graceful and prestop > 0:
+                self._set_upstream_removed(set())
         return inj
+
+    def _set_upstream_removed(self, removed: set[int]) -> None:
+        """Rewrite nginx's app upstream without ``removed`` and reload nginx (graceful)."""
+        render_nginx_upstream(self.lab.layout, removed)
+        self.lab.supervisor.signal("nginx", "HUP")
+        # nginx starts new workers with the new upstream; the old ones finish what they have.
+        time.sleep(0.3)
 
     def _wait_ready(self, component: str, name: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -68,5 +68,5 @@ def test_taken_port_is_a_clear_error(idle_lab: LocalLab) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", idle_lab.layout.port("nginx")))
         s.listen(1)
-        with pytest.raises(LabError, match=r"ports already in use on 127.0.0.1: nginx=29080"):
+        with pytest.raises(LabError, match=r"ports already in use on 127.0.0.1: nginx=31080"):
             idle_lab.up(timeout_s=5)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from hasuite.drivers.local import procs
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.target import LocalTarget
 from hasuite.settings import load_stack, project_dir, suite_settings_from_env
@@ -17,27 +17,9 @@ TEST_LAB_DIR = Path("/var/tmp") / f"hasuite-test-lab-{os.getuid()}"
 TEST_PORT_BASE = 27000
 
 
-def _missing_tools() -> list[str]:
-    tools = [
-        "etcd",
-        "haproxy",
-        "pgbouncer",
-        "redis-server",
-        "redis-sentinel",
-        "nginx",
-        "prometheus",
-        "prometheus-alertmanager",
-    ]
-    return [
-        t
-        for t in tools
-        if shutil.which(t, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None
-    ]
-
-
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LocalLab]:
-    missing = _missing_tools()
+    missing = procs.missing_tools()
     if missing:
         pytest.skip(f"lab tools missing: {', '.join(missing)}; run env/local/install")
     suite = suite_settings_from_env(os.environ, lab_dir=TEST_LAB_DIR, port_base=TEST_PORT_BASE)

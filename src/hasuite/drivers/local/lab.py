@@ -122,6 +122,12 @@ class LocalLab:
             for name, _ in self.programs():
                 self.supervisor.start(name, wait=False)
         else:
+            missing = procs.missing_tools()
+            if missing:
+                raise LabError(
+                    f"the lab needs {', '.join(missing)}, not found on PATH; install the lab's "
+                    "packages with env/local/install (root) or `make test` once"
+                )
             self._fresh_start(deadline)
         self.wait_healthy(deadline)
         return time.monotonic() - started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -99,3 +100,23 @@ def port_in_use(port: int) -> bool:
             if state == "0A" and local.rsplit(":", 1)[1] == want:
                 return True
     return False
+
+
+#: Programs the lab runs that come from Debian packages (env/local/install installs them).
+LAB_TOOLS = (
+    "etcd",
+    "haproxy",
+    "pgbouncer",
+    "redis-server",
+    "redis-sentinel",
+    "nginx",
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-redis-exporter",
+)
+
+
+def missing_tools(tools: tuple[str, ...] = LAB_TOOLS) -> list[str]:
+    """The tools not found on PATH (plus /usr/sbin and /sbin, where Debian puts daemons)."""
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    return [t for t in tools if shutil.which(t, path=path) is None]

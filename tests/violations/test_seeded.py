@@ -1,0 +1,114 @@
+"""Seeded violations: each promise's verdict flips to FAIL on a lab that breaks it.
+
+For every promise of issue "experiments" there is a named profile in env/stack.yaml that weakens
+one setting the way a real deployment could get it wrong (Patroni ttl raised, no termination
+grace, one PgBouncer, Sentinel down-after raised, one app instance, no preStop, acks_late off, two
+beats). Each test starts a real lab with that profile (own folder and port block, always brought
+down), runs the promise's experiment and expects FAIL with the reason naming the broken check.
+The healthy counterpart is `pytest suites/ --target local --stack-profile known-good` (make test).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hasuite.drivers.local import procs
+from hasuite.drivers.local.lab import LocalLab
+from hasuite.local_run import local_lab, run_local
+from hasuite.model import Verdict
+from hasuite.settings import suite_settings_from_env
+
+LAB_DIR = Path("/var/tmp") / f"hasuite-violations-lab-{os.getuid()}"
+PORT_BASE = 28000
+
+
+@dataclass(frozen=True)
+class Seeded:
+    profile: str
+    experiment: str
+    promise: str
+    reason: str  # regex the FAIL reason must contain
+
+
+SEEDED = [
+    Seeded(
+        "pg-failover-violated",
+        "postgres-leader-kill",
+        "PG-FAILOVER",
+        r"(time to new leader|write outage) [\d.]+ s > 30 s",
+    ),
+    Seeded(
+        "pg-switchover-violated",
+        "postgres-leader-stop",
+        "PG-SWITCHOVER",
+        r"write outage [\d.]+ s > 10 s",
+    ),
+    Seeded("pooler-violated", "pooler-kill", "POOLER", r"write outage [\d.]+ s > 5 s"),
+    Seeded(
+        "redis-failover-violated",
+        "redis-master-kill",
+        "REDIS-FAILOVER",
+        r"time to new master [\d.]+ s > 30 s",
+    ),
+    Seeded(
+        "django-selfheal-violated",
+        "django-instance-kill",
+        "DJANGO-SELFHEAL",
+        r"failed request ratio [\d.]+ > 0\.01",
+    ),
+    Seeded("rollout-violated", "django-rollout", "ROLLOUT", r"failed requests \d+ != 0"),
+    Seeded(
+        "celery-noloss-violated", "celery-workers-kill", "CELERY-NOLOSS", r"lost tasks \d+ != 0"
+    ),
+    Seeded(
+        "beat-singleton-violated", "celery-beat-kill", "BEAT-SINGLETON", r"doubled slots \d+ != 0"
+    ),
+]
+
+
+@pytest.fixture
+def fresh_lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalLab]:
+    missing = procs.missing_tools()
+    if missing:
+        pytest.skip(f"lab tools missing: {', '.join(missing)}; run env/local/install")
+    reports = os.environ.get("HASUITE_REPORTS_DIR")
+    suite = suite_settings_from_env(
+        os.environ,
+        lab_dir=LAB_DIR,
+        port_base=PORT_BASE,
+        reports_dir=Path(reports) if reports else tmp_path / "reports",
+    )
+    lab = local_lab(suite, request.param)
+    lab.down(purge=True)
+    try:
+        yield lab
+    finally:
+        lab.down(purge=True)
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("seeded", "fresh_lab"),
+    [pytest.param(s, s.profile, id=s.promise) for s in SEEDED],
+    indirect=["fresh_lab"],
+)
+def test_seeded_violation_fails(seeded: Seeded, fresh_lab: LocalLab) -> None:
+    result = run_local([seeded.experiment], fresh_lab)
+    (experiment,) = result.experiments
+    verdicts = {p.id: p for p in experiment.promises}
+    promise = verdicts[seeded.promise]
+    print(f"{seeded.profile}: {promise.verdict.value}: {promise.reason}")
+    assert promise.verdict == Verdict.FAIL, (
+        f"{seeded.profile} should break {seeded.promise}, got {promise.verdict.value}: "
+        f"{promise.reason} (run folder {result.run_dir})"
+    )
+    assert re.search(seeded.reason, promise.reason), (
+        f"{seeded.promise} failed for another reason than the seeded one: {promise.reason}"
+    )

@@ -7,8 +7,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -86,43 +88,48 @@ def cmd_lab_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Bring the lab up if needed, run experiments, print verdicts and the report folder."""
-    from hasuite.drivers.local.target import LocalTarget
-    from hasuite.run import run_experiments
+    """Run experiments on a target (local: the lab, brought up if needed); render the report."""
+    from hasuite.local_run import run_local
+    from hasuite.report import lab_secret_values, render_run
+    from hasuite.report.terminal import RunProgress, verdict_table
+    from hasuite.run import active_session, resolve_experiments, run_experiments
 
-    if args.target != "local":
-        raise HasuiteError(
-            f"target {args.target!r} cannot run from `hasuite run` yet; use --target local"
-        )
-    lab = _lab(args)
-    lab.up()
     project = project_dir()
-    reports = lab.suite.reports_dir
-    if not reports.is_absolute():
-        reports = project / reports
-    result = run_experiments(
-        args.experiments,
-        LocalTarget(lab=lab),
-        reports_dir=reports,
-        experiments_dir=project / "experiments",
-        promises_path=project / "suites" / "promises.yaml",
-        probe_hz=lab.suite.probe_hz,
-        progress=lambda msg: console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}"),
-    )
-    table = Table(title=f"run {result.run_id} on {args.target}: {result.status.value}")
-    for col in ("experiment", "promise", "verdict", "reason"):
-        table.add_column(col)
-    colours = {"PASS": "green", "FAIL": "red", "ERROR": "yellow", "SKIPPED": "dim"}
-    for exp in result.experiments:
-        for pr in exp.promises or ():
-            verdict = pr.verdict.value
-            table.add_row(
-                exp.name, pr.id, f"[{colours.get(verdict, 'white')}]{verdict}[/]", pr.reason
+    total = len(resolve_experiments(args.experiments, project / "experiments"))
+    secrets: list[str] = []
+    if args.target == "local":
+        lab = _lab(args)
+        with RunProgress(console, total, active_session=active_session) as progress:
+            result = run_local(args.experiments, lab, progress=progress.line)
+        secrets = lab_secret_values(lab.layout.secrets_file)
+    else:
+        if args.profile:
+            raise HasuiteError(
+                "--profile selects a profile of the local lab; on kind/cluster the stack is "
+                "what env/k8s deployed (drop --profile)"
             )
-        if not exp.promises:
-            table.add_row(exp.name, "-", exp.status.value, exp.reason)
-    out.print(table)
-    out.print(f"report: {result.run_dir / 'summary.json'}")
+        from hasuite.drivers.k8s.commands import open_target
+
+        suite = suite_settings_from_env(os.environ, timeout_multiplier=args.timeout_multiplier)
+        reports = suite.reports_dir
+        if not reports.is_absolute():
+            reports = project / reports
+        with (
+            open_target(_kube_options(args)) as target,
+            RunProgress(console, total, active_session=active_session) as progress,
+        ):
+            result = run_experiments(
+                args.experiments,
+                target,
+                reports_dir=reports,
+                experiments_dir=project / "experiments",
+                promises_path=project / "suites" / "promises.yaml",
+                probe_hz=suite.probe_hz,
+                progress=progress.line,
+            )
+    rendered = render_run(result.run_dir, secrets=secrets)
+    out.print(verdict_table(rendered.run))
+    out.print(f"report: {rendered.html}\njunit: {rendered.junit}\nhistory: {rendered.history}")
     if result.status.value == "INTERRUPTED":
         return 130
     return 0 if result.status.value in ("PASS", "SKIPPED") else 1
@@ -157,6 +164,125 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         )
     out.print(table)
     return 0 if all(r.within_tolerance for r in results) else 1
+
+
+def _kube_options(args: argparse.Namespace) -> Any:
+    from hasuite.drivers.k8s.commands import build_options
+
+    settings = args.k8s_settings or os.environ.get("HASUITE_K8S_SETTINGS") or None
+    return build_options(
+        args.target,
+        root=project_dir(),
+        context=args.context,
+        allow=tuple(args.allow_context),
+        settings_path=Path(settings) if settings else None,
+        kind_name=args.kind_name,
+        kind_workers=getattr(args, "kind_workers", None),
+        dry_run=getattr(args, "dry_run", False),
+        timeout_multiplier=args.timeout_multiplier,
+        app_url=getattr(args, "app_url", None),
+    )
+
+
+def _progress() -> Callable[[str], None]:
+    start = time.monotonic()
+
+    def show(msg: str) -> None:
+        console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] ", end="")
+        console.print(msg, markup=False, highlight=False, soft_wrap=True)
+
+    return show
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """`up --target local` = `lab up`; kind/cluster: hasuite.drivers.k8s.commands.bring_up."""
+    if args.target == "local":
+        if args.dry_run:
+            raise HasuiteError("--dry-run is for --target kind|cluster; `lab up` has none")
+        return cmd_lab_up(args)
+    from hasuite.drivers.k8s.commands import bring_up
+
+    steps = bring_up(_kube_options(args), progress=_progress())
+    verb = "would run" if args.dry_run else "ran"
+    out.print(f"{args.target}: {verb} {len(steps)} command(s)")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """`down --target local` = `lab down`; kind: delete our cluster; cluster: nothing."""
+    if args.target == "local":
+        if args.dry_run:
+            raise HasuiteError("--dry-run is for --target kind|cluster; `lab down` has none")
+        return cmd_lab_down(args)
+    from hasuite.drivers.k8s.commands import bring_down
+
+    steps = bring_down(_kube_options(args), progress=_progress())
+    verb = "would run" if args.dry_run else "ran"
+    out.print(f"{args.target}: {verb} {len(steps)} command(s)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Re-render a saved run (html, junit, history) or compare two runs' numbers."""
+    from hasuite.report import (
+        compare_runs,
+        lab_secret_values,
+        load_run,
+        parse_tolerances,
+        render_run,
+        resolve_run,
+    )
+    from hasuite.report.redact import Redactor
+    from hasuite.report.terminal import compare_table, verdict_table
+
+    suite = suite_settings_from_env(os.environ, lab_dir=args.lab_dir)
+    reports = suite.reports_dir
+    if not reports.is_absolute():
+        reports = project_dir() / reports
+    secrets = lab_secret_values(suite.lab_dir / "secrets.json")
+    if args.compare:
+        tolerance = parse_tolerances(args.rel_tol, args.abs_tol)
+        redactor = Redactor(secrets)
+        a, b = (load_run(resolve_run(r, reports), redactor=redactor) for r in args.compare)
+        cmp = compare_runs(a, b, tolerance)
+        out.print(compare_table(cmp))
+        if cmp.regressions:
+            n = len(cmp.regressions)
+            out.print(f"[red]{n} regression(s)[/red] from {a.run_id} to {b.run_id}")
+            return 1
+        out.print(f"no regression from {a.run_id} to {b.run_id}")
+        return 0
+    rendered = render_run(resolve_run(args.run, reports), secrets=secrets, history=args.history)
+    out.print(verdict_table(rendered.run))
+    out.print(f"report: {rendered.html}\njunit: {rendered.junit}\nhistory: {rendered.history}")
+    return 0
+
+
+def _kube_opts(p: argparse.ArgumentParser, *, dry_run: bool = True) -> None:
+    """Options for --target kind|cluster (context safety, kind cluster name)."""
+    p.add_argument("--target", choices=("local", "kind", "cluster"), default="local")
+    if dry_run:
+        p.add_argument(
+            "--dry-run", action="store_true", help="print every step it would run; touch nothing"
+        )
+    p.add_argument(
+        "--context", default=None, help="kube context (kind: kind-<name>; cluster: required)"
+    )
+    p.add_argument(
+        "--allow-context",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="allow-list a context for --target cluster (repeatable)",
+    )
+    p.add_argument(
+        "--k8s-settings",
+        default=None,
+        metavar="PATH",
+        help="YAML: allowed_contexts, context, kind_name, kind_workers (HASUITE_K8S_SETTINGS)",
+    )
+    p.add_argument("--kind-name", default=None, help="kind cluster name (default hasuite)")
+    p.add_argument("--kind-workers", type=int, default=None, help="kind workers (default 3)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,9 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run experiments on the lab and judge the promises")
     lab_opts(p)
     p.add_argument("experiments", nargs="*", help="experiment names (default: all)")
-    p.add_argument("--target", choices=("local", "kind", "cluster"), default="local")
+    _kube_opts(p, dry_run=False)
     p.add_argument(
-        "--profile", default=None, help="a named profile of env/stack.yaml (default: production)"
+        "--app-url", default=None, help="cluster only: the shop's URL (kind: the ingress mapping)"
+    )
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="local only: a named profile of env/stack.yaml (default: production)",
     )
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("calibrate", help="measure the probes' error on outages of known length")
@@ -227,6 +358,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="pause lengths in seconds (default 2 5 10)",
     )
     p.set_defaults(func=cmd_calibrate)
+    p = sub.add_parser(
+        "report",
+        help="re-render a run's report.html, junit.xml and history lines; or compare two runs",
+        description="RUN is a run folder, a run id under reports/ (HASUITE_REPORTS_DIR) or "
+        "'latest'. --compare exits 1 when a number worsened beyond the tolerance "
+        "(absolute per unit + relative to run A's value) or a verdict went PASS -> FAIL/ERROR.",
+    )
+    p.add_argument("run", nargs="?", default=None, help="run folder or id (default: latest)")
+    p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two runs")
+    p.add_argument(
+        "--rel-tol", type=float, default=None, help="relative tolerance (default 0.1 = 10 %%)"
+    )
+    p.add_argument(
+        "--abs-tol",
+        action="append",
+        metavar="UNIT=VALUE",
+        help="absolute tolerance per unit, repeatable (defaults s=1 count=0 ratio=0.001 "
+        "intervals=0; '*=V' for other units)",
+    )
+    p.add_argument(
+        "--history", type=Path, default=None, help="history file (default reports/history.jsonl)"
+    )
+    p.add_argument(
+        "--lab-dir", type=Path, default=None, help="lab folder whose secrets are redacted"
+    )
+    p.set_defaults(func=cmd_report)
+
+    def target_opts(p: argparse.ArgumentParser) -> None:
+        lab_opts(p)
+        _kube_opts(p)
+
+    p = sub.add_parser(
+        "up", help="bring a target up: local lab, kind cluster + stack, or check a cluster"
+    )
+    target_opts(p)
+    p.add_argument("--profile", default=None, help="local only: a profile of env/stack.yaml")
+    p.set_defaults(func=cmd_up)
+    p = sub.add_parser(
+        "down", help="bring a target down (kind: only a cluster hasuite created; cluster: never)"
+    )
+    target_opts(p)
+    p.add_argument("--purge", action="store_true", help="local only: delete the lab's data")
+    p.set_defaults(func=cmd_down)
     return parser
 
 

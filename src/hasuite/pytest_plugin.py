@@ -1,14 +1,28 @@
-"""The hasuite pytest plugin: target selection options and markers.
+"""The hasuite pytest plugin: target selection options, markers and the session's target.
 
-`--target` picks where suites run (local, kind, cluster); `--experiment` narrows a run. A skip
-reason always says how to enable what was skipped.
+`--target` picks where suites run (local, kind, cluster); `--experiment` narrows a run. The
+session fixture ``hasuite_target`` brings the target up once: the local lab; on kind the same
+bootstrap as `hasuite up --target kind` (a marked cluster, created or reused) and, at the end,
+`hasuite down --target kind` unless `--keep-cluster`; on cluster an allow-listed context that is
+checked (read-only), never created or deleted. A skip reason always says how to enable what was
+skipped.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 TARGETS = ("local", "kind", "cluster")
+K8S_SKIP = (
+    "needs a Kubernetes target: run `pytest --target kind` (needs docker, kind, kubectl, helm; "
+    "add --keep-cluster to reuse the cluster) or `pytest --target cluster --kube-context NAME "
+    "--allow-context NAME --app-url URL` against an allow-listed staging cluster"
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -22,15 +36,89 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--experiment", action="append", default=[], help="run only this experiment (repeatable)"
     )
+    group.addoption(
+        "--keep-cluster",
+        action="store_true",
+        default=False,
+        help="kind: leave the cluster up after the session (the next session reuses it)",
+    )
+    group.addoption(
+        "--kube-context", default=None, help="kube context (kind: kind-<name>; cluster: required)"
+    )
+    group.addoption(
+        "--allow-context",
+        action="append",
+        default=[],
+        help="allow-list a context for --target cluster (repeatable)",
+    )
+    group.addoption(
+        "--k8s-settings",
+        default=None,
+        help="YAML settings for kind/cluster (allowed_contexts, context, kind_name, "
+        "kind_workers); env HASUITE_K8S_SETTINGS",
+    )
+    group.addoption("--kind-name", default=None, help="kind cluster name (default hasuite)")
+    group.addoption(
+        "--app-url", default=None, help="cluster: the shop's URL (kind: http://127.0.0.1:8080)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     target = config.getoption("--target")
     if target == "local":
-        skip = pytest.mark.skip(
-            reason="needs a Kubernetes target: run with --target kind (Docker + kind) or "
-            "--target cluster with an allow-listed context"
-        )
+        skip = pytest.mark.skip(reason=K8S_SKIP)
         for item in items:
             if "k8s_only" in item.keywords:
                 item.add_marker(skip)
+
+
+def kube_options_from(config: pytest.Config, root: Path) -> Any:
+    """KubeOptions from the command line (+ HASUITE_* environment, + the settings file)."""
+    from hasuite.drivers.k8s.commands import build_options
+
+    settings = config.getoption("--k8s-settings") or os.environ.get("HASUITE_K8S_SETTINGS")
+    multiplier = os.environ.get("HASUITE_TIMEOUT_MULTIPLIER")
+    return build_options(
+        config.getoption("--target"),
+        root=root,
+        context=config.getoption("--kube-context"),
+        allow=tuple(config.getoption("--allow-context")),
+        settings_path=Path(settings) if settings else None,
+        kind_name=config.getoption("--kind-name"),
+        timeout_multiplier=float(multiplier) if multiplier else None,
+        app_url=config.getoption("--app-url"),
+        probe_token=os.environ.get("HASUITE_PROBE_TOKEN"),
+    )
+
+
+@pytest.fixture(scope="session")
+def hasuite_target(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The target of this session, up (bounded waits); torn down per the options above."""
+    from hasuite.settings import project_dir
+
+    name = request.config.getoption("--target")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def progress(msg: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"hasuite {name}: {msg}")
+
+    if name == "local":
+        from hasuite.run import make_target
+
+        target = make_target("local", os.environ)
+        target.up()
+        yield target
+        return
+    from hasuite.drivers.k8s.commands import bring_down, bring_up, open_target
+
+    opts = kube_options_from(request.config, project_dir())
+    bring_up(opts, progress=progress)
+    try:
+        with open_target(opts) as target:
+            yield target
+    finally:
+        if name == "kind" and not request.config.getoption("--keep-cluster"):
+            bring_down(opts, progress=progress)
+        elif name == "kind":
+            progress(f"--keep-cluster: leaving kind cluster {opts.kind_name!r} up")

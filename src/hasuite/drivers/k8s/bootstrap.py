@@ -9,6 +9,8 @@ A kind cluster of the same name WITHOUT the marker is refused, never touched.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,12 @@ def render_kind_config(root: Path, cluster: str, workers: int) -> str:
         raise ConfigError(f"kind needs at least 1 worker, got {workers}")
     cfg["name"] = cluster
     control = [n for n in cfg["nodes"] if n["role"] == "control-plane"]
+    if len(control) != 1:
+        raise ConfigError(
+            f"env/kind/cluster.yaml must have exactly 1 control-plane node, found {len(control)}"
+        )
+    # The marker says "hasuite created this cluster": its value is the cluster's own name.
+    control[0].setdefault("labels", {})[MARKER_LABEL] = cluster
     cfg["nodes"] = control + [{"role": "worker"} for _ in range(workers)]
     return yaml.safe_dump(cfg, sort_keys=False)
 
@@ -80,51 +88,53 @@ def _seconds(text: str) -> float:
 
 
 def cluster_state(runner: CommandRunner, plan: KindPlan) -> str:
-    """'absent', 'ours' or 'foreign'."""
+    """'absent', 'ours' or 'foreign'; ClusterNotOursError when its nodes cannot be read.
+
+    "Ours" = the control-plane node carries ``hasuite.io/cluster=<name>``, a label only our
+    env/kind/cluster.yaml sets at creation (kind cannot add it to an existing cluster).
+    """
     clusters = runner.run(["kind", "get", "clusters"], timeout_s=30).stdout.split()
     if plan.cluster not in clusters:
         return "absent"
-    nodes = runner.run(
-        [
-            "kubectl",
-            "--context",
-            plan.context,
-            "get",
-            "nodes",
-            "-l",
-            f"{MARKER_LABEL}={plan.cluster}",
-            "-o",
-            "name",
-        ],
-        timeout_s=30,
-        check=False,
-    )
-    return "ours" if nodes.returncode == 0 and nodes.stdout.strip() else "foreign"
+    nodes = runner.run(list(_marker_query(plan)), timeout_s=30, check=False)
+    if nodes.returncode != 0:
+        raise ClusterNotOursError(
+            f"a kind cluster named {plan.cluster!r} exists but its nodes cannot be read through "
+            f"context {plan.context!r} ({nodes.stderr.strip()[-300:] or 'kubectl failed'}); "
+            "hasuite cannot tell whether it created it and will not touch it. If it is ours, "
+            f"restore the context with `kind export kubeconfig --name {plan.cluster}` and retry"
+        )
+    return "ours" if nodes.stdout.strip() else "foreign"
 
 
-def up(runner: CommandRunner, plan: KindPlan, *, config_path: Path) -> list[tuple[str, ...]]:
-    """Bring the whole stack up on kind; returns the commands run (in order)."""
-    check_tools(runner)
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One command of a bootstrap: what it is for, the argv, its own time limit (s)."""
+
+    phase: str
+    argv: tuple[str, ...]
+    timeout_s: float
+
+    def describe(self) -> str:
+        return f"{self.phase}: {' '.join(self.argv)} (limit {self.timeout_s:.0f} s)"
+
+
+#: Deployments of ours whose rollout ``up`` waits for (after the manifests are applied).
+APP_DEPLOYMENTS = ("django", "celery-worker", "celery-beat", "nginx")
+
+
+def plan_install(plan: KindPlan, *, create: bool, config_path: Path) -> list[Step]:
+    """The steps of ``up`` after the cluster check, in order (pure: nothing runs)."""
     charts = plan.charts()
     t = plan.timeout_multiplier
-    done: list[tuple[str, ...]] = []
+    steps: list[Step] = []
 
-    def run(argv: list[str], timeout_s: float, phase: str) -> None:
-        log.info("kind up: %s", phase)
-        runner.run(argv, timeout_s=timeout_s * t, cwd=str(plan.root))
-        done.append(tuple(argv))
+    def add(phase: str, argv: list[str], timeout_s: float) -> None:
+        steps.append(Step(phase=phase, argv=tuple(argv), timeout_s=timeout_s * t))
 
-    runner.run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout_s=30 * t)
-    state = cluster_state(runner, plan)
-    if state == "foreign":
-        raise ClusterNotOursError(
-            f"a kind cluster named {plan.cluster!r} exists but has no node labelled "
-            f"{MARKER_LABEL}={plan.cluster}: hasuite did not create it and will not touch it; "
-            "delete it yourself (kind delete cluster --name ...) or pick another --kind-name"
-        )
-    if state == "absent":
-        config_path.write_text(render_kind_config(plan.root, plan.cluster, plan.workers))
-        run(
+    if create:
+        add(
+            "create cluster",
             [
                 "kind",
                 "create",
@@ -139,25 +149,25 @@ def up(runner: CommandRunner, plan: KindPlan, *, config_path: Path) -> list[tupl
                 "300s",
             ],
             420,
-            "create cluster",
         )
     app_image = charts["images"]["app"]
-    run(["docker", "build", "-t", app_image, "env/app"], 900, "build app image")
-    run(["kind", "load", "docker-image", app_image, "--name", plan.cluster], 300, "load image")
-    run(
+    add("build app image", ["docker", "build", "-t", app_image, "env/app"], 900)
+    add("load app image", ["kind", "load", "docker-image", app_image, "--name", plan.cluster], 300)
+    add(
+        "namespaces",
         ["kubectl", "--context", plan.context, "apply", "-f", "env/k8s/namespaces.yaml"],
         60,
-        "namespaces",
     )
     for chart in charts["charts"]:
         repo_name = chart["name"] + "-repo"
-        run(
+        add(
+            f"chart repo {chart['name']}",
             ["helm", "repo", "add", "--force-update", repo_name, chart["repo"]],
             120,
-            f"repo {chart['name']}",
         )
         timeout = chart["timeout"]
-        run(
+        add(
+            f"chart {chart['name']} {chart['version']}",
             [
                 "helm",
                 "upgrade",
@@ -178,15 +188,15 @@ def up(runner: CommandRunner, plan: KindPlan, *, config_path: Path) -> list[tupl
                 timeout,
             ],
             _seconds(timeout) + 60,
-            f"chart {chart['name']}",
         )
-    run(
+    add(
+        "stack manifests",
         ["kubectl", "--context", plan.context, "apply", "--server-side", "-k", "env/k8s"],
         180,
-        "stack manifests",
     )
-    for deploy in ("django", "celery-worker", "celery-beat", "nginx"):
-        run(
+    for deploy in APP_DEPLOYMENTS:
+        add(
+            f"wait for {deploy}",
             [
                 "kubectl",
                 "--context",
@@ -200,24 +210,169 @@ def up(runner: CommandRunner, plan: KindPlan, *, config_path: Path) -> list[tupl
                 "600s",
             ],
             660,
-            f"wait {deploy}",
         )
+    return steps
+
+
+def up(
+    runner: CommandRunner,
+    plan: KindPlan,
+    *,
+    config_path: Path,
+    dry_run: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[tuple[str, ...]]:
+    """Bring the whole stack up on kind; returns the commands that changed something, in order.
+
+    ``dry_run``: runs nothing at all (not even the read-only checks), writes no file, and
+    returns every command it would run (checks first), assuming the cluster does not exist yet.
+    """
+    if dry_run:
+        preflight = [
+            Step(phase="docker running", argv=DOCKER_INFO, timeout_s=30),
+            Step(phase="existing clusters", argv=("kind", "get", "clusters"), timeout_s=30),
+            Step(
+                phase="is it ours (only when it exists)",
+                argv=_marker_query(plan),
+                timeout_s=30,
+            ),
+        ]
+        missing = [tool for tool in TOOLS if runner.which(tool) is None]
+        if missing:
+            progress(f"note: missing on PATH: {', '.join(missing)} (a real run stops here)")
+        steps = preflight + plan_install(plan, create=True, config_path=config_path)
+        progress(f"write {config_path} (kind config: {plan.workers} workers, marker label)")
+        for step in steps:
+            progress(f"would run {step.describe()}")
+        return [s.argv for s in steps]
+    check_tools(runner)
+    runner.run(list(DOCKER_INFO), timeout_s=30 * plan.timeout_multiplier)
+    state = cluster_state(runner, plan)
+    if state == "foreign":
+        raise ClusterNotOursError(
+            f"a kind cluster named {plan.cluster!r} exists but has no node labelled "
+            f"{MARKER_LABEL}={plan.cluster}: hasuite did not create it and will not touch it; "
+            "delete it yourself (kind delete cluster --name ...) or pick another --kind-name"
+        )
+    if state == "ours":
+        progress(f"reusing kind cluster {plan.cluster!r} (created by hasuite)")
+    else:
+        config_path.write_text(render_kind_config(plan.root, plan.cluster, plan.workers))
+    done: list[tuple[str, ...]] = []
+    steps = plan_install(plan, create=state == "absent", config_path=config_path)
+    start = time.monotonic()
+    for i, step in enumerate(steps, 1):
+        progress(f"[{i}/{len(steps)}] {step.phase}")
+        log.info("kind up: %s", step.describe())
+        runner.run(list(step.argv), timeout_s=step.timeout_s, cwd=str(plan.root))
+        done.append(step.argv)
+    progress(f"stack up on {plan.context} in {time.monotonic() - start:.0f} s")
     return done
 
 
-def down(runner: CommandRunner, plan: KindPlan) -> list[tuple[str, ...]]:
-    """Delete the kind cluster, only if hasuite created it."""
+DOCKER_INFO = ("docker", "info", "--format", "{{.ServerVersion}}")
+
+
+def _marker_query(plan: KindPlan) -> tuple[str, ...]:
+    return (
+        "kubectl",
+        "--context",
+        plan.context,
+        "get",
+        "nodes",
+        "-l",
+        f"{MARKER_LABEL}={plan.cluster}",
+        "-o",
+        "name",
+    )
+
+
+def down(
+    runner: CommandRunner,
+    plan: KindPlan,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[tuple[str, ...]]:
+    """Delete the kind cluster, only if hasuite created it (``dry_run``: run nothing, say what)."""
+    argv = ("kind", "delete", "cluster", "--name", plan.cluster)
+    if dry_run:
+        steps = [("kind", "get", "clusters"), _marker_query(plan), argv]
+        for step in steps:
+            progress(f"would run {' '.join(step)}")
+        progress("(the delete runs only when the cluster exists and carries the marker)")
+        return steps
     check_tools(runner, ("kind", "kubectl"))
     state = cluster_state(runner, plan)
     if state == "absent":
+        progress(f"no kind cluster named {plan.cluster!r}: nothing to delete")
         return []
     if state == "foreign":
         raise ClusterNotOursError(
             f"kind cluster {plan.cluster!r} was not created by hasuite (no {MARKER_LABEL} "
             "label): refusing to delete it"
         )
-    argv = ("kind", "delete", "cluster", "--name", plan.cluster)
+    progress(f"deleting kind cluster {plan.cluster!r}")
     result = runner.run(list(argv), timeout_s=180 * plan.timeout_multiplier)
     if result.returncode != 0:  # pragma: no cover - runner raises on failure
         raise HasuiteError(f"kind delete failed: {result.stderr}")
     return [argv]
+
+
+def verify_cluster(
+    runner: CommandRunner,
+    context: str,
+    *,
+    dry_run: bool = False,
+    timeout_multiplier: float = 1.0,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[tuple[str, ...]]:
+    """``up --target cluster``: an existing, allow-listed cluster is reachable and runs the stack.
+
+    Read-only: hasuite never installs on or deletes from a cluster it did not create. Call only
+    after the allow-list check (``target.check_context``). Raises HasuiteError naming what is
+    missing or not ready.
+    """
+    t = timeout_multiplier
+    steps = [
+        Step(
+            phase="API server reachable",
+            argv=("kubectl", "--context", context, "get", "--raw", "/readyz"),
+            timeout_s=30 * t,
+        ),
+    ] + [
+        Step(
+            phase=f"{deploy} rolled out",
+            argv=(
+                "kubectl",
+                "--context",
+                context,
+                "-n",
+                "shop",
+                "rollout",
+                "status",
+                f"deployment/{deploy}",
+                "--timeout",
+                "60s",
+            ),
+            timeout_s=90 * t,
+        )
+        for deploy in APP_DEPLOYMENTS
+    ]
+    if dry_run:
+        for step in steps:
+            progress(f"would run {step.describe()}")
+        return [s.argv for s in steps]
+    check_tools(runner, ("kubectl",))
+    for step in steps:
+        progress(step.phase)
+        result = runner.run(list(step.argv), timeout_s=step.timeout_s, check=False)
+        if result.returncode != 0:
+            why = (result.stderr or result.stdout).strip()[-500:]
+            hint = (
+                "check the context's credentials and network"
+                if step.phase == "API server reachable"
+                else "install the stack (env/k8s/README.md, staging section) and retry"
+            )
+            raise HasuiteError(f"cluster {context!r}: {step.phase} failed: {why}; {hint}")
+    return [s.argv for s in steps]

@@ -33,6 +33,7 @@ class HpaStatus:
     min_replicas: int
     max_replicas: int
     current_cpu_percent: int | None = None
+    scale_down_window_s: int | None = None  # spec.behavior.scaleDown.stabilizationWindowSeconds
 
 
 class KubeApi(Protocol):
@@ -163,6 +164,9 @@ class ClientKubeApi:
         for metric in hpa.status.current_metrics or []:
             if metric.resource and metric.resource.name == "cpu":
                 cpu = metric.resource.current.average_utilization
+        behavior = hpa.spec.behavior
+        scale_down = behavior.scale_down if behavior else None
+        window = scale_down.stabilization_window_seconds if scale_down else None
         return HpaStatus(
             name=name,
             current_replicas=hpa.status.current_replicas or 0,
@@ -170,6 +174,7 @@ class ClientKubeApi:
             min_replicas=hpa.spec.min_replicas or 1,
             max_replicas=hpa.spec.max_replicas,
             current_cpu_percent=cpu,
+            scale_down_window_s=window,
         )
 
     def exec_in_pod(

@@ -1,0 +1,326 @@
+"""`hasuite up/down --target kind|cluster` and the pytest fixture's set-up, in one place.
+
+The CLI and the pytest plugin only parse options and call :func:`bring_up`, :func:`bring_down`
+and :func:`open_target`. Safety order, always: resolve the context -> allow-list / kind-name check
+(``target.check_context``) -> only then any tool or API call.
+
+Settings file (YAML; ``--k8s-settings PATH`` or ``HASUITE_K8S_SETTINGS``), every key optional::
+
+    allowed_contexts: [staging-eu]   # --target cluster refuses every other context
+    context: staging-eu              # default --context for --target cluster (not kind)
+    kind_name: hasuite               # kind cluster name (context kind-<name>)
+    kind_workers: 3
+
+Command-line values win over the file; allow-lists add up (option + file).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hasuite.drivers.k8s import bootstrap
+from hasuite.drivers.k8s.boundary import CommandRunner, KubeApi, SubprocessRunner
+from hasuite.drivers.k8s.target import KubeTarget, check_context
+from hasuite.errors import ConfigError, HasuiteError
+from hasuite.target import Endpoints
+
+KUBE_TARGETS = ("kind", "cluster")
+SETTINGS_KEYS = {"allowed_contexts", "context", "kind_name", "kind_workers"}
+
+#: Services the suite reaches through `kubectl port-forward` (namespace, service, port).
+FORWARDS: dict[str, tuple[str, str, int]] = {
+    "prometheus": ("monitoring", "kube-prometheus-stack-prometheus", 9090),
+    "alertmanager": ("monitoring", "kube-prometheus-stack-alertmanager", 9093),
+    "alert_receiver": ("shop", "hasuite-alert-receiver", 9095),
+}
+#: On kind the shop is reached through Traefik's NodePort, mapped to the host (env/kind).
+KIND_APP_URL = "http://127.0.0.1:8080"
+#: Test-only probe token of env/k8s/base/app/secrets.yaml (kind); on a cluster pass your own.
+KIND_PROBE_TOKEN = "hasuite-probe-token"
+
+
+@dataclass(frozen=True, kw_only=True)
+class KubeOptions:
+    target: str
+    root: Path
+    context: str | None = None
+    allowed_contexts: tuple[str, ...] = ()
+    kind_name: str = "hasuite"
+    kind_workers: int = 3
+    dry_run: bool = False
+    timeout_multiplier: float = 1.0
+    app_url: str | None = None
+    probe_token: str | None = None
+
+    def resolved_context(self) -> str:
+        """The one context every call pins; ConfigError when it cannot be decided or is refused."""
+        if self.target == "kind":
+            context = self.context or f"kind-{self.kind_name}"
+        elif self.target == "cluster":
+            if not self.context:
+                raise ConfigError(
+                    "--target cluster needs --context NAME (or `context:` in the k8s settings "
+                    "file); hasuite never falls back to kubectl's current context"
+                )
+            context = self.context
+        else:
+            raise ConfigError(f"unknown Kubernetes target {self.target!r}; valid: kind, cluster")
+        check_context(
+            target=self.target,
+            context=context,
+            allowed=self.allowed_contexts,
+            kind_cluster=self.kind_name,
+        )
+        return context
+
+
+def load_k8s_settings(path: Path | None) -> dict[str, Any]:
+    """The settings file's mapping ({} when ``path`` is None); ConfigError on a bad file."""
+    if path is None:
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"k8s settings file {path} cannot be read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"k8s settings file {path} is not valid YAML: {exc}") from exc
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"k8s settings file {path}: expected a mapping, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - SETTINGS_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"k8s settings file {path}: unknown key(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(sorted(SETTINGS_KEYS))}"
+        )
+    allowed = raw.get("allowed_contexts", [])
+    if not isinstance(allowed, list) or not all(isinstance(c, str) and c for c in allowed):
+        raise ConfigError(
+            f"k8s settings file {path}: allowed_contexts must be a list of context names, "
+            f"got {allowed!r}"
+        )
+    workers = raw.get("kind_workers", 3)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"k8s settings file {path}: kind_workers must be an integer >= 1")
+    for key in ("context", "kind_name"):
+        if key in raw and (not isinstance(raw[key], str) or not raw[key]):
+            raise ConfigError(f"k8s settings file {path}: {key} must be a non-empty name")
+    return raw
+
+
+def build_options(
+    target: str,
+    *,
+    root: Path,
+    context: str | None = None,
+    allow: tuple[str, ...] = (),
+    settings_path: Path | None = None,
+    kind_name: str | None = None,
+    kind_workers: int | None = None,
+    dry_run: bool = False,
+    timeout_multiplier: float | None = None,
+    app_url: str | None = None,
+    probe_token: str | None = None,
+) -> KubeOptions:
+    """Options from the command line over the settings file over defaults."""
+    file = load_k8s_settings(settings_path)
+    return KubeOptions(
+        target=target,
+        root=root,
+        # the file's `context` is the staging cluster's; kind's context follows its name
+        context=context or (file.get("context") if target == "cluster" else None),
+        allowed_contexts=tuple(dict.fromkeys([*allow, *file.get("allowed_contexts", [])])),
+        kind_name=kind_name or file.get("kind_name", "hasuite"),
+        kind_workers=kind_workers or file.get("kind_workers", 3),
+        dry_run=dry_run,
+        timeout_multiplier=timeout_multiplier or 1.0,
+        app_url=app_url,
+        probe_token=probe_token,
+    )
+
+
+def _plan(opts: KubeOptions) -> bootstrap.KindPlan:
+    return bootstrap.KindPlan(
+        cluster=opts.kind_name,
+        root=opts.root,
+        timeout_multiplier=opts.timeout_multiplier,
+        workers=opts.kind_workers,
+    )
+
+
+def bring_up(
+    opts: KubeOptions,
+    *,
+    runner: CommandRunner | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[tuple[str, ...]]:
+    """kind: create or reuse our cluster and install the stack; cluster: verify it (read-only)."""
+    context = opts.resolved_context()  # refuses before any tool or API call
+    runner = runner or SubprocessRunner()
+    progress(f"target {opts.target}, context {context}" + (" (dry run)" if opts.dry_run else ""))
+    if opts.target == "cluster":
+        return bootstrap.verify_cluster(
+            runner,
+            context,
+            dry_run=opts.dry_run,
+            timeout_multiplier=opts.timeout_multiplier,
+            progress=progress,
+        )
+    with tempfile.TemporaryDirectory(prefix="hasuite-kind-") as tmp:
+        return bootstrap.up(
+            runner,
+            _plan(opts),
+            config_path=Path(tmp) / "kind-cluster.yaml",
+            dry_run=opts.dry_run,
+            progress=progress,
+        )
+
+
+def bring_down(
+    opts: KubeOptions,
+    *,
+    runner: CommandRunner | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[tuple[str, ...]]:
+    """kind: delete our cluster (only ours); cluster: nothing (hasuite never deletes there)."""
+    context = opts.resolved_context()
+    if opts.target == "cluster":
+        progress(
+            f"context {context}: hasuite never deletes anything on an existing cluster; "
+            "nothing to do"
+        )
+        return []
+    return bootstrap.down(
+        runner or SubprocessRunner(), _plan(opts), dry_run=opts.dry_run, progress=progress
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The target for suites: KubeTarget + endpoints through the ingress and port-forwards
+# --------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(kw_only=True)
+class PortForward:
+    """`kubectl port-forward` on 127.0.0.1, pinned to one context; bounded start and stop."""
+
+    context: str
+    namespace: str
+    service: str
+    port: int
+    local_port: int = field(default_factory=_free_port)
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local_port}"
+
+    def argv(self) -> list[str]:
+        return [
+            "kubectl",
+            "--context",
+            self.context,
+            "-n",
+            self.namespace,
+            "port-forward",
+            "--address",
+            "127.0.0.1",
+            f"svc/{self.service}",
+            f"{self.local_port}:{self.port}",
+        ]
+
+    def start(self, *, timeout_s: float = 20.0) -> None:
+        self._proc = subprocess.Popen(
+            self.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                raise HasuiteError(
+                    f"port-forward to {self.namespace}/{self.service} in {self.context} exited: "
+                    f"{err.strip()[-300:]}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.local_port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise HasuiteError(
+            f"port-forward to {self.namespace}/{self.service} in {self.context} not listening "
+            f"after {timeout_s:.0f} s"
+        )
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+
+
+@contextmanager
+def open_target(
+    opts: KubeOptions,
+    *,
+    api_factory: Callable[[str], KubeApi] | None = None,
+    runner: CommandRunner | None = None,
+    forward: bool = True,
+) -> Iterator[KubeTarget]:
+    """A KubeTarget for ``opts`` (safety checks first), with port-forwards while it is open."""
+    context = opts.resolved_context()
+    if api_factory is None:
+        from hasuite.drivers.k8s.boundary import ClientKubeApi
+
+        api_factory = ClientKubeApi
+    app_url = opts.app_url or (KIND_APP_URL if opts.target == "kind" else None)
+    if app_url is None:
+        raise ConfigError(
+            "--target cluster needs the shop's URL (--app-url, e.g. https://shop.staging.example)"
+        )
+    token = opts.probe_token or (KIND_PROBE_TOKEN if opts.target == "kind" else None)
+    with ExitStack() as stack:
+        urls: dict[str, str] = {}
+        if forward:
+            for key, (namespace, service, port) in FORWARDS.items():
+                pf = PortForward(context=context, namespace=namespace, service=service, port=port)
+                pf.start(timeout_s=20.0 * opts.timeout_multiplier)
+                stack.callback(pf.stop)
+                urls[key] = pf.url
+        endpoints = Endpoints(
+            app_url=app_url,
+            prometheus_url=urls.get("prometheus", ""),
+            alertmanager_url=urls.get("alertmanager", ""),
+            alert_receiver_url=urls.get("alert_receiver"),
+            probe_token=token,
+        )
+        yield KubeTarget.create(
+            target=opts.target,
+            context=context,
+            api_factory=api_factory,
+            allowed_contexts=opts.allowed_contexts,
+            kind_cluster=opts.kind_name,
+            runner=runner or (SubprocessRunner() if opts.target == "kind" else None),
+            dry_run=opts.dry_run,
+            endpoints=endpoints,
+        )

@@ -18,14 +18,50 @@ Run folder (``reports/<run-id>/``, ``reports/latest`` points at the newest)::
     <experiment>/samples.jsonl   one Sample per line ({"at", "wall", "probe", "ok", "latency_s",
                                  "error", "backend", "key"})
     <experiment>/roles.jsonl     one RoleObservation per line
-    <experiment>/events.json     fault / recovered / steady events
+    <experiment>/events.json     [{"at", "wall", "kind", "component", "detail"}], sorted by
+                                 "at": fault / recovered / alert-firing / alert-resolved (the
+                                 alert ones as in alerts.jsonl)
     <experiment>/ledger.json     acknowledged writes and what the read-back found
     <experiment>/measurements.json  [{"name", "value", "unit", "detail", "at_least"}]
     <experiment>/result.json     {"name", "status", "reason", "promises": [...], ...}
+    <experiment>/load-records.jsonl  the load's requests, written by loadtests/locustfile.py
+                                 (format in its docstring): {"event": "request", "wall", "mono",
+                                 "method", "name", "status", "ok", "latency_s", "error",
+                                 "detail", "order_id"} plus "start"/"stop" marker lines; on the
+                                 timeline each request is Sample(probe="http", at=mono)
+    <experiment>/locust.log      Locust's own output
+    <experiment>/load.json       the load (only with `load:`): {"profile": {...}, "ran": bool,
+                                 "asked_rps", "achieved_rps", "achieved_ratio", "adequate":
+                                 bool | null, "adequacy": text, "window_s", "cpu_s",
+                                 "cpu_percent" (of one core), "exit_code", "stopped_by",
+                                 "requests", "bad_record_lines",
+                                 "phases": [{"phase", "start", "end", "requests", "failures",
+                                   "failure_rate", "rate_rps", "p50_s", "p95_s", "p99_s",
+                                   "max_success_gap_s", "gap_at_least",
+                                   "failures_by_kind": [[kind, count], ...]}],
+                                 "orders": {"acknowledged", "present", "missing": [ids],
+                                   "confirmed", "unconfirmed": [ids], "error"}}
+    <experiment>/alerts.jsonl    (when alerts are recorded) one JSON object per line:
+                                 {"source": "alertmanager", "at", "wall", "kind":
+                                   "alert-firing" | "alert-resolved", "component", "detail":
+                                   {"alertname", "severity", "fingerprint", "labels",
+                                    "starts_at", "state", "already_firing"?}}
+                                 (polled from Alertmanager API v2 at ~1 Hz; "at" monotonic =
+                                 the poll that saw the change), then
+                                 {"source": "receiver", "received": wall, "payload": <the
+                                   Alertmanager webhook JSON>} for each notification the
+                                 lab's receiver got during the experiment, or
+                                 {"source": "receiver", "error": text}
+
+Load measurements (measurements.json): ``load_{requests,failures,failure_ratio,p50_s,p95_s,
+p99_s,max_success_gap_s}_{before,during,recovery,after}``, ``load_achieved_ratio``,
+``load_lost_orders``, ``load_unconfirmed_orders``; alert ones: ``alert_fire_s``,
+``alert_resolve_s``, ``false_alarms``.
 
 SUMMARY SCHEMA (``summary.json``)::
 
-    {"schema_version": 1, "run_id": str, "target": str, "started": ISO-8601, "finished": ISO-8601 | null,
+    {"schema_version": 1, "run_id": str, "target": str, "started": ISO-8601,
+     "finished": ISO-8601 | null,
      "status": "PASS" | "FAIL" | "ERROR" | "SKIPPED" | "INTERRUPTED",
      "experiments": [{"name": str, "status": verdict, "reason": str, "dir": str,
                       "promises": [{"id", "verdict", "measured", "threshold", "unit", "reason",
@@ -71,7 +107,26 @@ from hasuite.analysis import (
     measure_time_to_first_success,
     measure_time_to_new_role,
 )
-from hasuite.drivers.recorders import ObserverSet, ProbeConfig, ProbeSet, fetch_ledger_check
+from hasuite.analysis.alerts import measure_alert_fire, measure_alert_resolve, measure_false_alarms
+from hasuite.analysis.load import (
+    LoadAdequacy,
+    PhaseLoadStats,
+    build_timeline_load_stats,
+    measure_load_adequacy,
+    measure_phase_load,
+    note_load_adequacy,
+)
+from hasuite.drivers.alerting import AlertingError, AlertRecorder, fetch_notifications
+from hasuite.drivers.load import LoadProfile, LoadResult, LoadRun, check_reachable, start_load
+from hasuite.drivers.load import load_profile as _load_profile
+from hasuite.drivers.recorders import (
+    ObserverSet,
+    OrderReadBack,
+    ProbeConfig,
+    ProbeSet,
+    fetch_ledger_check,
+    fetch_order_read_back,
+)
 from hasuite.errors import ConfigError, HasuiteError
 from hasuite.model import (
     Event,
@@ -110,6 +165,9 @@ REQUEST_PROBES = ("order-write", "cache-write", "task-enqueue")
 #: Bumped when summary.json changes incompatibly (a field removed or its meaning changed).
 SUMMARY_SCHEMA_VERSION = 1
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_ALERT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Measurements that need Alertmanager recorded (a session judging them polls its API).
+ALERT_MEASUREMENTS = ("alert_fire_s", "alert_resolve_s", "false_alarms")
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,6 +241,12 @@ class ExperimentOptions:
     settle_s: float = 3.0
     settle_timeout_s: float = 60.0
     beat: bool = False
+    #: the Locust profile running through the whole recording (loadtests/profiles.yaml); None = none
+    load: LoadProfile | None = None
+    #: the alerts the fault must make fire (env/alerts/rules); judged by ALERT-FIRES/-RESOLVES
+    alerts: tuple[str, ...] = ()
+    #: False for fault-less experiments (healthy baseline): no injection is then not an ERROR
+    fault: bool = True
 
 
 def parse_options(experiment: Mapping[str, Any]) -> ExperimentOptions:
@@ -215,7 +279,78 @@ def parse_options(experiment: Mapping[str, Any]) -> ExperimentOptions:
         kwargs["probes"] = tuple(ext["probes"])
     if "beat" in ext:
         kwargs["beat"] = bool(ext["beat"])
+    if "fault" in ext:
+        if not isinstance(ext["fault"], bool):
+            raise ConfigError(
+                f"{where}.fault: expected true (the method injects a fault) or false (a "
+                f"fault-less experiment such as a healthy baseline), got {ext['fault']!r}"
+            )
+        kwargs["fault"] = ext["fault"]
+    if "load" in ext:
+        kwargs["load"] = parse_load_option(ext["load"], where=f"{where}.load")
+    if "alerts" in ext:
+        kwargs["alerts"] = parse_alerts_option(ext["alerts"], where=f"{where}.alerts")
     return ExperimentOptions(name=name, promises=tuple(promises), observe=tuple(observe), **kwargs)
+
+
+def parse_load_option(
+    raw: Any, *, where: str, profiles_path: Path | None = None
+) -> LoadProfile | None:
+    """``load: {profile: NAME}`` -> the validated profile (``load: null`` = no load)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) != {"profile"}:
+        raise ConfigError(
+            f"{where}: expected {{profile: <name>}} naming a profile of loadtests/profiles.yaml, "
+            f"got {raw!r}"
+        )
+    name = raw["profile"]
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}.profile: expected a profile name, got {name!r}")
+    try:
+        if profiles_path is None:
+            return _load_profile(name)
+        return _load_profile(name, profiles_path)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.profile: {exc}") from exc
+
+
+def known_alert_names(rules_dir: Path | None = None) -> frozenset[str]:
+    """Alert names defined by the shared rule files (env/alerts/rules/*.yml)."""
+    import yaml
+
+    if rules_dir is None:
+        from hasuite.settings import project_dir
+
+        rules_dir = project_dir() / "env" / "alerts" / "rules"
+    names: set[str] = set()
+    for path in sorted(rules_dir.glob("*.yml")):
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read alert rules {path}: {exc}") from exc
+        for group in doc.get("groups", []) or []:
+            names.update(str(r["alert"]) for r in group.get("rules", []) or [] if "alert" in r)
+    return frozenset(names)
+
+
+def parse_alerts_option(
+    raw: Any, *, where: str, known: frozenset[str] | None = None
+) -> tuple[str, ...]:
+    """``alerts: [AlertName, ...]``: names of rules in env/alerts/rules (ConfigError otherwise)."""
+    if not isinstance(raw, list) or not all(isinstance(a, str) for a in raw):
+        raise ConfigError(f"{where}: expected a list of alert names, got {raw!r}")
+    bad = [a for a in raw if not _ALERT_NAME.match(a)]
+    if bad:
+        raise ConfigError(f"{where}: {bad} are not alert names (letters, digits, _)")
+    known = known_alert_names() if known is None else known
+    unknown = [a for a in raw if a not in known]
+    if unknown:
+        raise ConfigError(
+            f"{where}: no alert rule named {', '.join(unknown)} in env/alerts/rules; known: "
+            f"{', '.join(sorted(known)) or 'none'}"
+        )
+    return tuple(raw)
 
 
 def select_promises(catalog: PromiseCatalog, options: ExperimentOptions) -> tuple[Promise, ...]:
@@ -511,6 +646,15 @@ def measure_experiment(
 # --------------------------------------------------------------------------------------------
 
 
+def _env_multiplier(env: Mapping[str, str]) -> float:
+    """HASUITE_TIMEOUT_MULTIPLIER (the lab's one wait scale), 1.0 when unset or unusable."""
+    try:
+        value = float(env.get("HASUITE_TIMEOUT_MULTIPLIER", "1"))
+    except ValueError:
+        return 1.0
+    return value if value > 0 else 1.0
+
+
 def _iso(wall: float | None) -> str | None:
     return datetime.fromtimestamp(wall, UTC).isoformat() if wall is not None else None
 
@@ -551,11 +695,20 @@ class ExperimentSession:
     probe_timeout_s: float = 1.0
     observe_hz: float = 4.0
     task_deadline_s: float | None = None
+    timeout_multiplier: float = field(default_factory=lambda: _env_multiplier(os.environ))
+    alert_poll_s: float = 1.0
+    #: how long an order the load saw acknowledged may stay pending (Celery confirms it)
+    order_confirm_wait_s: float = 30.0
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     probes: ProbeSet | None = None
     observers: ObserverSet | None = None
+    load_run: LoadRun | None = None
+    load_result: LoadResult | None = None
+    alert_recorder: AlertRecorder | None = None
+    #: why the fault must not be injected (the actions refuse); None = go ahead
+    refused: str | None = None
     injections: list[Injection] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -567,10 +720,38 @@ class ExperimentSession:
     _roles: tuple[RoleObservation, ...] = ()
     _ledger: tuple[LedgerEntry, ...] = ()
     _checks: tuple[LedgerCheck | None, LedgerCheck | None] = (None, None)
+    _load_orders: OrderReadBack | None = None
+    _load_orders_error: str | None = None
+    _load_stats: tuple[PhaseLoadStats, ...] = ()
+    _adequacy: LoadAdequacy | None = None
+    _alert_error: str | None = None
+    _alert_started: float | None = None
+    _notifications: list[dict[str, Any]] = field(default_factory=list)
+    _notifications_error: str | None = None
 
     @property
     def name(self) -> str:
         return self.options.name
+
+    @property
+    def records_alerts(self) -> bool:
+        """True when the experiment names alerts or judges an alert measurement."""
+        needed = {m for p in self.promises for m in p.measurement_names()}
+        return bool(self.options.alerts) or bool(needed & set(ALERT_MEASUREMENTS))
+
+    def threshold(self, measurement: str) -> float | None:
+        """The (first) threshold a judged promise sets on ``measurement``."""
+        for p in self.promises:
+            for c in p.checks:
+                if c.measurement == measurement:
+                    return c.threshold
+        return None
+
+    def refuse(self, reason: str) -> None:
+        """Make the fault actions refuse to inject (the experiment is then ERROR)."""
+        if self.refused is None:
+            self.refused = reason
+        self.note_error(reason)
 
     @property
     def out_dir(self) -> Path:
@@ -581,10 +762,48 @@ class ExperimentSession:
 
     # -- recording ---------------------------------------------------------------------------
 
+    def _preflight(self, app_url: str, alertmanager_url: str) -> AlertRecorder | None:
+        """Refuse the fault unless the load's host and Alertmanager answer (HasuiteError)."""
+        if self.options.load is not None:
+            check_reachable(app_url, timeout_s=3.0 * self.timeout_multiplier)
+        if not self.records_alerts:
+            return None
+        recorder = AlertRecorder(
+            alertmanager_url,
+            poll_s=self.alert_poll_s,
+            timeout_s=2.0 * self.timeout_multiplier,
+            clock=self.clock,
+            wall=self.wall,
+        )
+        recorder.check()
+        return recorder
+
     def start_recorders(self) -> None:
-        if self.probes is not None:
+        """Preflight, then load, probes, observers and the alert recorder; then the baseline.
+
+        An unreachable app or Alertmanager, or a load that does not start, refuses the fault
+        (see :meth:`refuse`): nothing is recorded and the experiment is ERROR.
+        """
+        if self.probes is not None or self.refused is not None:
             return
         endpoints = self.target.endpoints()
+        try:
+            recorder = self._preflight(endpoints.app_url, endpoints.alertmanager_url)
+            if self.options.load is not None:
+                self.load_run = start_load(
+                    endpoints.app_url,
+                    self.options.load,
+                    run_dir=self.out_dir,
+                    check_host=False,
+                    timeout_multiplier=self.timeout_multiplier,
+                )
+        except HasuiteError as exc:
+            self.refuse(f"fault not injected: {exc}")
+            return
+        if recorder is not None:
+            self.alert_recorder = recorder
+            self._alert_started = self.clock()
+            recorder.start()
         self.probes = ProbeSet(
             ProbeConfig(
                 app_url=endpoints.app_url,
@@ -612,7 +831,8 @@ class ExperimentSession:
             self.probe_hz,
             ", ".join(self.observed_components()) or "nothing",
         )
-        self.sleep(self.options.baseline_s)
+        ramp = self.options.load.ramp_s if self.options.load is not None else 0.0
+        self.sleep(ramp + self.options.baseline_s)
 
     def note_injection(self, injection: Injection) -> None:
         self.injections.append(injection)
@@ -664,13 +884,25 @@ class ExperimentSession:
             return self.measurements
         if self.injections:
             self._settle()
+            self._await_alerts()
         self.probes.stop()
         self.observers.stop()
+        self._stop_alerts()
+        if self.load_run is not None:
+            self.load_result = self.load_run.stop()
         end = self.clock()
         self._samples = self.probes.samples()
         self._roles = self.observers.roles()
         self._ledger = self.probes.ledger()
         endpoints = self.target.endpoints()
+        self._read_back_load_orders(endpoints.app_url)
+        if self.records_alerts and endpoints.alert_receiver_url:
+            try:
+                self._notifications = fetch_notifications(
+                    endpoints.alert_receiver_url, since_wall=self.started_wall
+                )
+            except AlertingError as exc:
+                self._notifications_error = str(exc)
         ledger_error = None
         try:
             self._checks = fetch_ledger_check(
@@ -689,7 +921,13 @@ class ExperimentSession:
             if (self.options.beat)
             else None
         )
-        timeline = Timeline(samples=self._samples, roles=self._roles, events=tuple(self.events))
+        load_samples = self.load_result.samples if self.load_result is not None else ()
+        timeline = Timeline(
+            samples=self._samples + load_samples, roles=self._roles, events=tuple(self.events)
+        )
+        if self.load_result is not None:
+            self._load_stats = build_timeline_load_stats(timeline)
+            self._adequacy = self.load_result.adequacy()
         self.measurements = tuple(
             measure_experiment(
                 timeline,
@@ -703,8 +941,91 @@ class ExperimentSession:
                 beat=beat,
                 ledger_error=ledger_error,
             )
+        ) + tuple(
+            measure_load_and_alerts(
+                timeline,
+                load=self.load_result,
+                stats=self._load_stats,
+                adequacy=self._adequacy,
+                orders=self._load_orders,
+                orders_error=self._load_orders_error,
+                alerts=self.options.alerts if self.records_alerts else None,
+                alert_error=self._alert_error,
+                alert_start=self._alert_started,
+                end=end,
+            )
         )
         return self.measurements
+
+    def _await_alerts(self) -> None:
+        """Keep recording until the expected alerts fired and resolved, bounded by the promises.
+
+        Waits for a first firing up to the ALERT-FIRES bound after the fault, then for every
+        fired expected alert to be resolved up to the ALERT-RESOLVES bound after recovery (+ two
+        polls of margin each). Without those promises it does not wait.
+        """
+        rec = self.alert_recorder
+        fault = next((e.at for e in self.events if e.kind == "fault"), None)
+        if rec is None or not self.options.alerts or fault is None:
+            return
+        names = self.options.alerts
+        fire_bound = self.threshold("alert_fire_s")
+        resolve_bound = self.threshold("alert_resolve_s")
+        margin = 2 * self.alert_poll_s + 1.0
+        while True:
+            now = self.clock()
+            recovered = next((e.at for e in self.events if e.kind == "recovered"), None)
+            fired = {
+                str(e.detail.get("alertname"))
+                for e in rec.events()
+                if e.kind == "alert-firing"
+                and e.at >= fault
+                and isinstance(e.detail, Mapping)
+                and e.detail.get("alertname") in names
+            }
+            if not fired:
+                if fire_bound is None or now >= fault + fire_bound + margin:
+                    return
+            else:
+                if resolve_bound is None or recovered is None or not (rec.firing(names) & fired):
+                    return
+                if now >= recovered + resolve_bound + margin:
+                    return
+            self.sleep(min(self.alert_poll_s, 1.0))
+
+    def _stop_alerts(self) -> None:
+        rec = self.alert_recorder
+        if rec is None:
+            return
+        rec.stop()
+        alert_events = rec.events()
+        self.events.extend(alert_events)
+        self.events.sort(key=lambda e: e.at)
+        if rec.polls <= 1 or rec.unreachable_s > max(5.0, 5 * rec.poll_s):
+            self._alert_error = (
+                f"Alertmanager unreachable for {rec.unreachable_s:.0f} s during the recording "
+                f"({rec.failed_polls} failed polls of {rec.polls + rec.failed_polls}; last: "
+                f"{rec.last_error})"
+            )
+            self.note_error(self._alert_error)
+
+    def _read_back_load_orders(self, app_url: str) -> None:
+        if self.load_result is None:
+            return
+        ids = [e.key for e in self.load_result.ledger if e.kind == "order"]
+        if not ids:
+            return
+        try:
+            self._load_orders = fetch_order_read_back(
+                app_url,
+                ids,
+                confirm_wait_s=self.order_confirm_wait_s * self.timeout_multiplier,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+        except HasuiteError as exc:
+            self._load_orders_error = str(exc)
+            log.warning("%s: load order read-back failed: %s", self.name, exc)
 
     def _fetch_beat(self, app_url: str, token: str | None) -> dict[str, Any] | None:
         since = int(self.started_wall)
@@ -747,12 +1068,15 @@ class ExperimentSession:
         elif self.errors and not self.injections:
             reason = "; ".join(self.errors)
             results = tuple(error_result(p, reason) for p in self.promises)
-        elif not self.injections:
+        elif not self.injections and self.options.fault:
             reason = "no fault was injected (the method did not run or its action failed)"
             results = tuple(error_result(p, reason) for p in self.promises)
         else:
             reason = "; ".join(self.errors)
             results = judge_all(self.promises, measurements, target_name)
+            if self._adequacy is not None:
+                adequacy = self._adequacy
+                results = tuple(note_load_adequacy(r, adequacy) for r in results)
             if self.errors:
                 results = tuple(
                     _downgrade(r, reason) if r.verdict == Verdict.PASS else r for r in results
@@ -793,6 +1117,21 @@ class ExperimentSession:
             out / "measurements.json",
             [asdict(m) for m in self.result.measurements] if self.result else [],
         )
+        if self.load_result is not None or self.options.load is not None:
+            _dump(out / "load.json", self._load_json())
+        if self.alert_recorder is not None or self.records_alerts:
+            with (out / "alerts.jsonl").open("w") as fh:
+                for e in self.events:
+                    if e.kind in ("alert-firing", "alert-resolved"):
+                        line = {"source": "alertmanager", **asdict(e)}
+                        fh.write(json.dumps(line, default=str) + "\n")
+                for n in self._notifications:
+                    fh.write(json.dumps({"source": "receiver", **n}, default=str) + "\n")
+                if self._notifications_error:
+                    fh.write(
+                        json.dumps({"source": "receiver", "error": self._notifications_error})
+                        + "\n"
+                    )
         assert self.result is not None
         _dump(
             out / "result.json",
@@ -805,6 +1144,99 @@ class ExperimentSession:
                 "errors": self.errors,
             },
         )
+
+    def _load_json(self) -> dict[str, Any]:
+        profile = self.options.load
+        res = self.load_result
+        ad = self._adequacy
+        orders = self._load_orders
+        acked = sorted({e.key for e in res.ledger}) if res is not None else []
+        return {
+            "profile": asdict(profile) if profile is not None else None,
+            "ran": res is not None,
+            "asked_rps": ad.asked_rps if ad else (profile.asked_rps if profile else None),
+            "achieved_rps": ad.achieved_rps if ad else None,
+            "achieved_ratio": ad.ratio if ad else None,
+            "adequate": ad.adequate if ad else None,
+            "adequacy": ad.text if ad else None,
+            "window_s": ad.window_s if ad else None,
+            "cpu_s": res.cpu_s if res else None,
+            "cpu_percent": res.cpu_percent if res else None,
+            "exit_code": res.exit_code if res else None,
+            "stopped_by": res.stopped_by if res else None,
+            "requests": len(res.samples) if res else 0,
+            "bad_record_lines": res.records.bad_lines if res else 0,
+            "phases": [asdict(st) for st in self._load_stats],
+            "orders": {
+                "acknowledged": len(acked),
+                "present": len(orders.check.present) if orders else None,
+                "missing": sorted(set(acked) - set(orders.check.present)) if orders else None,
+                "confirmed": len(orders.confirmed) if orders else None,
+                "unconfirmed": sorted(orders.check.present - orders.confirmed) if orders else None,
+                "error": self._load_orders_error,
+            },
+        }
+
+
+def measure_load_and_alerts(
+    timeline: Timeline,
+    *,
+    load: LoadResult | None,
+    stats: Sequence[PhaseLoadStats],
+    adequacy: LoadAdequacy | None,
+    orders: OrderReadBack | None,
+    orders_error: str | None,
+    alerts: Sequence[str] | None,
+    alert_error: str | None,
+    alert_start: float | None,
+    end: float,
+) -> list[Measurement]:
+    """Load (per phase, adequacy, load orders) and alert measurements (pure).
+
+    ``alerts`` None: Alertmanager was not recorded (no alert measurement at all).
+    """
+    out: list[Measurement] = []
+    if load is not None:
+        out += list(measure_phase_load(stats))
+        if adequacy is not None:
+            out.append(measure_load_adequacy(adequacy))
+        ledger = [e for e in load.ledger if e.kind == "order"]
+        if orders is not None:
+            out.append(measure_lost(ledger, orders.check, kind="order", name="load_lost_orders"))
+            pending = sorted(orders.check.present - orders.confirmed)
+            out.append(
+                Measurement(
+                    name="load_unconfirmed_orders",
+                    value=float(len(pending)),
+                    unit="count",
+                    detail=f"{len(pending)} of {len(orders.check.present)} load orders still "
+                    "pending (not confirmed by Celery) at read-back"
+                    + (f": {', '.join(pending[:10])}" if pending else ""),
+                )
+            )
+        else:
+            why = orders_error or "the load acknowledged no order"
+            out.append(_unmeasured("load_lost_orders", "count", why))
+            out.append(_unmeasured("load_unconfirmed_orders", "count", why))
+    if alerts is None:
+        return out
+    names = set(alerts)
+    if alert_error is not None:
+        return out + [
+            _unmeasured(m, "count" if m == "false_alarms" else "s", alert_error)
+            for m in ALERT_MEASUREMENTS
+        ]
+    fault = timeline.fault_at()
+    events = timeline.events
+    out.append(measure_alert_fire(events, alertnames=names, fault_at=fault, until=end))
+    out.append(
+        measure_alert_resolve(
+            events, alertnames=names, recovered_at=timeline.recovered_at(), until=end
+        )
+    )
+    start = alert_start if alert_start is not None else (timeline.span() or (end, end))[0]
+    out.append(measure_false_alarms(events, start=start, end=fault if fault is not None else end))
+    return out
 
 
 def _downgrade(result: PromiseResult, reason: str) -> PromiseResult:

@@ -90,6 +90,8 @@ class NginxSettings:
 class MonitoringSettings:
     scrape_interval: int = 5
     evaluation_interval: int = 5
+    #: lab only, seeded violations: > 0 renders every alerting rule with this `for:` (seconds)
+    alert_for_override_s: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -41,7 +41,7 @@ SEEDED = [
         "pg-failover-violated",
         "postgres-leader-kill",
         "PG-FAILOVER",
-        r"(time to new leader|write outage) [\d.]+ s > 30 s",
+        r"(time to new leader|write outage) (at least )?[\d.]+ s > 30 s",
     ),
     Seeded(
         "pg-switchover-violated",
@@ -54,7 +54,7 @@ SEEDED = [
         "redis-failover-violated",
         "redis-master-kill",
         "REDIS-FAILOVER",
-        r"time to new master [\d.]+ s > 30 s",
+        r"time to new master (at least )?[\d.]+ s > 30 s",
     ),
     Seeded(
         "django-selfheal-violated",

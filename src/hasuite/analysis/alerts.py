@@ -67,7 +67,9 @@ def measure_alert_resolve(
 ) -> Measurement:
     """``alert_resolve_s``: recovery to the last expected alert that fired being resolved.
 
-    None when there is no recovery instant or no expected alert fired (nothing to resolve).
+    An alert resolved before the control plane's recovery instant (Prometheus saw the instance
+    back before the recovery wait's stable period ended) counts as 0 s. None when there is no
+    recovery instant or no expected alert fired (nothing to resolve).
     """
     name = "alert_resolve_s"
     if recovered_at is None:
@@ -82,9 +84,7 @@ def measure_alert_resolve(
     notes = []
     for alert in sorted(fired):
         last_fire = _alerts(evs, FIRING, {alert})[-1].at
-        resolved = [
-            e for e in _alerts(evs, RESOLVED, {alert}) if e.at >= max(last_fire, recovered_at)
-        ]
+        resolved = [e for e in _alerts(evs, RESOLVED, {alert}) if e.at >= last_fire]
         if not resolved:
             return Measurement(
                 name=name,
@@ -94,7 +94,10 @@ def measure_alert_resolve(
                 at_least=True,
             )
         took = resolved[0].at - recovered_at
-        notes.append(f"{alert} resolved {fmt(took)} s after recovery")
+        if took < 0:
+            notes.append(f"{alert} resolved {fmt(-took)} s before the recovery instant")
+        else:
+            notes.append(f"{alert} resolved {fmt(took)} s after recovery")
         worst = max(worst, took)
     return Measurement(name=name, value=worst, unit="s", detail="; ".join(notes))
 

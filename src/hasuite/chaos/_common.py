@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from hasuite.errors import HasuiteError
 from hasuite.model import Injection
 from hasuite.run import active_session, make_target
 from hasuite.target import Target
@@ -32,3 +33,14 @@ def record(injection: Injection) -> dict[str, Any]:
     out = asdict(injection)
     out["instances"] = list(injection.instances)
     return out
+
+
+def refuse_if_blocked(what: str) -> None:
+    """Raise (the action fails, nothing is injected) when the session refused the fault.
+
+    The session refuses when its recorders could not start: an unreachable app or Alertmanager,
+    a load that did not start. A fault nobody measures would only break the stack.
+    """
+    session = active_session()
+    if session is not None and session.refused is not None:
+        raise HasuiteError(f"{what}: refused, {session.refused}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hasuite.chaos._common import record, target_from
+from hasuite.chaos._common import record, refuse_if_blocked, target_from
 from hasuite.run import bounded
 
 __all__ = ["crash", "pause", "restore", "resume", "rollout", "stop"]
@@ -29,6 +29,7 @@ def crash(
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Hard-kill (SIGKILL) ``count`` instances of ``component`` holding ``role``."""
+    refuse_if_blocked(_what("crash", component, role, count))
     target = target_from(configuration)
     inj = bounded(
         lambda: target.crash(component, role=role, count=count),
@@ -46,6 +47,7 @@ def stop(
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Gracefully stop (SIGTERM) ``count`` instances of ``component`` holding ``role``."""
+    refuse_if_blocked(_what("stop", component, role, count))
     target = target_from(configuration)
     inj = bounded(
         lambda: target.stop(component, role=role, count=count),
@@ -62,6 +64,7 @@ def pause(
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Freeze (SIGSTOP) one instance; ``resume`` or ``restore`` unfreezes it."""
+    refuse_if_blocked(_what("pause", component, role))
     target = target_from(configuration)
     inj = bounded(
         lambda: target.pause(component, role=role), timeout_s, _what("pause", component, role)
@@ -84,6 +87,7 @@ def rollout(
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Rolling restart of every instance of ``component`` (returns when the rollout is done)."""
+    refuse_if_blocked(_what("rollout", component, None))
     target = target_from(configuration)
     inj = bounded(lambda: target.rollout(component), timeout_s, _what("rollout", component, None))
     return record(inj)

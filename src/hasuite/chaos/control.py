@@ -109,18 +109,34 @@ def before_method_control(context: Mapping[str, Any], **kwargs: Any) -> None:
     session = active_session()
     if session is None:
         return
+    load = session.options.load
+    budget = 30.0 + session.options.baseline_s + (load.ramp_s if load is not None else 0.0)
     try:
-        bounded(session.start_recorders, 30.0 + session.options.baseline_s, "start recorders")
+        bounded(session.start_recorders, budget, "start recorders")
     except Exception as exc:
         console.warning("hasuite: recorders could not start: %s", exc)
-        session.note_error(f"recorders could not start: {exc}")
+        session.refuse(f"fault not injected: recorders could not start: {exc}")
+        return
+    if session.refused is not None:
+        console.warning("hasuite: %s", session.refused)
 
 
 def after_method_control(context: Mapping[str, Any], **kwargs: Any) -> None:
     session = active_session()
     if session is None:
         return
-    budget = session.options.settle_s + session.options.settle_timeout_s + 120.0
+    # settle, then wait for the expected alerts (bounded by ALERT-FIRES / ALERT-RESOLVES),
+    # then the ledger and load-order read-backs
+    alert_wait = (session.threshold("alert_fire_s") or 0.0) + (
+        session.threshold("alert_resolve_s") or 0.0
+    )
+    budget = (
+        session.options.settle_s
+        + session.options.settle_timeout_s
+        + alert_wait
+        + session.order_confirm_wait_s
+        + 120.0
+    )
     try:
         bounded(session.stop_and_measure, budget, "stop recorders and measure")
     except Exception as exc:

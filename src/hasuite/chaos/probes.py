@@ -42,6 +42,8 @@ def wait_recovered(
     target = target_from(configuration)
     session = active_session()
     injection = None
+    if session is not None and session.refused is not None:
+        return {"component": component, "recovered_after_s": None, "seen": "no fault injected"}
     if session is not None:
         injection = next(
             (i for i in reversed(session.injections) if i.component == component), None

@@ -54,9 +54,11 @@ def join_threads(threads: Sequence[threading.Thread], timeout_s: float, what: st
 __all__ = [
     "PROBES",
     "ObserverSet",
+    "OrderReadBack",
     "ProbeConfig",
     "ProbeSet",
     "fetch_ledger_check",
+    "fetch_order_read_back",
 ]
 
 #: The probes a ProbeSet can run.
@@ -314,7 +316,7 @@ class ProbeSet:
                         )
 
 
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -386,6 +388,89 @@ def fetch_ledger_check(
         if session is None:
             http.close()
     return orders, tasks
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderReadBack:
+    """Shop orders read back through ``GET /api/orders?ids=`` (the load's ledger).
+
+    ``check.present`` holds the order ids found; ``confirmed`` those whose ``confirm_order``
+    task ran (status ``confirmed``); ``confirm_executions`` how often it ran per id.
+    """
+
+    check: LedgerCheck
+    confirmed: frozenset[str]
+    confirm_executions: dict[str, int]
+
+
+def fetch_order_read_back(
+    app_url: str,
+    order_ids: Sequence[str],
+    *,
+    confirm_wait_s: float = 30.0,
+    timeout_s: float = 5.0,
+    retry_for_s: float = 30.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    session: requests.Session | None = None,
+) -> OrderReadBack:
+    """Read the orders the load saw acknowledged back through the shop's own API.
+
+    Orders present but still pending are read again until ``confirm_wait_s`` has passed (Celery
+    may still be confirming them after recovery). A batch that cannot be read within
+    ``retry_for_s`` raises HasuiteError: an unreadable ledger is not "0 lost".
+    """
+    from hasuite.errors import HasuiteError
+
+    http = session or requests.Session()
+    base = app_url.rstrip("/")
+    ids = sorted({str(i) for i in order_ids}, key=lambda k: (len(k), k))
+    bad = [i for i in ids if not i.isdigit()]
+    if bad:
+        raise HasuiteError(f"order ids must be whole numbers, got {bad[:5]}")
+
+    def read(batch: Sequence[str]) -> dict[str, dict[str, Any]]:
+        url = f"{base}/api/orders?ids={','.join(batch)}"
+        deadline = clock() + retry_for_s
+        last = "not tried"
+        while True:
+            try:
+                resp = http.get(url, timeout=timeout_s)
+                if resp.status_code == 200:
+                    body = resp.json()
+                    return {str(o["id"]): o for o in body.get("orders", [])}
+                last = _answer_error(resp)
+            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+                last = _error_kind(exc)
+            if clock() >= deadline:
+                raise HasuiteError(
+                    f"order read-back GET /api/orders failed for {retry_for_s:.0f} s: {last}; "
+                    f"{len(batch)} order ids unread"
+                )
+            sleep(0.5)
+
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        for batch in _chunks(ids, READ_BATCH):
+            found.update(read(batch))
+        wait_until = clock() + confirm_wait_s
+        while True:
+            pending = [k for k, o in found.items() if o.get("status") != "confirmed"]
+            if not pending or clock() >= wait_until:
+                break
+            sleep(1.0)
+            for batch in _chunks(pending, READ_BATCH):
+                found.update(read(batch))
+    finally:
+        if session is None:
+            http.close()
+    return OrderReadBack(
+        check=LedgerCheck(
+            present=frozenset(found), executions={k: 1 for k in found}, checked_at=clock()
+        ),
+        confirmed=frozenset(k for k, o in found.items() if o.get("status") == "confirmed"),
+        confirm_executions={k: int(o.get("confirm_executions") or 0) for k, o in found.items()},
+    )
 
 
 class ObserverSet:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
+import yaml
+
 from hasuite.drivers.local.layout import (
     DB_NAME,
     DB_USER,
@@ -533,10 +535,34 @@ def render_nginx_upstream(layout: LabLayout, removed: Collection[int] = ()) -> P
     return path
 
 
+def render_alert_rules(rule_files: list[Path], out_dir: Path, for_s: int) -> list[Path]:
+    """Copies of the shared rule files with every alerting rule's ``for:`` set to ``for_s``.
+
+    Only for seeded violations (stack profile ``alerts-violated``): the shared files stay the
+    one source; the lab's Prometheus then loads these copies instead.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for path in rule_files:
+        doc = yaml.safe_load(path.read_text()) or {}
+        for group in doc.get("groups", []) or []:
+            for rule in group.get("rules", []) or []:
+                if "alert" in rule:
+                    rule["for"] = f"{for_s}s"
+        target = out_dir / path.name
+        write(target, f"# rendered from {path} with for: {for_s}s\n" + yaml.safe_dump(doc))
+        out.append(target)
+    return out
+
+
 def render_prometheus(layout: LabLayout, project: Path) -> Path:
     mon = layout.stack.monitoring
     rules_dir = project / "env" / "alerts" / "rules"
     rule_files = sorted(rules_dir.glob("*.yml")) if rules_dir.is_dir() else []
+    if mon.alert_for_override_s > 0:
+        rule_files = render_alert_rules(
+            rule_files, layout.conf_dir / "alert-rules", mon.alert_for_override_s
+        )
 
     def static(job: str, targets: list[str], extra: str = "") -> str:
         tlist = ", ".join(f"'{t}'" for t in targets)

@@ -49,4 +49,5 @@ def run_local(
         promises_path=project / "suites" / "promises.yaml",
         probe_hz=lab.suite.probe_hz,
         progress=progress,
+        timeout_multiplier=lab.suite.timeout_multiplier,
     )

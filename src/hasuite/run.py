@@ -395,7 +395,8 @@ def check_stack_healthy(
         url = target.endpoints().app_url.rstrip("/") + "/readyz"
         resp = requests.get(url, timeout=app_timeout_s)
         if resp.status_code != 200:
-            problems.append(f"app {url}: HTTP {resp.status_code} {resp.text[:120]}")
+            # the body is not quoted: an error page may carry connection strings or secrets
+            problems.append(f"app {url}: HTTP {resp.status_code} (see the app instances' logs)")
     except requests.RequestException as exc:
         problems.append(f"app: {type(exc).__name__}")
     return (not problems, "; ".join(problems) or "every component ready")
@@ -576,7 +577,8 @@ def measure_experiment(
         )
     else:
         out.append(_unmeasured("instance_ready_s", "s", "no injection recorded"))
-    requests_ = [s for p in REQUEST_PROBES for s in by_probe.get(p, ())]
+    # What users saw: the request probes and the load's requests (probe "http").
+    requests_ = [s for p in (*REQUEST_PROBES, "http") for s in by_probe.get(p, ())]
     if fault is None:
         why = "no fault instant on the timeline"
         out += [
@@ -724,6 +726,7 @@ class ExperimentSession:
     _load_orders_error: str | None = None
     _load_stats: tuple[PhaseLoadStats, ...] = ()
     _adequacy: LoadAdequacy | None = None
+    _extra: list[Measurement] = field(default_factory=list)
     _alert_error: str | None = None
     _alert_started: float | None = None
     _notifications: list[dict[str, Any]] = field(default_factory=list)
@@ -849,6 +852,11 @@ class ExperimentSession:
             )
         )
 
+    def add_measurements(self, measurements: Sequence[Measurement]) -> None:
+        """Measurements an action took itself (e.g. the HPA cycle); they win over computed ones
+        of the same name."""
+        self._extra.extend(measurements)
+
     def note_error(self, reason: str) -> None:
         log.warning("%s: %s", self.name, reason)
         self.errors.append(reason)
@@ -927,7 +935,13 @@ class ExperimentSession:
         )
         if self.load_result is not None:
             self._load_stats = build_timeline_load_stats(timeline)
-            self._adequacy = self.load_result.adequacy()
+            fault_at = self.injections[0].at if self.injections else None
+            recovered = [e.at for e in self.events if e.kind == "recovered"]
+            self._adequacy = self.load_result.adequacy(
+                exclude=(fault_at, max(recovered) if recovered else end)
+                if fault_at is not None
+                else None
+            )
         self.measurements = tuple(
             measure_experiment(
                 timeline,
@@ -955,6 +969,11 @@ class ExperimentSession:
                 end=end,
             )
         )
+        if self._extra:
+            extra = {m.name for m in self._extra}
+            self.measurements = tuple(m for m in self.measurements if m.name not in extra) + tuple(
+                self._extra
+            )
         return self.measurements
 
     def _await_alerts(self) -> None:
@@ -1345,6 +1364,7 @@ def run_experiments(
     task_deadline_s: float | None = None,
     run_id: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    timeout_multiplier: float | None = None,
 ) -> RunResult:
     """Run experiment files through chaoslib on ``target``; write ``reports/<run-id>/``.
 
@@ -1431,6 +1451,8 @@ def run_experiments(
                 probe_hz=probe_hz,
                 task_deadline_s=task_deadline_s,
             )
+            if timeout_multiplier:
+                session.timeout_multiplier = timeout_multiplier
             set_active_session(session)
             progress(f"{options.name}: running")
             t0 = time.monotonic()

@@ -165,3 +165,28 @@ def test_unknown_experiment_is_a_config_error(tmp_path: Path, names: list[str]) 
             experiments_dir=_experiments(tmp_path),
             promises_path=ROOT / "suites" / "promises.yaml",
         )
+
+
+def test_measurements_added_by_an_action_reach_the_verdict(tmp_path: Path) -> None:
+    """ExperimentSession.add_measurements (used by the HPA action): the added number wins."""
+    from hasuite.model import Measurement
+    from hasuite.run import active_session
+
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, outage_s=1.0)
+        crash = target.crash
+
+        def crash_and_measure(*args: Any, **kwargs: Any) -> Any:
+            session = active_session()
+            assert session is not None
+            session.add_measurements(
+                [Measurement(name="write_outage_s", value=45.0, unit="s", detail="added")]
+            )
+            return crash(*args, **kwargs)
+
+        target.crash = crash_and_measure  # type: ignore[method-assign]
+        summary = _run(tmp_path, target)
+    (promise,) = summary["experiments"][0]["promises"]
+    assert promise["verdict"] == "FAIL"
+    assert "write outage 45 s > 30 s" in promise["reason"]

@@ -186,6 +186,28 @@ def test_load_adequacy(
     assert (m.name, m.unit, m.value) == ("load_achieved_ratio", "ratio", ad.ratio)
 
 
+def test_load_adequacy_leaves_the_fault_window_out() -> None:
+    # 10 req/s for 10 s, then nothing for 20 s (the stack is down), then 10 req/s for 10 s.
+    at = [i * 0.1 for i in range(100)] + [30.0 + i * 0.1 for i in range(100)]
+    samples = [Sample(at=a, wall=WALL0, probe="http", ok=True) for a in at]
+    whole = build_load_adequacy(samples, asked_rps=10.0, start=0.0, end=40.0)
+    assert whole.ratio == pytest.approx(0.5) and whole.adequate is False
+    outside = build_load_adequacy(
+        samples, asked_rps=10.0, start=0.0, end=40.0, exclude=(10.0, 30.0)
+    )
+    assert outside.window_s == pytest.approx(20.0)
+    assert outside.ratio == pytest.approx(1.0) and outside.adequate is True
+    assert "outside the fault window" in outside.text
+    # a generator that is really too slow is still caught outside the fault window
+    slow = [s for i, s in enumerate(samples) if i % 2 == 0]
+    assert (
+        build_load_adequacy(
+            slow, asked_rps=10.0, start=0.0, end=40.0, exclude=(10.0, 30.0)
+        ).adequate
+        is False
+    )
+
+
 @pytest.mark.parametrize(("start", "end", "min_ratio"), [(2.0, 1.0, 0.9), (0.0, 1.0, 0.0)])
 def test_load_adequacy_rejects_bad_input(start: float, end: float, min_ratio: float) -> None:
     with pytest.raises(ValueError):

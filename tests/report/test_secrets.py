@@ -160,12 +160,6 @@ def test_report_masks_a_secret_that_reached_the_run_folder(tmp_path: Path) -> No
     assert "[redacted]" in rendered.html.read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak in src/hasuite/run.py check_stack_healthy: the app's /readyz answer body "
-    "(resp.text[:120]) goes verbatim into the ERROR reason: summary.json and "
-    "<experiment>/result.json; remove this marker once run.py redacts or drops the body",
-)
 def test_unhealthy_answer_body_does_not_reach_the_run_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

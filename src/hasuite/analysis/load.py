@@ -192,18 +192,29 @@ def build_load_adequacy(
     start: float,
     end: float,
     min_ratio: float = DEFAULT_MIN_RATIO,
+    exclude: tuple[float, float] | None = None,
 ) -> LoadAdequacy:
     """Requests completed in ``[start, end]`` per second against ``asked_rps``.
 
     Choose the window after the ramp-up (all users spawned) and before the stop. Failed requests
-    count: they are load the stack received (or refused).
+    count: they are load the stack received (or refused). ``exclude`` (fault -> recovered) is
+    left out of both the count and the window: while the stack is down, people-like users wait
+    on timeouts and the rate falls because of the stack, not the load generator.
     """
     if end < start:
         raise ValueError(f"window end {end} before start {start}")
     if not 0 < min_ratio <= 1:
         raise ValueError(f"min_ratio must be in (0, 1], got {min_ratio}")
     window = end - start
-    n = sum(1 for s in samples if start <= s.at <= end)
+    inside = [s for s in samples if start <= s.at <= end]
+    where = ""
+    if exclude is not None and exclude[1] > exclude[0]:
+        lo, hi = max(exclude[0], start), min(exclude[1], end)
+        if hi > lo:
+            window -= hi - lo
+            inside = [s for s in inside if not lo < s.at < hi]
+            where = ", outside the fault window"
+    n = len(inside)
     achieved = n / window if window > 0 else None
     if asked_rps is None or asked_rps <= 0:
         text = "no asked request rate: load adequacy not judged"
@@ -232,7 +243,7 @@ def build_load_adequacy(
     adequate = ratio >= min_ratio
     text = (
         f"load {fmt(achieved)} of {fmt(asked_rps)} req/s asked ({fmt(ratio * 100)} %, "
-        f"{n} requests in {fmt(window)} s)"
+        f"{n} requests in {fmt(window)} s{where})"
     )
     if not adequate:
         text += f": judged under less load than asked (< {fmt(min_ratio * 100)} %)"

@@ -323,8 +323,8 @@ class LoadResult:
         steady = start + self.profile.ramp_s
         return (steady, stop) if steady < stop else (start, stop)
 
-    def adequacy(self) -> LoadAdequacy:
-        """Achieved vs asked request rate over :meth:`load_window`."""
+    def adequacy(self, exclude: tuple[float, float] | None = None) -> LoadAdequacy:
+        """Achieved vs asked request rate over :meth:`load_window`, without ``exclude``."""
         start, end = self.load_window()
         return build_load_adequacy(
             self.samples,
@@ -332,6 +332,7 @@ class LoadResult:
             start=start,
             end=end,
             min_ratio=self.profile.min_ratio,
+            exclude=exclude,
         )
 
 

@@ -6,6 +6,8 @@ Options (besides the plugin's --target and --experiment):
                         error, never torn down silently
   --lab-down            bring the local lab down when the session ends (default: leave it up,
                         like `hasuite run`)
+  --skip-experiment NAME  run every experiment but this one (repeatable); its promises are
+                        then skipped as "not run"
 The lab folder, port block, reports folder and probe rate come from HASUITE_* variables (see
 README). The run folder is printed at the end of the session.
 """
@@ -18,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from hasuite.errors import HasuiteError
-from hasuite.run import RunResult, make_target, run_experiments
+from hasuite.run import RunResult, known_experiments, make_target, run_experiments
 from hasuite.settings import project_dir, suite_settings_from_env
 
 _RUN_DIR: list[str] = []
@@ -28,6 +30,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hasuite suites")
     group.addoption("--stack-profile", default=None, help="env/stack.yaml profile (local lab)")
     group.addoption("--lab-down", action="store_true", help="bring the local lab down at the end")
+    group.addoption(
+        "--skip-experiment", action="append", default=[], help="leave this experiment out"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +42,13 @@ def suite_run(request: pytest.FixtureRequest) -> Iterator[RunResult]:
     experiments = list(config.getoption("--experiment"))
     suite = suite_settings_from_env(os.environ)
     project = project_dir()
+    skipped = config.getoption("--skip-experiment")
+    if skipped:
+        unknown = sorted(set(skipped) - set(known_experiments(project / "experiments")))
+        if unknown:
+            raise pytest.UsageError(f"--skip-experiment: unknown experiment(s) {unknown}")
+        chosen = experiments or known_experiments(project / "experiments")
+        experiments = [e for e in chosen if e not in skipped]
     reports = suite.reports_dir if suite.reports_dir.is_absolute() else project / suite.reports_dir
     if target_name != "local":
         try:

@@ -194,32 +194,30 @@ def _progress() -> Callable[[str], None]:
     return show
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    """`up --target local` = `lab up`; kind/cluster: hasuite.drivers.k8s.commands.bring_up."""
+def _up_or_down(args: argparse.Namespace, up: bool) -> int:
+    """local: `lab up` / `lab down`; kind/cluster: hasuite.drivers.k8s.commands."""
     if args.target == "local":
         if args.dry_run:
-            raise HasuiteError("--dry-run is for --target kind|cluster; `lab up` has none")
-        return cmd_lab_up(args)
-    from hasuite.drivers.k8s.commands import bring_up
+            verb = "up" if up else "down"
+            raise HasuiteError(f"--dry-run is for --target kind|cluster; `lab {verb}` has none")
+        return cmd_lab_up(args) if up else cmd_lab_down(args)
+    from hasuite.drivers.k8s.commands import bring_down, bring_up
 
-    steps = bring_up(_kube_options(args), progress=_progress())
+    steps = (bring_up if up else bring_down)(_kube_options(args), progress=_progress())
     verb = "would run" if args.dry_run else "ran"
     out.print(f"{args.target}: {verb} {len(steps)} command(s)")
     return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """`up --target local` = `lab up`; kind: create/reuse the cluster and install the stack;
+    cluster: read-only checks of an allow-listed context."""
+    return _up_or_down(args, up=True)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
     """`down --target local` = `lab down`; kind: delete our cluster; cluster: nothing."""
-    if args.target == "local":
-        if args.dry_run:
-            raise HasuiteError("--dry-run is for --target kind|cluster; `lab down` has none")
-        return cmd_lab_down(args)
-    from hasuite.drivers.k8s.commands import bring_down
-
-    steps = bring_down(_kube_options(args), progress=_progress())
-    verb = "would run" if args.dry_run else "ran"
-    out.print(f"{args.target}: {verb} {len(steps)} command(s)")
-    return 0
+    return _up_or_down(args, up=False)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

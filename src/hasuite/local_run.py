@@ -8,9 +8,11 @@ the user's back.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.target import LocalTarget
+from hasuite.promises import load_promises
 from hasuite.run import RunResult, run_experiments
 from hasuite.settings import SuiteSettings, load_stack, project_dir
 
@@ -26,6 +28,13 @@ def local_lab(
     return LocalLab(suite, load_stack(profile=profile), project_dir(), progress=progress)
 
 
+def task_deadline(lab: LocalLab, promises: Path) -> float:
+    """When an acknowledged task counts as lost: the broker's visibility timeout (an unacked
+    task is redelivered only after it) + CELERY-NOLOSS's ``task_grace_s``."""
+    grace = load_promises(promises).get("CELERY-NOLOSS").params.get("task_grace_s", 60.0)
+    return float(lab.stack.celery.visibility_timeout) + float(grace)
+
+
 def run_local(
     experiments: Sequence[str],
     lab: LocalLab,
@@ -38,6 +47,7 @@ def run_local(
     """
     lab.up()
     project = project_dir()
+    promises = project / "suites" / "promises.yaml"
     reports = lab.suite.reports_dir
     if not reports.is_absolute():
         reports = project / reports
@@ -46,8 +56,9 @@ def run_local(
         LocalTarget(lab=lab),
         reports_dir=reports,
         experiments_dir=project / "experiments",
-        promises_path=project / "suites" / "promises.yaml",
+        promises_path=promises,
         probe_hz=lab.suite.probe_hz,
+        task_deadline_s=task_deadline(lab, promises),
         progress=progress,
         timeout_multiplier=lab.suite.timeout_multiplier,
     )

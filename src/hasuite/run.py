@@ -247,6 +247,11 @@ class ExperimentOptions:
     alerts: tuple[str, ...] = ()
     #: False for fault-less experiments (healthy baseline): no injection is then not an ERROR
     fault: bool = True
+    #: work each probe task simulates (s): tasks are running and queued when workers die
+    task_hold_s: float = 0.0
+    #: after recovery, wait up to this long (s) for acknowledged tasks to run, within the
+    #: task deadline (broker visibility timeout + grace); 0 = no wait
+    task_wait_s: float = 0.0
 
 
 def parse_options(experiment: Mapping[str, Any]) -> ExperimentOptions:
@@ -269,7 +274,7 @@ def parse_options(experiment: Mapping[str, Any]) -> ExperimentOptions:
     if bad:
         raise ConfigError(f"{where}.observe: unknown component(s) {bad}")
     kwargs: dict[str, Any] = {}
-    for key in ("baseline_s", "settle_s", "settle_timeout_s"):
+    for key in ("baseline_s", "settle_s", "settle_timeout_s", "task_hold_s", "task_wait_s"):
         if key in ext:
             value = ext[key]
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -814,6 +819,7 @@ class ExperimentSession:
                 rate_hz=self.probe_hz,
                 timeout_s=self.probe_timeout_s,
                 probes=self.options.probes,
+                task_hold_s=self.options.task_hold_s,
             ),
             clock=self.clock,
             wall=self.wall,
@@ -883,6 +889,37 @@ class ExperimentSession:
             self.options.settle_timeout_s,
         )
 
+    def _await_tasks(self) -> None:
+        """Wait (bounded) until the tasks acknowledged so far ran, so lost_tasks can be judged.
+
+        The wait ends at the earliest of: all ran, ``task_wait_s`` (scaled), the last one's
+        deadline (``task_deadline_s`` after its acknowledgement). Tasks not run and not yet due
+        stay "not due yet" in lost_tasks (a lower bound: ERROR, never PASS).
+        """
+        if self.probes is None or self.options.task_wait_s <= 0 or self.task_deadline_s is None:
+            return
+        acked = {e.key: e.acknowledged_at for e in self.probes.ledger() if e.kind == "task"}
+        if not acked:
+            return
+        start = self.clock()
+        until = min(
+            start + self.options.task_wait_s * self.timeout_multiplier,
+            max(acked.values()) + self.task_deadline_s,
+        )
+        while True:
+            seen = self.probes.task_first_seen()
+            missing = [k for k in acked if k not in seen]
+            if not missing or self.clock() >= until:
+                break
+            self.sleep(1.0)
+        log.info(
+            "%s: %d of %d acknowledged tasks ran after %.0f s of waiting",
+            self.name,
+            len(acked) - len(missing),
+            len(acked),
+            self.clock() - start,
+        )
+
     def stop_and_measure(self) -> tuple[Measurement, ...]:
         """Settle, stop the recorders, read the ledger back, compute measurements (once)."""
         if self.measurements is not None:
@@ -892,6 +929,7 @@ class ExperimentSession:
             return self.measurements
         if self.injections:
             self._settle()
+            self._await_tasks()
             self._await_alerts()
         self.probes.stop()
         self.observers.stop()

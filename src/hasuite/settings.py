@@ -75,6 +75,7 @@ class CelerySettings:
     visibility_timeout: int = 3600
     beat_interval: int = 10
     beat_replicas: int = 1
+    unacked_restore_throttle: int = 10
 
 
 @dataclass(frozen=True, kw_only=True)

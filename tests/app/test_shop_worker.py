@@ -145,6 +145,23 @@ def test_probe_task_runs_once_per_enqueue(client, probe_headers, celery_procs) -
     assert counts == {"900001": 1, "900002": 1, "900003": 0}
 
 
+def test_probe_task_holds_for_the_asked_time(client, probe_headers, celery_procs) -> None:
+    seq = 900_101
+    enqueued = time.monotonic()
+    resp = client.post(f"/probe/task?seq={seq}&hold_ms=1500", **probe_headers)
+    assert resp.status_code == 200, resp.content
+    url = f"/probe/tasks?seqs={seq}"
+    wait_for(
+        lambda: client.get(url, **probe_headers).json()["counts"][str(seq)],
+        "held probe task executed",
+        celery_procs,
+    )
+    assert time.monotonic() - enqueued >= 1.5
+    too_long = client.post(f"/probe/task?seq={seq + 1}&hold_ms=999999", **probe_headers)
+    assert too_long.status_code == 400
+    assert "hold_ms must be within 0..5000" in too_long.json()["error"]
+
+
 def test_beat_ticks_once_per_slot(client, probe_headers, celery_procs) -> None:
     from django.conf import settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,14 +69,12 @@ class FakeApp:
 
 
 @contextmanager
-def serve(app: FakeApp) -> Iterator[str]:
+def json_server(answer: Callable[[str, str, Any], tuple[int, Any]]) -> Iterator[str]:
+    """A JSON HTTP server on 127.0.0.1: ``answer(method, path, headers) -> (status, body)``."""
+
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, method: str) -> None:
-            if self.path.startswith("/probe") and self.headers.get("X-Probe-Token") != TOKEN:
-                status, body = 403, {"error": "token"}
-            else:
-                url = urlparse(self.path)
-                status, body = app.handle(method, url.path, parse_qs(url.query))
+            status, body = answer(method, self.path, self.headers)
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -102,6 +100,18 @@ def serve(app: FakeApp) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serve(app: FakeApp) -> Iterator[str]:
+    def answer(method: str, path: str, headers: Any) -> tuple[int, Any]:
+        if path.startswith("/probe") and headers.get("X-Probe-Token") != TOKEN:
+            return 403, {"error": "token"}
+        url = urlparse(path)
+        return app.handle(method, url.path, parse_qs(url.query))
+
+    with json_server(answer) as url:
+        yield url
 
 
 @dataclass

@@ -8,12 +8,10 @@ expected alert appear ``fire_after_s`` after the crash and disappear ``resolve_a
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,7 @@ from hasuite.run import (
 )
 from hasuite.target import Endpoints
 
-from .fakes import TOKEN, FakeApp, FakeTarget, serve
+from .fakes import TOKEN, FakeApp, FakeTarget, json_server, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,30 +60,13 @@ class FakeAlertmanager:
 
 @contextmanager
 def serve_alertmanager(am: FakeAlertmanager) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.startswith("/api/v2/alerts"):
-                data, status = json.dumps(am.body()).encode(), 200
-            else:
-                data, status = b'{"error": "not found"}', 404
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(method: str, path: str, headers: Any) -> tuple[int, Any]:
+        if method == "GET" and path.startswith("/api/v2/alerts"):
+            return 200, am.body()
+        return 404, {"error": "not found"}
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_server(answer) as url:
+        yield url
 
 
 @dataclass

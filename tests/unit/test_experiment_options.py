@@ -60,3 +60,21 @@ def test_alert_names_come_from_the_shared_rule_files() -> None:
     names = known_alert_names()
     assert {"RedisInstanceDown", "PostgresMemberDown", "DjangoHigh5xxRatio"} <= names
     assert len(names) == 18
+
+
+def test_task_hold_and_wait_are_parsed_and_checked() -> None:
+    opts = parse_options(experiment(task_hold_s=0.3, task_wait_s=150))
+    assert (opts.task_hold_s, opts.task_wait_s) == (0.3, 150.0)
+    assert (parse_options(experiment()).task_hold_s, parse_options(experiment()).task_wait_s) == (
+        0.0,
+        0.0,
+    )
+    with pytest.raises(ConfigError, match=r"extensions.hasuite.task_wait_s: expected a number"):
+        parse_options(experiment(task_wait_s="long"))
+
+
+def test_probe_task_hold_is_bounded() -> None:
+    from hasuite.drivers.recorders import ProbeConfig
+
+    with pytest.raises(ValueError, match=r"task_hold_s must be within 0\.\.5 s"):
+        ProbeConfig(app_url="http://127.0.0.1:1", token=None, task_hold_s=6)

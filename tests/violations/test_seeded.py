@@ -66,6 +66,13 @@ SEEDED = [
     Seeded(
         "celery-noloss-violated", "celery-workers-kill", "CELERY-NOLOSS", r"lost tasks \d+ != 0"
     ),
+    # every alert rule rendered with `for: 90s`: nothing can page within the 60 s bound
+    Seeded(
+        "alerts-violated",
+        "redis-master-kill",
+        "ALERT-FIRES",
+        r"alert fire at least [\d.]+ s > 60 s",
+    ),
     Seeded(
         "beat-singleton-violated", "celery-beat-kill", "BEAT-SINGLETON", r"doubled slots \d+ != 0"
     ),

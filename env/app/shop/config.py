@@ -61,6 +61,7 @@ class Config:
     # (SIGKILL, node loss) is redelivered only after this long, so it BOUNDS how late a killed
     # worker's task runs again. Must exceed the longest task's ETA/runtime, or tasks run twice.
     celery_visibility_timeout: int
+    celery_restore_throttle: int
     # acks_late: acknowledge after the task ran, so a worker crash redelivers it (at-least-once).
     # The suite sets SHOP_CELERY_ACKS_LATE=false to seed a lost-task violation.
     celery_acks_late: bool
@@ -173,6 +174,7 @@ def load(env: Mapping[str, str]) -> Config:
         redis_retries=_int(env, "SHOP_REDIS_RETRIES", 1),
         catalogue_cache_ttl=_int(env, "SHOP_CATALOGUE_CACHE_TTL", 5),
         celery_visibility_timeout=_int(env, "SHOP_CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+        celery_restore_throttle=_int(env, "SHOP_CELERY_RESTORE_THROTTLE", 10, minimum=1),
         celery_acks_late=_bool(env, "SHOP_CELERY_ACKS_LATE", True),
         celery_publish_max_retries=_int(env, "SHOP_CELERY_PUBLISH_MAX_RETRIES", 2),
         beat_interval=_int(env, "SHOP_BEAT_INTERVAL", 10, minimum=1),

@@ -124,6 +124,10 @@ _transport_options: dict[str, object] = {
     "sentinel_kwargs": {k: v for k, v in _sentinel_kwargs.items() if k != "retry"},
     # See config.celery_visibility_timeout: bounds redelivery of a killed worker's task.
     "visibility_timeout": SHOP.celery_visibility_timeout,
+    # kombu sweeps for expired unacked messages every unacked_restore_interval (10 s) x
+    # unacked_restore_throttle seconds: with its default 10 a killed task waits up to ~100 s
+    # beyond the visibility timeout.
+    "unacked_restore_throttle": SHOP.celery_restore_throttle,
 }
 CELERY_BROKER_URL = _sentinel_url
 CELERY_BROKER_TRANSPORT_OPTIONS = _transport_options

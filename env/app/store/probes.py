@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from store import backends, db
 from store.beat import slot_of, slot_start
 from store.models import BeatTick, ProbeWrite, TaskExecution
-from store.tasks import PROBE_TASK, probe_task
+from store.tasks import MAX_HOLD_MS, PROBE_TASK, probe_task
 from store.views import BadRequest, error, parse_int_list
 
 log = logging.getLogger(__name__)
@@ -124,9 +124,12 @@ def probe_cache(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
 @probe
 def probe_task_enqueue(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
     seq = int_param(request, "seq")
+    hold_ms = int_param(request, "hold_ms") if "hold_ms" in request.GET else 0
+    if not 0 <= hold_ms <= MAX_HOLD_MS:
+        raise BadRequest(f"hold_ms must be within 0..{MAX_HOLD_MS}, got {hold_ms}")
     backend.update(backends.describe_redis())
     # apply_async returns once the broker accepted the message (LPUSH on the master).
-    result = probe_task.apply_async(args=[seq])
+    result = probe_task.apply_async(args=[seq], kwargs={"hold_ms": hold_ms} if hold_ms else None)
     return JsonResponse({"ok": True, "seq": seq, "task_id": result.id, "backend": backend})
 
 

@@ -55,8 +55,15 @@ def confirm_order(self: Task, order_id: int) -> bool:
     return bool(updated)
 
 
+#: Longest work a probe task may simulate (POST /probe/task?hold_ms=).
+MAX_HOLD_MS = 5000
+
+
 @shared_task(bind=True, name="store.tasks.probe_task", **_RETRY)
-def probe_task(self: Task, seq: int) -> int:
+def probe_task(self: Task, seq: int, hold_ms: int = 0) -> int:
+    # hold_ms simulates work (an e-mail, a PDF): tasks are still running when workers are killed
+    if hold_ms > 0:
+        time.sleep(min(hold_ms, MAX_HOLD_MS) / 1000)
     with db.atomic():
         _record(self, PROBE_TASK, seq)
     return seq

@@ -80,12 +80,16 @@ class ProbeConfig:
     probes: tuple[str, ...] = ("order-write", "cache-write", "task-enqueue", "task-run")
     task_poll_hz: float = 2.0
     seq_base: int | None = None
+    #: work each enqueued probe task simulates (``hold_ms`` of POST /probe/task)
+    task_hold_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.rate_hz <= 0:
             raise ValueError(f"rate_hz must be > 0, got {self.rate_hz}")
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if not 0 <= self.task_hold_s <= 5:
+            raise ValueError(f"task_hold_s must be within 0..5 s, got {self.task_hold_s}")
         unknown = [p for p in self.probes if p not in PROBES]
         if unknown:
             raise ValueError(f"unknown probe(s) {unknown}; known: {', '.join(PROBES)}")
@@ -252,6 +256,8 @@ class ProbeSet:
             url += f"/probe/cache?key=hasuite-{seq}&value={seq}"
         else:
             url += f"/probe/task?seq={seq}"
+            if self.config.task_hold_s > 0:
+                url += f"&hold_ms={round(self.config.task_hold_s * 1000)}"
         started = time.monotonic()
         ok, error, backend = False, None, None
         try:

@@ -37,8 +37,6 @@ PG_CLUSTER = "shop-db"
 PG_TEAM = "shop"
 REDIS_RELEASE = "redis"
 APP_IMAGE = "hasuite/shop:dev"
-#: Seconds the preStop hook sleeps so endpoints/ingress stop sending before SIGTERM.
-PRESTOP_SLEEP_S = 5
 #: Slack on top of preStop + gunicorn's graceful timeout before kubelet sends SIGKILL.
 GRACE_SLACK_S = 5
 STUB_STATUS_PORT = 8081
@@ -49,7 +47,8 @@ ALERT_RECEIVER_URL = "http://hasuite-alert-receiver.shop.svc:9095/alerts"
 
 def termination_grace_s(stack: StackSettings) -> int:
     """preStop sleep + gunicorn graceful timeout + slack: gunicorn is never SIGKILLed mid-drain."""
-    return PRESTOP_SLEEP_S + stack.django.gunicorn_graceful_timeout + GRACE_SLACK_S
+    # preStop sleep (endpoints/ingress stop sending first) + gunicorn's graceful timeout + slack
+    return stack.django.prestop_delay_s + stack.django.gunicorn_graceful_timeout + GRACE_SLACK_S
 
 
 def _dump(docs: list[dict[str, Any]], extra: str = "") -> str:
@@ -77,6 +76,7 @@ def build_shop_env(stack: StackSettings) -> dict[str, Any]:
         "SHOP_GUNICORN_GRACEFUL_TIMEOUT": str(stack.django.gunicorn_graceful_timeout),
         "SHOP_CELERY_ACKS_LATE": "true" if stack.celery.acks_late else "false",
         "SHOP_CELERY_VISIBILITY_TIMEOUT": str(stack.celery.visibility_timeout),
+        "SHOP_CELERY_RESTORE_THROTTLE": str(stack.celery.unacked_restore_throttle),
         "SHOP_BEAT_INTERVAL": str(stack.celery.beat_interval),
         "SHOP_WORKER_METRICS_PORT": "9808",
         "SHOP_WORKER_METRICS_ADDR": "0.0.0.0",
@@ -145,7 +145,11 @@ def build_django(stack: StackSettings) -> dict[str, Any]:
         },
         # Endpoint removal is asynchronous: keep serving while nginx/Traefik stop sending, then
         # gunicorn gets SIGTERM and drains for up to its graceful timeout.
-        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_S}}},
+        **(
+            {"lifecycle": {"preStop": {"sleep": {"seconds": stack.django.prestop_delay_s}}}}
+            if stack.django.prestop_delay_s > 0
+            else {}
+        ),
         "resources": {
             "requests": {"cpu": "200m", "memory": "256Mi"},
             "limits": {"memory": "512Mi"},

@@ -105,6 +105,7 @@ def app_env(layout: LabLayout, secrets: LabSecrets) -> dict[str, str]:
         "SHOP_PROBE_TOKEN": secrets.probe_token,
         "SHOP_BEAT_INTERVAL": str(stack.celery.beat_interval),
         "SHOP_CELERY_VISIBILITY_TIMEOUT": str(stack.celery.visibility_timeout),
+        "SHOP_CELERY_RESTORE_THROTTLE": str(stack.celery.unacked_restore_throttle),
         "SHOP_CELERY_ACKS_LATE": "true" if stack.celery.acks_late else "false",
         "SHOP_GUNICORN_WORKERS": str(stack.django.gunicorn_workers),
         "SHOP_GUNICORN_GRACEFUL_TIMEOUT": str(stack.django.gunicorn_graceful_timeout),

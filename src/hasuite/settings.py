@@ -76,6 +76,7 @@ class CelerySettings:
     beat_interval: int = 10
     beat_replicas: int = 1
     unacked_restore_throttle: int = 10
+    beat_sync_every: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -70,6 +70,9 @@ class Config:
     celery_publish_max_retries: int
     # Beat period (s) of refresh_metal_prices; one BeatTick row per slot = floor(t / interval).
     beat_interval: int
+    # Celery's beat_sync_every: 0 = the schedule file is written every 3 min (Celery's default);
+    # a beat killed in between forgets what it sent and sends the current slot again on restart.
+    beat_sync_every: int
     # --- probes ---
     probe_token: str | None
 
@@ -178,5 +181,6 @@ def load(env: Mapping[str, str]) -> Config:
         celery_acks_late=_bool(env, "SHOP_CELERY_ACKS_LATE", True),
         celery_publish_max_retries=_int(env, "SHOP_CELERY_PUBLISH_MAX_RETRIES", 2),
         beat_interval=_int(env, "SHOP_BEAT_INTERVAL", 10, minimum=1),
+        beat_sync_every=_int(env, "SHOP_BEAT_SYNC_EVERY", 0),
         probe_token=_get(env, "SHOP_PROBE_TOKEN"),
     )

@@ -161,6 +161,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 SHOP_BEAT_INTERVAL = SHOP.beat_interval
+CELERY_BEAT_SYNC_EVERY = SHOP.beat_sync_every
 # Exactly one beat runs. The schedule is aligned to multiples of the interval, so the slot
 # floor(scheduled time / interval) is exact and a missed or doubled slot shows in BeatTick.
 CELERY_BEAT_SCHEDULE = {

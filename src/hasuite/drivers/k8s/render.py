@@ -78,6 +78,7 @@ def build_shop_env(stack: StackSettings) -> dict[str, Any]:
         "SHOP_CELERY_VISIBILITY_TIMEOUT": str(stack.celery.visibility_timeout),
         "SHOP_CELERY_RESTORE_THROTTLE": str(stack.celery.unacked_restore_throttle),
         "SHOP_BEAT_INTERVAL": str(stack.celery.beat_interval),
+        "SHOP_BEAT_SYNC_EVERY": str(stack.celery.beat_sync_every),
         "SHOP_WORKER_METRICS_PORT": "9808",
         "SHOP_WORKER_METRICS_ADDR": "0.0.0.0",
     }

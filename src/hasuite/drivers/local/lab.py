@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -123,6 +124,8 @@ class LocalLab:
                 self.supervisor.start(name, wait=False)
         else:
             missing = procs.missing_tools()
+            if importlib.util.find_spec("_gdbm") is None:
+                missing.append("python3-gdbm (dbm.gnu for Celery beat's schedule file)")
             if missing:
                 raise LabError(
                     f"the lab needs {', '.join(missing)}, not found on PATH; install the lab's "

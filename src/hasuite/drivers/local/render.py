@@ -104,6 +104,7 @@ def app_env(layout: LabLayout, secrets: LabSecrets) -> dict[str, str]:
         "SHOP_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SHOP_PROBE_TOKEN": secrets.probe_token,
         "SHOP_BEAT_INTERVAL": str(stack.celery.beat_interval),
+        "SHOP_BEAT_SYNC_EVERY": str(stack.celery.beat_sync_every),
         "SHOP_CELERY_VISIBILITY_TIMEOUT": str(stack.celery.visibility_timeout),
         "SHOP_CELERY_RESTORE_THROTTLE": str(stack.celery.unacked_restore_throttle),
         "SHOP_CELERY_ACKS_LATE": "true" if stack.celery.acks_late else "false",
@@ -378,6 +379,10 @@ def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Pr
                 startsecs=2,
             )
         )
+    # beat's schedule file is a cache of what it sent; a fresh lab starts without it (and a file
+    # left by another dbm backend would keep that backend)
+    for old in data.glob("celerybeat-schedule*"):
+        old.unlink()
     for i in range(stack.celery.beat_replicas):
         # One beat is the promise (BEAT-SINGLETON); more than one is a seeded violation.
         suffix = "" if i == 0 else f"-{i + 1}"

@@ -7,7 +7,7 @@ the user's back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from hasuite.drivers.local.lab import LocalLab
@@ -40,10 +40,12 @@ def run_local(
     lab: LocalLab,
     *,
     progress: Callable[[str], None] = lambda _: None,
+    only_promises: Collection[str] | None = None,
 ) -> RunResult:
     """Bring ``lab`` up if needed and run ``experiments`` (empty: all) on it.
 
-    Must be called from the main thread (chaoslib installs signal handlers).
+    Must be called from the main thread (chaoslib installs signal handlers). ``only_promises``
+    judges only those (e.g. a seeded violation's one promise: no waiting for unrelated alerts).
     """
     lab.up()
     project = project_dir()
@@ -61,4 +63,5 @@ def run_local(
         task_deadline_s=task_deadline(lab, promises),
         progress=progress,
         timeout_multiplier=lab.suite.timeout_multiplier,
+        only_promises=only_promises,
     )

@@ -81,7 +81,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -743,9 +743,10 @@ class ExperimentSession:
 
     @property
     def records_alerts(self) -> bool:
-        """True when the experiment names alerts or judges an alert measurement."""
+        """True when a judged promise needs an alert measurement (the experiment's alerts are
+        then recorded; a run that judges only other promises does not wait for alerts)."""
         needed = {m for p in self.promises for m in p.measurement_names()}
-        return bool(self.options.alerts) or bool(needed & set(ALERT_MEASUREMENTS))
+        return bool(needed & set(ALERT_MEASUREMENTS))
 
     def threshold(self, measurement: str) -> float | None:
         """The (first) threshold a judged promise sets on ``measurement``."""
@@ -902,14 +903,14 @@ class ExperimentSession:
         if not acked:
             return
         start = self.clock()
-        until = min(
-            start + self.options.task_wait_s * self.timeout_multiplier,
-            max(acked.values()) + self.task_deadline_s,
-        )
+        limit = start + self.options.task_wait_s * self.timeout_multiplier
         while True:
             seen = self.probes.task_first_seen()
             missing = [k for k in acked if k not in seen]
-            if not missing or self.clock() >= until:
+            # no point waiting past the deadline of the last task still missing
+            if not missing or self.clock() >= min(
+                limit, max(acked[k] for k in missing) + self.task_deadline_s
+            ):
                 break
             self.sleep(1.0)
         log.info(
@@ -1403,12 +1404,14 @@ def run_experiments(
     run_id: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
     timeout_multiplier: float | None = None,
+    only_promises: Collection[str] | None = None,
 ) -> RunResult:
     """Run experiment files through chaoslib on ``target``; write ``reports/<run-id>/``.
 
     Must be called from the main thread (chaoslib installs signal handlers). Rollbacks always
     run (also when the stack was unhealthy before the fault). Ctrl-C stops the run after the
-    current experiment's rollbacks; the summary is then marked INTERRUPTED.
+    current experiment's rollbacks; the summary is then marked INTERRUPTED. ``only_promises``
+    narrows what each experiment judges (default: all it names).
     """
     from chaoslib.experiment import ensure_experiment_is_valid
     from chaoslib.loader import load_experiment
@@ -1483,7 +1486,11 @@ def run_experiments(
             options = parse_options(experiment)
             session = ExperimentSession(
                 options=options,
-                promises=select_promises(catalog, options),
+                promises=tuple(
+                    p
+                    for p in select_promises(catalog, options)
+                    if only_promises is None or p.id in only_promises
+                ),
                 target=target,
                 run_dir=run_dir,
                 probe_hz=probe_hz,

@@ -26,7 +26,8 @@ def _experiments(tmp_path: Path) -> Path:
     ext = experiment["extensions"][0]
     ext.update(baseline_s=0.5, settle_s=0.3, settle_timeout_s=5)
     # The fake app has no shop API and the fake target no Alertmanager: the load and the alert
-    # promises are exercised in test_load_alerts_fake.py and on the real lab (tests/instrument).
+    # promises are exercised in test_load_alerts_fake.py and on the real lab
+    # (tests/lab/test_experiment_load_and_alerts.py).
     ext.pop("load", None)
     ext.pop("alerts", None)
     ext["promises"] = [p for p in ext["promises"] if not p.startswith("ALERT-")]

@@ -107,7 +107,7 @@ def fresh_lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalL
     indirect=["fresh_lab"],
 )
 def test_seeded_violation_fails(seeded: Seeded, fresh_lab: LocalLab) -> None:
-    result = run_local([seeded.experiment], fresh_lab)
+    result = run_local([seeded.experiment], fresh_lab, only_promises={seeded.promise})
     (experiment,) = result.experiments
     verdicts = {p.id: p for p in experiment.promises}
     promise = verdicts[seeded.promise]

@@ -1,4 +1,4 @@
-"""Load and alerts inside a real experiment on a real lab (slow: ~1.5 min).
+"""Load and alerts inside a real experiment on the lab tests' lab (known-good; ~1 min).
 
 redis-master-kill is the shortest experiment whose fault outlasts an alert rule's ``for:``
 (the Redis master comes back only after 20 s): RedisInstanceDown must fire. The seeded
@@ -8,7 +8,6 @@ violation (``alerts-violated`` profile: every rule with ``for: 90s``) is in test
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,9 @@ def _run(target: LocalTarget, tmp_path: Path) -> tuple[RunResult, dict[str, Any]
 
 
 def test_experiment_runs_under_load_and_measures_its_alert(
-    instrument_lab: Callable[[str | None], LocalTarget], tmp_path: Path
+    target: LocalTarget, tmp_path: Path
 ) -> None:
-    result, promises = _run(instrument_lab(None), tmp_path)
+    result, promises = _run(target, tmp_path)
     folder = result.run_dir / NAME
     # the load ran through the recording and its records are on the timeline
     records = (folder / "load-records.jsonl").read_text().splitlines()

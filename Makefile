@@ -48,7 +48,8 @@ lint: setup
 SUITES_LAB := HASUITE_LAB_DIR=/var/tmp/hasuite-suites-lab-$$(id -u) HASUITE_PORT_BASE=26000
 
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --ignore=tests/violations $(PYTEST_ARGS)
+	$(BIN)/pytest tests/violations -n 2 $(PYTEST_ARGS)
 	$(SUITES_LAB) $(BIN)/pytest suites --target local --stack-profile known-good --lab-down \
 		--skip-experiment celery-workers-kill $(PYTEST_ARGS)
 

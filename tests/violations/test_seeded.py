@@ -24,8 +24,12 @@ from hasuite.local_run import local_lab, run_local
 from hasuite.model import Verdict
 from hasuite.settings import suite_settings_from_env
 
-LAB_DIR = Path("/var/tmp") / f"hasuite-violations-lab-{os.getuid()}"
-PORT_BASE = 28000
+# `pytest -n 2` (make test) runs two labs at once: each xdist worker gets its own folder and
+# port block (the labs mostly wait on timeouts; every seeded violation misses its threshold by a
+# wide margin, so sharing the 2 cores does not change a verdict).
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+LAB_DIR = Path("/var/tmp") / f"hasuite-violations{_WORKER}-lab-{os.getuid()}"
+PORT_BASE = 28000 + 300 * _WORKER
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,16 @@ def test_killed_gunicorn_instance_comes_back(target: LocalTarget) -> None:
     wait_for("django-1 restarted and ready", back, 60)
 
 
+def test_rollout_of_a_component_outside_nginx_restarts_it(target: LocalTarget) -> None:
+    before = target.lab.supervisor.processes()["celery-beat"].pid
+    injection = target.rollout("celery-beat")
+    assert injection.instances == ("celery-beat",)
+    assert target.lab.supervisor.processes()["celery-beat"].pid not in (0, before)
+    # nginx's upstream was never touched: every app instance is still listed
+    upstream = (target.lab.layout.conf_dir / "nginx-upstream.conf").read_text()
+    assert " down" not in upstream and upstream.count("server ") == 3
+
+
 def test_nothing_to_hit_is_an_injection_error(target: LocalTarget) -> None:
     with pytest.raises(InjectionError, match="count must be >= 1"):
         target.crash("django", count=0)

@@ -185,14 +185,18 @@ class LocalTarget:
         validate_selector(component, None)
         names = self._names(component)
         inj = self._injection(component, "rollout", names, None)
-        prestop = self.lab.stack.django.prestop_delay_s if component == "django" else 0.0
+        # only the app sits behind nginx: other components have no endpoint to leave
+        prestop = self.lab.stack.django.prestop_delay_s if component == "django" else 0
+        drain = graceful and prestop > 0
+        removed = False
         try:
             for n in names:
-                index = int(n.rsplit("-", 1)[1]) - 1  # django-1 listens on port('django', 0)
-                if graceful and prestop > 0:
+                if drain:
                     # Kubernetes: the terminating pod leaves the endpoints, preStop sleeps, then
                     # SIGTERM. The lab: nginx marks the instance down, then supervisord stops it.
+                    index = int(n.rsplit("-", 1)[1]) - 1  # django-1 listens on port('django', 0)
                     self._set_upstream_removed({index})
+                    removed = True
                     time.sleep(prestop)
                 if graceful:
                     self.lab.supervisor.stop(n, wait=True)
@@ -200,10 +204,11 @@ class LocalTarget:
                 else:
                     procs.kill_all(self._instance_pids(n, component), signal.SIGKILL)
                 self._wait_ready(component, n, self.lab.suite.scaled(timeout_s))
-                if graceful and prestop > 0:
+                if removed:
                     self._set_upstream_removed(set())
+                    removed = False
         finally:
-            if graceful and prestop > 0:
+            if removed:  # interrupted while an instance was out: list every instance again
                 self._set_upstream_removed(set())
         return inj
 

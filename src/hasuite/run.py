@@ -142,6 +142,7 @@ from hasuite.model import (
     Verdict,
 )
 from hasuite.promises import PromiseCatalog, load_promises
+from hasuite.settings import load_stack, project_dir, suite_settings_from_env
 from hasuite.target import COMPONENT_ROLES, Target
 
 log = logging.getLogger(__name__)
@@ -325,8 +326,6 @@ def known_alert_names(rules_dir: Path | None = None) -> frozenset[str]:
     import yaml
 
     if rules_dir is None:
-        from hasuite.settings import project_dir
-
         rules_dir = project_dir() / "env" / "alerts" / "rules"
     names: set[str] = set()
     for path in sorted(rules_dir.glob("*.yml")):
@@ -602,24 +601,16 @@ def measure_experiment(
         phases = build_phases(timeline.events, start=span[0], end=max(span[1], end))
         out += list(measure_phase_errors(requests_, phases))
     # ledgers
-    if orders is None:
-        why = f"ledger not read back: {ledger_error or 'no read-back'}"
-        out += [
-            _unmeasured("lost_orders", "count", why),
-            _unmeasured("duplicate_orders", "count", why),
-        ]
-    else:
-        out.append(measure_lost(ledger, orders, kind="order"))
-        out.append(measure_duplicates(ledger, orders, kind="order"))
-    if tasks is None:
-        why = f"ledger not read back: {ledger_error or 'no read-back'}"
-        out += [
-            _unmeasured("lost_tasks", "count", why),
-            _unmeasured("duplicate_tasks", "count", why),
-        ]
-    else:
-        out.append(measure_lost(ledger, tasks, kind="task", deadline_s=task_deadline_s))
-        out.append(measure_duplicates(ledger, tasks, kind="task"))
+    for kind, check, deadline in (("order", orders, None), ("task", tasks, task_deadline_s)):
+        if check is None:
+            why = f"ledger not read back: {ledger_error or 'no read-back'}"
+            out += [
+                _unmeasured(f"lost_{kind}s", "count", why),
+                _unmeasured(f"duplicate_{kind}s", "count", why),
+            ]
+        else:
+            out.append(measure_lost(ledger, check, kind=kind, deadline_s=deadline))
+            out.append(measure_duplicates(ledger, check, kind=kind))
     out.append(
         _unmeasured(
             "lost_keys",
@@ -651,15 +642,6 @@ def measure_experiment(
 # --------------------------------------------------------------------------------------------
 # One experiment's session
 # --------------------------------------------------------------------------------------------
-
-
-def _env_multiplier(env: Mapping[str, str]) -> float:
-    """HASUITE_TIMEOUT_MULTIPLIER (the lab's one wait scale), 1.0 when unset or unusable."""
-    try:
-        value = float(env.get("HASUITE_TIMEOUT_MULTIPLIER", "1"))
-    except ValueError:
-        return 1.0
-    return value if value > 0 else 1.0
 
 
 def _iso(wall: float | None) -> str | None:
@@ -702,7 +684,10 @@ class ExperimentSession:
     probe_timeout_s: float = 1.0
     observe_hz: float = 4.0
     task_deadline_s: float | None = None
-    timeout_multiplier: float = field(default_factory=lambda: _env_multiplier(os.environ))
+    #: the one wait scale (HASUITE_TIMEOUT_MULTIPLIER, read like every other suite setting)
+    timeout_multiplier: float = field(
+        default_factory=lambda: suite_settings_from_env(os.environ).timeout_multiplier
+    )
     alert_poll_s: float = 1.0
     #: how long an order the load saw acknowledged may stay pending (Celery confirms it)
     order_confirm_wait_s: float = 30.0
@@ -1354,7 +1339,6 @@ def make_target(name: str, env: Mapping[str, str]) -> Target:
         raise ConfigError(f"target {name!r} is not available yet; known: local")
     from hasuite.drivers.local.lab import LocalLab
     from hasuite.drivers.local.target import LocalTarget
-    from hasuite.settings import load_stack, project_dir, suite_settings_from_env
 
     suite = suite_settings_from_env(env)
     profile = None

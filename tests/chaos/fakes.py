@@ -9,8 +9,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+import yaml
 
 from hasuite.errors import InjectionError
 from hasuite.model import Injection
@@ -66,6 +69,28 @@ class FakeApp:
                     counts = {str(s): self.tasks.get(s, 0) for s in seqs()}
             return 200, {"ok": True, "counts": counts}
         return 404, {"error": "not found"}
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fast_experiments(tmp_path: Path, name: str, *, alerts: bool = False, **ext_update: Any) -> Path:
+    """A folder holding experiments/<name>.yaml with short waits and no Locust load (the fake app
+    has no shop API). Without ``alerts`` also no alert names or ALERT-* promises (the fake target
+    has no Alertmanager); ``ext_update`` overrides fields of the hasuite extension."""
+    experiment = yaml.safe_load((ROOT / "experiments" / f"{name}.yaml").read_text())
+    ext = next(e for e in experiment["extensions"] if e.get("name") == "hasuite")
+    ext.pop("load", None)
+    if not alerts:
+        ext.pop("alerts", None)
+        ext["promises"] = [p for p in ext["promises"] if not p.startswith("ALERT-")]
+    ext.update({"baseline_s": 0.5, "settle_s": 0.3, "settle_timeout_s": 5, **ext_update})
+    if len(experiment["method"]) > 1:
+        experiment["method"][1]["provider"]["arguments"].update(timeout_s=10, stable_s=0.3)
+    folder = tmp_path / "experiments"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(experiment))
+    return folder
 
 
 @contextmanager

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hasuite.chaos import actions
 from hasuite.drivers.load import load_profile
@@ -31,7 +30,7 @@ from hasuite.run import (
 )
 from hasuite.target import Endpoints
 
-from .fakes import TOKEN, FakeApp, FakeTarget, json_server, serve
+from .fakes import TOKEN, FakeApp, FakeTarget, fast_experiments, json_server, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,25 +95,12 @@ class AlertingTarget(FakeTarget):
         return inj
 
 
-def _experiments(tmp_path: Path, name: str, **ext_update: Any) -> Path:
-    experiment = yaml.safe_load((ROOT / "experiments" / f"{name}.yaml").read_text())
-    ext = experiment["extensions"][0]
-    ext.pop("load", None)  # the fake app has no shop API; load is tested on the real lab
-    ext.update({"baseline_s": 0.5, "settle_s": 0.3, "settle_timeout_s": 5, **ext_update})
-    if len(experiment["method"]) > 1:
-        experiment["method"][1]["provider"]["arguments"].update(timeout_s=10, stable_s=0.3)
-    folder = tmp_path / "experiments"
-    folder.mkdir(exist_ok=True)
-    (folder / f"{name}.yaml").write_text(yaml.safe_dump(experiment))
-    return folder
-
-
 def _run(tmp_path: Path, target: FakeTarget, name: str, **ext_update: Any) -> dict[str, Any]:
     result = run_experiments(
         [name],
         target,
         reports_dir=tmp_path / "reports",
-        experiments_dir=_experiments(tmp_path, name, **ext_update),
+        experiments_dir=fast_experiments(tmp_path, name, alerts=True, **ext_update),
         promises_path=ROOT / "suites" / "promises.yaml",
         probe_hz=20,
         run_id="test-run",
@@ -171,7 +157,7 @@ def test_alert_that_never_fires_fails_after_the_bound(tmp_path: Path) -> None:
             ["postgres-leader-kill"],
             target,
             reports_dir=tmp_path / "reports",
-            experiments_dir=_experiments(tmp_path, "postgres-leader-kill"),
+            experiments_dir=fast_experiments(tmp_path, "postgres-leader-kill", alerts=True),
             promises_path=promises,
             probe_hz=20,
             run_id="test-run",

@@ -11,32 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hasuite.run import run_experiments
 
-from .fakes import FakeApp, FakeTarget, serve
+from .fakes import FakeApp, FakeTarget, fast_experiments, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "postgres-leader-kill"
-
-
-def _experiments(tmp_path: Path) -> Path:
-    experiment = yaml.safe_load((ROOT / "experiments" / f"{NAME}.yaml").read_text())
-    ext = experiment["extensions"][0]
-    ext.update(baseline_s=0.5, settle_s=0.3, settle_timeout_s=5)
-    # The fake app has no shop API and the fake target no Alertmanager: the load and the alert
-    # promises are exercised in test_load_alerts_fake.py and on the real lab
-    # (tests/lab/test_experiment_load_and_alerts.py).
-    ext.pop("load", None)
-    ext.pop("alerts", None)
-    ext["promises"] = [p for p in ext["promises"] if not p.startswith("ALERT-")]
-    wait = experiment["method"][1]["provider"]["arguments"]
-    wait.update(timeout_s=10, stable_s=0.3)
-    folder = tmp_path / "experiments"
-    folder.mkdir()
-    (folder / f"{NAME}.yaml").write_text(yaml.safe_dump(experiment))
-    return folder
 
 
 def _run(tmp_path: Path, target: FakeTarget) -> dict[str, Any]:
@@ -44,7 +25,7 @@ def _run(tmp_path: Path, target: FakeTarget) -> dict[str, Any]:
         [NAME],
         target,
         reports_dir=tmp_path / "reports",
-        experiments_dir=_experiments(tmp_path),
+        experiments_dir=fast_experiments(tmp_path, NAME),
         promises_path=ROOT / "suites" / "promises.yaml",
         probe_hz=20,
         run_id="test-run",
@@ -163,7 +144,7 @@ def test_unknown_experiment_is_a_config_error(tmp_path: Path, names: list[str]) 
             names,
             FakeTarget(app=FakeApp(), app_url="http://x"),
             reports_dir=tmp_path,
-            experiments_dir=_experiments(tmp_path),
+            experiments_dir=fast_experiments(tmp_path, NAME),
             promises_path=ROOT / "suites" / "promises.yaml",
         )
 

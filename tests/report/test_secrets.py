@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from chaos import fakes  # tests/chaos (pytest puts tests/ on sys.path)
 
 from hasuite.report import render_run
@@ -23,21 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 NAME = "postgres-leader-kill"
 TOKEN_CANARY = "canary-probe-token-7f3a9c41d2"
 DB_CANARY = "canary-db-password-b81e05aa"
-
-
-def _experiments(tmp_path: Path) -> Path:
-    experiment = yaml.safe_load((ROOT / "experiments" / f"{NAME}.yaml").read_text())
-    ext = next(e for e in experiment["extensions"] if e.get("name") == "hasuite")
-    for key in ("load", "alerts"):  # fake app: no shop API for Locust, no Alertmanager
-        ext.pop(key, None)
-    ext["promises"] = [p for p in ext["promises"] if not p.startswith("ALERT-")]
-    ext.update(baseline_s=0.5, settle_s=0.3, settle_timeout_s=5)
-    wait = experiment["method"][1]["provider"]["arguments"]
-    wait.update(timeout_s=10, stable_s=0.3)
-    folder = tmp_path / "experiments"
-    folder.mkdir()
-    (folder / f"{NAME}.yaml").write_text(yaml.safe_dump(experiment))
-    return folder
 
 
 def _leaky_app() -> fakes.FakeApp:
@@ -80,7 +64,7 @@ def test_canary_secrets_appear_in_no_output_file(
             [NAME],
             target,
             reports_dir=reports,
-            experiments_dir=_experiments(tmp_path),
+            experiments_dir=fakes.fast_experiments(tmp_path, NAME),
             promises_path=ROOT / "suites" / "promises.yaml",
             probe_hz=20,
             run_id="canary-run",
@@ -179,7 +163,7 @@ def test_unhealthy_answer_body_does_not_reach_the_run_folder(
             [NAME],
             target,
             reports_dir=tmp_path / "reports",
-            experiments_dir=_experiments(tmp_path),
+            experiments_dir=fakes.fast_experiments(tmp_path, NAME),
             promises_path=ROOT / "suites" / "promises.yaml",
             probe_hz=20,
             run_id="unhealthy",

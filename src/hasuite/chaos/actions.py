@@ -7,11 +7,13 @@ instant on the active experiment's timeline.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hasuite.chaos._common import record, refuse_if_blocked, target_from
+from hasuite.model import Injection
 from hasuite.run import bounded
+from hasuite.target import Target
 
 __all__ = ["crash", "pause", "restore", "resume", "rollout", "stop"]
 
@@ -19,6 +21,18 @@ __all__ = ["crash", "pause", "restore", "resume", "rollout", "stop"]
 def _what(verb: str, component: str, role: str | None, count: int = 1) -> str:
     who = f"{component} {role}" if role else component
     return f"{verb} {who}" + (f" x{count}" if count != 1 else "")
+
+
+def _inject(
+    what: str,
+    fault: Callable[[Target], Injection],
+    timeout_s: float,
+    configuration: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Refuse when the session says so, else run ``fault`` on the target within ``timeout_s``."""
+    refuse_if_blocked(what)
+    target = target_from(configuration)
+    return record(bounded(lambda: fault(target), timeout_s, what))
 
 
 def crash(
@@ -29,14 +43,12 @@ def crash(
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Hard-kill (SIGKILL) ``count`` instances of ``component`` holding ``role``."""
-    refuse_if_blocked(_what("crash", component, role, count))
-    target = target_from(configuration)
-    inj = bounded(
-        lambda: target.crash(component, role=role, count=count),
-        timeout_s,
+    return _inject(
         _what("crash", component, role, count),
+        lambda t: t.crash(component, role=role, count=count),
+        timeout_s,
+        configuration,
     )
-    return record(inj)
 
 
 def stop(
@@ -47,14 +59,12 @@ def stop(
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Gracefully stop (SIGTERM) ``count`` instances of ``component`` holding ``role``."""
-    refuse_if_blocked(_what("stop", component, role, count))
-    target = target_from(configuration)
-    inj = bounded(
-        lambda: target.stop(component, role=role, count=count),
-        timeout_s,
+    return _inject(
         _what("stop", component, role, count),
+        lambda t: t.stop(component, role=role, count=count),
+        timeout_s,
+        configuration,
     )
-    return record(inj)
 
 
 def pause(
@@ -64,12 +74,12 @@ def pause(
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Freeze (SIGSTOP) one instance; ``resume`` or ``restore`` unfreezes it."""
-    refuse_if_blocked(_what("pause", component, role))
-    target = target_from(configuration)
-    inj = bounded(
-        lambda: target.pause(component, role=role), timeout_s, _what("pause", component, role)
+    return _inject(
+        _what("pause", component, role),
+        lambda t: t.pause(component, role=role),
+        timeout_s,
+        configuration,
     )
-    return record(inj)
 
 
 def resume(
@@ -87,10 +97,12 @@ def rollout(
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Rolling restart of every instance of ``component`` (returns when the rollout is done)."""
-    refuse_if_blocked(_what("rollout", component, None))
-    target = target_from(configuration)
-    inj = bounded(lambda: target.rollout(component), timeout_s, _what("rollout", component, None))
-    return record(inj)
+    return _inject(
+        _what("rollout", component, None),
+        lambda t: t.rollout(component),
+        timeout_s,
+        configuration,
+    )
 
 
 def restore(

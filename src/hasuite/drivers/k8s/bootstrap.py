@@ -123,6 +123,22 @@ class Step:
 APP_DEPLOYMENTS = ("django", "celery-worker", "celery-beat", "nginx")
 
 
+def rollout_status_argv(context: str, deploy: str, timeout_s: int) -> tuple[str, ...]:
+    """`kubectl rollout status` of an app Deployment in the shop namespace, context pinned."""
+    return (
+        "kubectl",
+        "--context",
+        context,
+        "-n",
+        "shop",
+        "rollout",
+        "status",
+        f"deployment/{deploy}",
+        "--timeout",
+        f"{timeout_s}s",
+    )
+
+
 def plan_install(plan: KindPlan, *, create: bool, config_path: Path) -> list[Step]:
     """The steps of ``up`` after the cluster check, in order (pure: nothing runs)."""
     charts = plan.charts()
@@ -197,18 +213,7 @@ def plan_install(plan: KindPlan, *, create: bool, config_path: Path) -> list[Ste
     for deploy in APP_DEPLOYMENTS:
         add(
             f"wait for {deploy}",
-            [
-                "kubectl",
-                "--context",
-                plan.context,
-                "-n",
-                "shop",
-                "rollout",
-                "status",
-                f"deployment/{deploy}",
-                "--timeout",
-                "600s",
-            ],
+            list(rollout_status_argv(plan.context, deploy, 600)),
             660,
         )
     return steps
@@ -343,18 +348,7 @@ def verify_cluster(
     ] + [
         Step(
             phase=f"{deploy} rolled out",
-            argv=(
-                "kubectl",
-                "--context",
-                context,
-                "-n",
-                "shop",
-                "rollout",
-                "status",
-                f"deployment/{deploy}",
-                "--timeout",
-                "60s",
-            ),
+            argv=rollout_status_argv(context, deploy, 60),
             timeout_s=90 * t,
         )
         for deploy in APP_DEPLOYMENTS

@@ -70,3 +70,20 @@ def test_taken_port_is_a_clear_error(idle_lab: LocalLab) -> None:
         s.listen(1)
         with pytest.raises(LabError, match=r"ports already in use on 127.0.0.1: nginx=31080"):
             idle_lab.up(timeout_s=5)
+
+
+def test_programs_start_in_the_lab_root_not_the_callers_folder(idle_lab: LocalLab) -> None:
+    """A checkout in a private folder must not become the `postgres` user's working folder."""
+    from hasuite.drivers.local.render import Program, render_supervisord
+
+    layout = idle_lab.layout
+    conf = render_supervisord(
+        layout,
+        [
+            Program(name="patroni-like", component="postgres", command="true"),
+            Program(name="app-like", component="django", command="true", directory=Path("/srv")),
+        ],
+    )
+    blocks = {b.split("]", 1)[0]: b for b in conf.split("[program:")[1:]}
+    assert f"directory={layout.root}\n" in blocks["patroni-like"]
+    assert "directory=/srv\n" in blocks["app-like"]

@@ -36,7 +36,7 @@ class Program:
     name: str
     component: str
     command: str
-    directory: Path | None = None
+    directory: Path | None = None  # working folder (default: the lab root)
     user: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     stopsignal: str = "TERM"
@@ -710,8 +710,10 @@ serverurl=unix://{layout.supervisor_socket}
             "stdout_logfile_backups=1",
             f"priority={p.priority}",
         ]
-        if p.directory:
-            lines.append(f"directory={p.directory}")
+        # Every program starts in its own folder or the lab root, never in the folder hasuite was
+        # started from: a checkout in a private folder (0700, e.g. under /root or mktemp -d) is
+        # not enterable for the `postgres` user, and Patroni then fails to bootstrap.
+        lines.append(f"directory={p.directory or layout.root}")
         if p.user:
             lines.append(f"user={p.user}")
         if p.env:

@@ -28,9 +28,10 @@ timeout = _int("SHOP_GUNICORN_TIMEOUT", 30)
 # On SIGTERM/SIGHUP, in-flight requests get this long to finish (rolling restarts lose nothing
 # if it exceeds the slowest request; Kubernetes' terminationGracePeriodSeconds must exceed it).
 graceful_timeout = _int("SHOP_GUNICORN_GRACEFUL_TIMEOUT", 30)
-# Idle keep-alive (s) with nginx upstream keepalive; below nginx's keepalive_timeout so that
-# gunicorn never closes a connection nginx is about to reuse.
-keepalive = _int("SHOP_GUNICORN_KEEPALIVE", 5)
+# Idle keep-alive (s) of nginx's pooled upstream connections. Behind a proxy it must exceed the
+# proxy's idle timeout (nginx upstream keepalive_timeout, 60 s), so that nginx closes an idle
+# connection first: gunicorn closing one as nginx reuses it fails that request.
+keepalive = _int("SHOP_GUNICORN_KEEPALIVE", 75)
 
 # gunicorn 27 opens a control socket per master, by default in ~/.gunicorn: several instances
 # on one host would fight over it. Give each instance its own path, or none (the default).

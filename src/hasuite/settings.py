@@ -64,6 +64,8 @@ class DjangoSettings:
     gunicorn_workers: int = 2
     gunicorn_graceful_timeout: int = 30
     gunicorn_timeout: int = 30
+    #: seconds gunicorn keeps an idle connection from nginx; must exceed nginx's upstream one
+    gunicorn_keepalive: int = 75
     prestop_delay_s: int = 5
 
 
@@ -86,6 +88,8 @@ class NginxSettings:
     proxy_read_timeout: int = 30
     max_fails: int = 1
     fail_timeout: int = 5
+    #: seconds nginx keeps an idle upstream connection (nginx's default 60, made explicit)
+    upstream_keepalive_timeout: int = 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +207,16 @@ def load_stack(path: Path | None = None, profile: str | None = None) -> StackSet
     stack = _build(StackSettings, raw, "", str(path))
     if stack.patroni.ttl < 20:
         raise ConfigError(f"{path}: patroni.ttl {stack.patroni.ttl} < 20; Patroni enforces >= 20")
+    if stack.nginx.upstream_keepalive_timeout >= stack.django.gunicorn_keepalive:
+        # The server of a pooled connection must outlast the pool: gunicorn closing an idle
+        # connection at the instant nginx reuses it resets the request, and nginx never retries
+        # a POST (measured: stale-connection resets under load, a 4 s "no live upstreams").
+        raise ConfigError(
+            f"{path}: nginx.upstream_keepalive_timeout {stack.nginx.upstream_keepalive_timeout} "
+            f"must be below django.gunicorn_keepalive {stack.django.gunicorn_keepalive}: gunicorn "
+            "would close idle connections nginx is about to reuse; raise "
+            "django.gunicorn_keepalive or lower nginx.upstream_keepalive_timeout"
+        )
     if profile:
         stack = StackSettings(
             **{f.name: getattr(stack, f.name) for f in fields(stack) if f.name != "profile"},

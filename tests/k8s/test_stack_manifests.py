@@ -200,3 +200,18 @@ def test_workflow_pins_kind_and_fails_on_fail(charts: dict) -> None:
     text = (ROOT / ".github/workflows/nightly-chaos.yml").read_text()
     assert "--target kind" in text and "upload-artifact" in text
     assert any(s.get("if") == "failure()" for s in steps)
+
+
+def test_nginx_closes_idle_upstream_connections_before_gunicorn(
+    objects: list[dict[str, Any]],
+) -> None:
+    """gunicorn closing a pooled connection as nginx reuses it fails the request (POSTs too)."""
+    conf = find(objects, "ConfigMap", "nginx-config")["data"]["nginx.conf"]
+    upstream = re.search(r"upstream shop \{(.*?)\}", conf, re.S)
+    assert upstream, "no upstream block in nginx.conf"
+    idle = re.search(r"keepalive_timeout (\d+)s;", upstream.group(1))
+    assert idle, "the upstream keeps connections without its own keepalive_timeout"
+    env = find(objects, "ConfigMap", "shop-env")["data"]
+    assert int(idle.group(1)) == STACK.nginx.upstream_keepalive_timeout
+    assert int(env["SHOP_GUNICORN_KEEPALIVE"]) == STACK.django.gunicorn_keepalive
+    assert int(idle.group(1)) < int(env["SHOP_GUNICORN_KEEPALIVE"])

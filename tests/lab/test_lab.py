@@ -147,6 +147,28 @@ def test_rollout_of_a_component_outside_nginx_restarts_it(target: LocalTarget) -
     assert " down" not in upstream and upstream.count("server ") == 3
 
 
+def test_gunicorn_keeps_an_idle_upstream_connection_until_nginx_drops_it(lab: LocalLab) -> None:
+    """Once idle past the old 5 s keep-alive, a pooled connection must still take a request.
+
+    nginx closes its idle pooled connections after nginx.upstream_keepalive_timeout; gunicorn
+    must hold them longer, or it closes one at the instant nginx reuses it (a failed POST).
+    """
+    import re
+    import socket
+
+    conf = (lab.layout.conf_dir / "nginx.conf").read_text()
+    nginx_idle = re.search(r"upstream shop \{[^}]*keepalive_timeout (\d+)s;", conf)
+    assert nginx_idle and int(nginx_idle.group(1)) == lab.stack.nginx.upstream_keepalive_timeout
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", lab.layout.port("django", 0)), timeout=5) as s:
+        for _ in range(2):
+            s.sendall(request)
+            answer = s.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+            assert b"connection: close" not in answer.lower()
+            time.sleep(6.5)  # past gunicorn's old 5 s keep-alive, far below nginx's 60 s
+
+
 def test_nothing_to_hit_is_an_injection_error(target: LocalTarget) -> None:
     with pytest.raises(InjectionError, match="count must be >= 1"):
         target.crash("django", count=0)

@@ -73,6 +73,7 @@ def build_shop_env(stack: StackSettings) -> dict[str, Any]:
         "SHOP_REDIS_MASTER_NAME": stack.redis.master_name,
         "SHOP_GUNICORN_WORKERS": str(stack.django.gunicorn_workers),
         "SHOP_GUNICORN_TIMEOUT": str(stack.django.gunicorn_timeout),
+        "SHOP_GUNICORN_KEEPALIVE": str(stack.django.gunicorn_keepalive),
         "SHOP_GUNICORN_GRACEFUL_TIMEOUT": str(stack.django.gunicorn_graceful_timeout),
         "SHOP_CELERY_ACKS_LATE": "true" if stack.celery.acks_late else "false",
         "SHOP_CELERY_VISIBILITY_TIMEOUT": str(stack.celery.visibility_timeout),
@@ -218,6 +219,7 @@ http {{
     upstream shop {{
         server django.{NAMESPACE}.svc:8000 max_fails={n.max_fails} fail_timeout={n.fail_timeout}s;
         keepalive 16;
+        keepalive_timeout {n.upstream_keepalive_timeout}s;
     }}
     server {{
         listen {NGINX_PORT};

@@ -111,6 +111,7 @@ def app_env(layout: LabLayout, secrets: LabSecrets) -> dict[str, str]:
         "SHOP_GUNICORN_WORKERS": str(stack.django.gunicorn_workers),
         "SHOP_GUNICORN_GRACEFUL_TIMEOUT": str(stack.django.gunicorn_graceful_timeout),
         "SHOP_GUNICORN_TIMEOUT": str(stack.django.gunicorn_timeout),
+        "SHOP_GUNICORN_KEEPALIVE": str(stack.django.gunicorn_keepalive),
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -421,6 +422,7 @@ def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Pr
             proxy_next_upstream=stack.nginx.proxy_next_upstream,
             proxy_connect_timeout=stack.nginx.proxy_connect_timeout,
             proxy_read_timeout=stack.nginx.proxy_read_timeout,
+            upstream_keepalive_timeout=stack.nginx.upstream_keepalive_timeout,
         ),
     )
     programs.append(

@@ -21,19 +21,13 @@ CATALOG = load_promises(project_dir() / "suites" / "promises.yaml")
 @pytest.mark.parametrize("promise_id", [p.id for p in CATALOG.promises])
 def test_promise(promise_id: str, suite_run: RunResult) -> None:
     verdicts = [
-        (exp.name, pr)
-        for exp in suite_run.experiments
-        for pr in exp.promises
-        if pr.id == promise_id
+        (exp, pr) for exp in suite_run.experiments for pr in exp.promises if pr.id == promise_id
     ]
     if not verdicts:
         wanted = ", ".join(CATALOG.get(promise_id).experiments)
         pytest.skip(f"{promise_id}: none of its experiments ({wanted}) ran in this session")
-    failed = [
-        f"{name}: {pr.verdict.value}: {pr.reason}"
-        for name, pr in verdicts
-        if pr.verdict not in (Verdict.PASS, Verdict.SKIPPED)
-    ]
+    judged = (Verdict.PASS, Verdict.SKIPPED)
+    failed = [exp.explain(pr) for exp, pr in verdicts if pr.verdict not in judged]
     if failed:
         pytest.fail(f"{promise_id} does not hold:\n" + "\n".join(failed), pytrace=False)
     if all(pr.verdict == Verdict.SKIPPED for _, pr in verdicts):

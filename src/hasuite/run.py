@@ -106,6 +106,7 @@ from hasuite.analysis import (
     measure_phase_errors,
     measure_time_to_first_success,
     measure_time_to_new_role,
+    unhealthy_baseline,
 )
 from hasuite.analysis.alerts import measure_alert_fire, measure_alert_resolve, measure_false_alarms
 from hasuite.analysis.load import (
@@ -657,6 +658,22 @@ class ExperimentResult:
     measurements: tuple[Measurement, ...] = ()
     dir: str = ""
 
+    def explain(self, result: PromiseResult) -> str:
+        """``result``'s verdict and reason, then the detail of every check that did not hold.
+
+        A CI log is often all there is to tell a cause: "4 of 2521 requests failed (http 502
+        x4)" says more than "failed requests 4 != 0".
+        """
+        details = {m.name: m.detail for m in self.measurements if m.detail}
+        lines = [f"{self.name}: {result.verdict.value}: {result.reason}"]
+        for check in result.checks:
+            name = check.check.measurement
+            if check.holds is not True and name in details:
+                lines.append(f"    {name}: {details[name]}")
+        if self.dir:
+            lines.append(f"    evidence: {self.dir}")
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -1124,6 +1141,15 @@ class ExperimentSession:
                 results = tuple(
                     _downgrade(r, reason) if r.verdict == Verdict.PASS else r for r in results
                 )
+            baseline = unhealthy_baseline(measurements) if self.options.fault else None
+            if baseline:
+                # Neither PASS nor FAIL can be trusted: the numbers mix the fault with the
+                # earlier trouble (issue: "the stack unhealthy before the fault: ERROR").
+                reason = "; ".join((*self.errors, baseline))
+                results = tuple(
+                    _downgrade(r, baseline) if r.verdict in (Verdict.PASS, Verdict.FAIL) else r
+                    for r in results
+                )
         status = Verdict.INTERRUPTED if interrupted else aggregate_status(results)
         self.result = ExperimentResult(
             name=self.name,
@@ -1283,7 +1309,8 @@ def measure_load_and_alerts(
 
 
 def _downgrade(result: PromiseResult, reason: str) -> PromiseResult:
-    """A PASS that coexists with a recording error is not trustworthy: ERROR with both reasons."""
+    """A verdict that cannot be trusted (a recording error, an unhealthy baseline): ERROR with
+    both reasons."""
     return PromiseResult(
         id=result.id,
         verdict=Verdict.ERROR,

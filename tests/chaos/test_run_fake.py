@@ -87,6 +87,34 @@ def test_long_outage_fails_with_numbers(tmp_path: Path) -> None:
     assert "lost orders" in promise["reason"] and "!= 0" in promise["reason"]
 
 
+def test_requests_failing_before_the_fault_make_the_verdict_error(tmp_path: Path) -> None:
+    """The control plane looked healthy, but users' requests already failed in the baseline
+    (CI: nginx had marked every app instance down): neither PASS nor FAIL may come of it."""
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, outage_s=0.5)
+        original = app.handle
+        failing = [3]  # the first three order writes of the recording fail
+
+        def flaky(method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+            if method == "POST" and path == "/probe/db" and failing[0] > 0 and not target.calls:
+                failing[0] -= 1
+                return 502, {"ok": False, "error": "bad gateway", "backend": None}
+            return original(method, path, query)
+
+        app.handle = flaky  # type: ignore[method-assign]
+        summary = _run(tmp_path, target)
+    exp = summary["experiments"][0]
+    (promise,) = exp["promises"]
+    assert failing == [0] and target.calls == ["crash"]  # the fault still ran, after them
+    assert promise["verdict"] == "ERROR"
+    assert exp["status"] == "ERROR"
+    assert promise["reason"].startswith("the stack was not healthy before the fault: 3 of ")
+    assert "failed in the before phase" in promise["reason"]
+    assert "; measured: " in promise["reason"]  # the numbers are kept for the reader
+    assert target.restored == 1
+
+
 def test_unhealthy_stack_is_error_and_rollbacks_run(tmp_path: Path) -> None:
     app = FakeApp()
     with serve(app) as url:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hasuite.analysis import build_phases, measure_phase_errors
+from hasuite.analysis import build_phases, measure_phase_errors, unhealthy_baseline
 from hasuite.model import Event
 
 from .builders import series
@@ -69,6 +69,33 @@ def test_phase_without_samples_is_unmeasured_not_zero():
     got = {m.name: m for m in measure_phase_errors(series("...."), phases, prefix="http_")}
     assert got["http_errors_during"].value is None
     assert "no samples in the during phase" in got["http_error_ratio_during"].detail
+
+
+@pytest.mark.parametrize(
+    ("pattern", "unhealthy"),
+    [
+        pytest.param("." * 10 + "x" * 10, False, id="clean-baseline"),
+        pytest.param(".x" + "." * 8 + "x" * 10, True, id="one-failure-before-the-fault"),
+        pytest.param("xxxx" + "." * 6 + "x" * 10, True, id="outage-still-going-at-the-fault"),
+    ],
+)
+def test_a_baseline_with_failed_requests_is_unhealthy(pattern, unhealthy):
+    phases = build_phases([ev("fault", 1.0)], start=0.0, end=2.0)
+    measured = measure_phase_errors(series(pattern), phases)
+    why = unhealthy_baseline(measured)
+    if not unhealthy:
+        assert why is None
+        return
+    failed = pattern[:10].count("x")
+    assert why is not None
+    assert why.startswith("the stack was not healthy before the fault: ")
+    assert f"{failed} of 10 samples failed in the before phase" in why
+    assert f"(HTTP 503 x{failed})" in why  # the kinds, as CI needs them to tell a cause
+
+
+def test_no_baseline_measurement_is_not_a_verdict_on_health():
+    phases = build_phases([ev("fault", 0.0)], start=0.0, end=1.0)  # no before phase at all
+    assert unhealthy_baseline(measure_phase_errors(series("xx"), phases)) is None
 
 
 def test_build_phases_rejects_inverted_window():

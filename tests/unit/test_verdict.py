@@ -174,3 +174,32 @@ def test_error_and_interrupted_results():
     e = error_result(P, "stack unhealthy before the fault: order-write failing")
     assert (e.verdict, e.threshold, e.unit) == (Verdict.ERROR, 30, "s")
     assert interrupted_result(P).verdict is Verdict.INTERRUPTED
+
+
+def test_explain_gives_the_detail_of_every_check_that_did_not_hold():
+    from hasuite.run import ExperimentResult
+
+    measured = (
+        m("write_outage_s", 34.2, detail="order-write: 1 outage(s); longest 34.2 s"),
+        m("lost_orders", 2, "count", detail="2 of 300 acknowledged orders missing: 17, 18"),
+        m("duplicate_tasks", None, "count", detail="tasks not read back"),
+    )
+    result = judge(P, measured, "local")
+    exp = ExperimentResult(
+        name="e",
+        status=result.verdict,
+        reason="",
+        promises=(result,),
+        measurements=measured,
+        dir="/r/e",
+    )
+    lines = exp.explain(result).splitlines()
+    assert lines[0] == f"e: FAIL: {result.reason}"
+    assert lines[1:] == [
+        "    write_outage_s: order-write: 1 outage(s); longest 34.2 s",
+        "    lost_orders: 2 of 300 acknowledged orders missing: 17, 18",
+        "    duplicate_tasks: tasks not read back",  # undecided counts as "did not hold"
+        "    evidence: /r/e",
+    ]
+    passing = judge(P, HEALTHY, "local")
+    assert exp.explain(passing).splitlines()[1:] == ["    evidence: /r/e"]

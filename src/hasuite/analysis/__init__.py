@@ -16,7 +16,12 @@ from hasuite.analysis.outages import (
     measure_outage,
     measure_time_to_first_success,
 )
-from hasuite.analysis.phases import DEFAULT_SETTLE_S, build_phases, measure_phase_errors
+from hasuite.analysis.phases import (
+    DEFAULT_SETTLE_S,
+    build_phases,
+    measure_phase_errors,
+    unhealthy_baseline,
+)
 from hasuite.analysis.roles import measure_instance_ready, measure_time_to_new_role
 from hasuite.analysis.verdict import (
     aggregate_status,
@@ -58,4 +63,5 @@ __all__ = [
     "measure_phase_errors",
     "measure_time_to_first_success",
     "measure_time_to_new_role",
+    "unhealthy_baseline",
 ]

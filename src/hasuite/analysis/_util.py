@@ -13,6 +13,15 @@ def sorted_samples(samples: Iterable[Sample]) -> list[Sample]:
     return sorted(samples, key=lambda s: s.at)
 
 
+def error_kinds(failed: Iterable[Sample], top: int = 3) -> str:
+    """The most frequent error kinds of failed samples: ``"http 502 x40, timeout x28"``."""
+    counts: dict[str, int] = {}
+    for s in failed:
+        counts[s.error or "unknown"] = counts.get(s.error or "unknown", 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+    return ", ".join(f"{kind} x{n}" for kind, n in ranked)
+
+
 def round_up(value: float, quantum: float) -> float:
     """``value`` rounded up to a multiple of ``quantum`` (float noise of 1e-9 quanta ignored)."""
     if quantum <= 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 
-from hasuite.analysis._util import fmt, round_up, sorted_samples
+from hasuite.analysis._util import error_kinds, fmt, round_up, sorted_samples
 from hasuite.model import Measurement, Outage, Sample
 
 __all__ = [
@@ -235,10 +235,7 @@ def measure_failed_requests(
             Measurement(name=ratio_name, value=None, unit="ratio", detail=why),
         )
     failed = [s for s in chosen if not s.ok]
-    errors: dict[str, int] = {}
-    for s in failed:
-        errors[s.error or "unknown"] = errors.get(s.error or "unknown", 0) + 1
-    top = ", ".join(f"{e} x{n}" for e, n in sorted(errors.items(), key=lambda kv: -kv[1])[:3])
+    top = error_kinds(failed)
     detail = f"{len(failed)} of {len(chosen)} requests failed" + (f" ({top})" if top else "")
     return (
         Measurement(name=count_name, value=float(len(failed)), unit="count", detail=detail),

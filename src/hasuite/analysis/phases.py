@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from hasuite.analysis._util import fmt
+from hasuite.analysis._util import error_kinds, fmt
 from hasuite.model import Event, Measurement, Phase, Sample
 
-__all__ = ["DEFAULT_SETTLE_S", "build_phases", "measure_phase_errors"]
+__all__ = ["DEFAULT_SETTLE_S", "build_phases", "measure_phase_errors", "unhealthy_baseline"]
 
 #: Length of the recovery phase when no ``"steady"`` event closes it.
 DEFAULT_SETTLE_S = 10.0
@@ -68,7 +68,8 @@ def measure_phase_errors(
     out: list[Measurement] = []
     for phase in phases:
         inside = [s for s in ordered if phase.contains(s.at)]
-        failed = sum(1 for s in inside if not s.ok)
+        bad = [s for s in inside if not s.ok]
+        failed = len(bad)
         length = fmt(min(phase.end, max((s.at for s in inside), default=phase.end)) - phase.start)
         if not inside:
             why = f"no samples in the {phase.name} phase"
@@ -84,6 +85,8 @@ def measure_phase_errors(
             )
             continue
         detail = f"{failed} of {len(inside)} samples failed in the {phase.name} phase (~{length} s)"
+        if bad:
+            detail += f" ({error_kinds(bad)})"
         out.append(
             Measurement(
                 name=f"{prefix}errors_{phase.name}",
@@ -101,3 +104,19 @@ def measure_phase_errors(
             )
         )
     return tuple(out)
+
+
+def unhealthy_baseline(measurements: Iterable[Measurement], *, prefix: str = "") -> str | None:
+    """Why the stack was not healthy before the fault (requests failed then), or None.
+
+    Reads ``{prefix}errors_before`` from :func:`measure_phase_errors`. A fault injected into a
+    stack that is already failing requests cannot be judged: its outage, failed requests and
+    even a fast failover may be the earlier trouble's, not the fault's (ERROR, never PASS/FAIL).
+    """
+    before = next((m for m in measurements if m.name == f"{prefix}errors_before"), None)
+    if before is None or not before.value:
+        return None
+    return (
+        f"the stack was not healthy before the fault: {before.detail}; the fault's effect "
+        "cannot be told apart from it"
+    )

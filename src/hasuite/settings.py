@@ -83,7 +83,7 @@ class CelerySettings:
 
 @dataclass(frozen=True, kw_only=True)
 class NginxSettings:
-    proxy_next_upstream: str = "error timeout http_502 http_503"
+    proxy_next_upstream: str = "error timeout"
     proxy_connect_timeout: int = 1
     proxy_read_timeout: int = 30
     max_fails: int = 1

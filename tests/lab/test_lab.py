@@ -169,6 +169,66 @@ def test_gunicorn_keeps_an_idle_upstream_connection_until_nginx_drops_it(lab: Lo
             time.sleep(6.5)  # past gunicorn's old 5 s keep-alive, far below nginx's 60 s
 
 
+def test_a_rollback_waits_quietly_and_lab_up_says_what_it_waits_for(target: LocalTarget) -> None:
+    """An experiment's run prints its own progress: its rollback adds no "waiting for" lines."""
+    lines: list[str] = []
+    saved = target.lab.progress
+    target.lab.progress = lines.append
+    try:
+        target.restore()
+        assert lines == []
+        target.lab.wait_healthy(time.monotonic() + 60)
+    finally:
+        target.lab.progress = saved
+    assert lines[0] == "waiting for etcd" and lines[-1] == "every component is healthy"
+
+
+def test_a_database_outage_does_not_take_the_app_out_of_nginx(lab: LocalLab) -> None:
+    """The app's 503 during a backend outage passes through; nginx ejects no instance for it.
+
+    With nginx retrying GETs on 503 (proxy_next_upstream http_503), a few 503 pages retried
+    across the instances marked all three failed (max_fails), and users got 502 "no live
+    upstreams" up to fail_timeout after the database was back (~4.5 s measured). kube-proxy
+    never does this.
+    """
+    import signal
+    import threading
+    import urllib.error
+    import urllib.request
+
+    def get() -> int:
+        try:
+            with urllib.request.urlopen(f"{lab.layout.app_url}/products/6", timeout=10) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert get() == 200
+    names = {f"pooler-{i + 1}" for i in range(lab.stack.pooler.instances)}
+    poolers = [p.pid for n, p in lab.supervisor.processes().items() if n in names]
+    assert len(poolers) == lab.stack.pooler.instances and all(poolers)
+    statuses: list[int] = []
+
+    def user(until: float) -> None:  # several users: nginx's last retry of one is never counted
+        while time.monotonic() < until:
+            statuses.append(get())
+
+    procs.kill_all(poolers, signal.SIGSTOP)  # every database connection now times out
+    try:
+        until = time.monotonic() + 4
+        users = [threading.Thread(target=user, args=(until,)) for _ in range(4)]
+        for u in users:
+            u.start()
+        for u in users:
+            u.join(timeout=60)
+    finally:
+        procs.kill_all(poolers, signal.SIGCONT)
+    after = [get() for _ in range(30)]  # ~3 s of requests once the poolers are back
+    assert 503 in statuses, statuses  # the outage was visible, as the app's own answer
+    assert 502 not in statuses + after, (statuses, after)
+    assert after[-10:] == [200] * 10, after
+
+
 def test_nothing_to_hit_is_an_injection_error(target: LocalTarget) -> None:
     with pytest.raises(InjectionError, match="count must be >= 1"):
         target.crash("django", count=0)

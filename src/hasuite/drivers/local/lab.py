@@ -291,14 +291,17 @@ class LocalLab:
         )
         return out
 
-    def wait_healthy(self, deadline: float) -> None:
+    def wait_healthy(self, deadline: float, *, quiet: bool = False) -> None:
+        """Every health check in order until ``deadline``; ``quiet``: no progress lines (an
+        experiment's rollback, whose run prints its own progress)."""
+        say = _quiet if quiet else self.progress
         pending = self.checks()
         while pending:
             component, instance, check = pending[0]
-            self.progress(f"waiting for {component}")
+            say(f"waiting for {component}")
             self._wait(check, component, deadline, instance)
             pending.pop(0)
-        self.progress("every component is healthy")
+        say("every component is healthy")
 
     def _wait(
         self, check: Callable[[], health.Health], component: str, deadline: float, instance: str

@@ -239,4 +239,4 @@ class LocalTarget:
         self.resume()
         for n, _ in self.lab.programs():
             self.lab.supervisor.start(n, wait=False)
-        self.lab.wait_healthy(time.monotonic() + self.lab.suite.scaled(timeout_s))
+        self.lab.wait_healthy(time.monotonic() + self.lab.suite.scaled(timeout_s), quiet=True)

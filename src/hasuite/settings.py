@@ -124,6 +124,23 @@ class StackSettings:
     lab: LabPlumbing = field(default_factory=LabPlumbing)
     profile: str | None = None
 
+    def app_env(self) -> dict[str, str]:
+        """The app's SHOP_* settings that come from this file, the same for the lab's processes
+        and the k8s ConfigMap (each adds its own addresses and secrets)."""
+        django, celery = self.django, self.celery
+        return {
+            "SHOP_REDIS_MASTER_NAME": self.redis.master_name,
+            "SHOP_GUNICORN_WORKERS": str(django.gunicorn_workers),
+            "SHOP_GUNICORN_TIMEOUT": str(django.gunicorn_timeout),
+            "SHOP_GUNICORN_KEEPALIVE": str(django.gunicorn_keepalive),
+            "SHOP_GUNICORN_GRACEFUL_TIMEOUT": str(django.gunicorn_graceful_timeout),
+            "SHOP_CELERY_ACKS_LATE": "true" if celery.acks_late else "false",
+            "SHOP_CELERY_VISIBILITY_TIMEOUT": str(celery.visibility_timeout),
+            "SHOP_CELERY_RESTORE_THROTTLE": str(celery.unacked_restore_throttle),
+            "SHOP_BEAT_INTERVAL": str(celery.beat_interval),
+            "SHOP_BEAT_SYNC_EVERY": str(celery.beat_sync_every),
+        }
+
 
 def project_dir() -> Path:
     """The checkout this package runs from (holds env/, experiments/, suites/)."""

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import socket
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -153,9 +159,6 @@ def test_gunicorn_keeps_an_idle_upstream_connection_until_nginx_drops_it(lab: Lo
     nginx closes its idle pooled connections after nginx.upstream_keepalive_timeout; gunicorn
     must hold them longer, or it closes one at the instant nginx reuses it (a failed POST).
     """
-    import re
-    import socket
-
     conf = (lab.layout.conf_dir / "nginx.conf").read_text()
     nginx_idle = re.search(r"upstream shop \{[^}]*keepalive_timeout (\d+)s;", conf)
     assert nginx_idle and int(nginx_idle.group(1)) == lab.stack.nginx.upstream_keepalive_timeout
@@ -191,11 +194,6 @@ def test_a_database_outage_does_not_take_the_app_out_of_nginx(lab: LocalLab) -> 
     upstreams" up to fail_timeout after the database was back (~4.5 s measured). kube-proxy
     never does this.
     """
-    import signal
-    import threading
-    import urllib.error
-    import urllib.request
-
     def get() -> int:
         try:
             with urllib.request.urlopen(f"{lab.layout.app_url}/products/6", timeout=10) as r:

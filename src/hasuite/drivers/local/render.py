@@ -90,7 +90,6 @@ def chown_tree(path: Path, owner: str | None) -> None:
 
 def app_env(layout: LabLayout, secrets: LabSecrets) -> dict[str, str]:
     """Environment of every app process (gunicorn, Celery worker and beat, migrations)."""
-    stack = layout.stack
     sentinels = ",".join(f"127.0.0.1:{layout.port('sentinel', i)}" for i in range(SENTINELS))
     return {
         "SHOP_DB_HOST": "127.0.0.1",
@@ -99,19 +98,10 @@ def app_env(layout: LabLayout, secrets: LabSecrets) -> dict[str, str]:
         "SHOP_DB_USER": DB_USER,
         "SHOP_DB_PASSWORD": secrets.app_password,
         "SHOP_REDIS_SENTINELS": sentinels,
-        "SHOP_REDIS_MASTER_NAME": stack.redis.master_name,
         "SHOP_SECRET_KEY": secrets.django_secret_key,
         "SHOP_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SHOP_PROBE_TOKEN": secrets.probe_token,
-        "SHOP_BEAT_INTERVAL": str(stack.celery.beat_interval),
-        "SHOP_BEAT_SYNC_EVERY": str(stack.celery.beat_sync_every),
-        "SHOP_CELERY_VISIBILITY_TIMEOUT": str(stack.celery.visibility_timeout),
-        "SHOP_CELERY_RESTORE_THROTTLE": str(stack.celery.unacked_restore_throttle),
-        "SHOP_CELERY_ACKS_LATE": "true" if stack.celery.acks_late else "false",
-        "SHOP_GUNICORN_WORKERS": str(stack.django.gunicorn_workers),
-        "SHOP_GUNICORN_GRACEFUL_TIMEOUT": str(stack.django.gunicorn_graceful_timeout),
-        "SHOP_GUNICORN_TIMEOUT": str(stack.django.gunicorn_timeout),
-        "SHOP_GUNICORN_KEEPALIVE": str(stack.django.gunicorn_keepalive),
+        **layout.stack.app_env(),
         "PYTHONUNBUFFERED": "1",
     }
 

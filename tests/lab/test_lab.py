@@ -194,6 +194,7 @@ def test_a_database_outage_does_not_take_the_app_out_of_nginx(lab: LocalLab) -> 
     upstreams" up to fail_timeout after the database was back (~4.5 s measured). kube-proxy
     never does this.
     """
+
     def get() -> int:
         try:
             with urllib.request.urlopen(f"{lab.layout.app_url}/products/6", timeout=10) as r:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import signal
-import socket
 import threading
 import time
 import urllib.error
@@ -162,14 +162,22 @@ def test_gunicorn_keeps_an_idle_upstream_connection_until_nginx_drops_it(lab: Lo
     conf = (lab.layout.conf_dir / "nginx.conf").read_text()
     nginx_idle = re.search(r"upstream shop \{[^}]*keepalive_timeout (\d+)s;", conf)
     assert nginx_idle and int(nginx_idle.group(1)) == lab.stack.nginx.upstream_keepalive_timeout
-    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", lab.layout.port("django", 0)), timeout=5) as s:
+    conn = http.client.HTTPConnection("127.0.0.1", lab.layout.port("django", 0), timeout=5)
+    sockets = []
+    try:
         for _ in range(2):
-            s.sendall(request)
-            answer = s.recv(65536)
-            assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
-            assert b"connection: close" not in answer.lower()
+            # The second request goes out on the idle socket: a socket gunicorn closed meanwhile
+            # fails it (RemoteDisconnected), as it failed nginx's reused connections.
+            conn.request("GET", "/healthz")
+            answer = conn.getresponse()
+            body = answer.read()
+            assert answer.status == 200, body[:80]
+            assert (answer.getheader("Connection") or "").lower() != "close"
+            sockets.append(conn.sock)
             time.sleep(6.5)  # past gunicorn's old 5 s keep-alive, far below nginx's 60 s
+    finally:
+        conn.close()
+    assert sockets[0] is sockets[1]  # one connection, kept alive across the idle time
 
 
 def test_a_rollback_waits_quietly_and_lab_up_says_what_it_waits_for(target: LocalTarget) -> None:

@@ -181,6 +181,8 @@ def _kube_options(args: argparse.Namespace) -> Any:
         dry_run=getattr(args, "dry_run", False),
         timeout_multiplier=args.timeout_multiplier,
         app_url=getattr(args, "app_url", None),
+        node_image=getattr(args, "node_image", None),
+        start_docker=getattr(args, "start_docker", False),
     )
 
 
@@ -281,6 +283,20 @@ def _kube_opts(p: argparse.ArgumentParser, *, dry_run: bool = True) -> None:
     )
     p.add_argument("--kind-name", default=None, help="kind cluster name (default hasuite)")
     p.add_argument("--kind-workers", type=int, default=None, help="kind workers (default 3)")
+    p.add_argument(
+        "--node-image",
+        choices=("auto", "pinned", "built"),
+        default=None,
+        help="kind: pinned = kind's official image + the stack's charts (needs registries); "
+        "built = a node image built here, cluster only; auto (default, HASUITE_KIND_NODE_IMAGE): "
+        "pinned on GitHub Actions or when the pinned image is present, else built",
+    )
+    p.add_argument(
+        "--start-docker",
+        action="store_true",
+        help="kind: no Docker daemon running? start hasuite's own (root, Debian/Ubuntu; "
+        "implied by CI=true)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,6 +59,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--kind-name", default=None, help="kind cluster name (default hasuite)")
     group.addoption(
+        "--node-image",
+        choices=("auto", "pinned", "built"),
+        default=None,
+        help="kind: pinned (official image + charts), built (node image built here, cluster "
+        "only), auto (default)",
+    )
+    group.addoption(
+        "--start-docker",
+        action="store_true",
+        default=False,
+        help="kind: start hasuite's own dockerd when none runs (root; implied by CI=true)",
+    )
+    group.addoption(
         "--app-url", default=None, help="cluster: the shop's URL (kind: http://127.0.0.1:8080)"
     )
 
@@ -88,6 +101,8 @@ def kube_options_from(config: pytest.Config, root: Path) -> Any:
         timeout_multiplier=float(multiplier) if multiplier else None,
         app_url=config.getoption("--app-url"),
         probe_token=os.environ.get("HASUITE_PROBE_TOKEN"),
+        node_image=config.getoption("--node-image"),
+        start_docker=config.getoption("--start-docker"),
     )
 
 
@@ -110,12 +125,14 @@ def hasuite_target(request: pytest.FixtureRequest) -> Iterator[Any]:
         target.up()
         yield target
         return
-    from hasuite.drivers.k8s.commands import bring_down, bring_up, open_target
+    from hasuite.drivers.k8s.commands import bring_down, bring_up, kind_flavor, open_target
 
     opts = kube_options_from(request.config, project_dir())
     bring_up(opts, progress=progress)
+    # the built flavor has no monitoring stack to port-forward to (its charts need a registry)
+    forward = not (name == "kind" and kind_flavor(opts) == "built")
     try:
-        with open_target(opts) as target:
+        with open_target(opts, forward=forward) as target:
             yield target
     finally:
         if name == "kind" and not request.config.getoption("--keep-cluster"):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from hasuite import cli
-from hasuite.drivers.k8s import bootstrap, commands
+from hasuite.drivers.k8s import bootstrap, commands, engine
 from hasuite.drivers.k8s.boundary import CommandResult
 from hasuite.errors import ConfigError, HasuiteError
 
@@ -23,6 +23,14 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> FakeRunner:
     """The CLI's CommandRunner replaced by the recording fake (our boundary)."""
     fake = FakeRunner()
     monkeypatch.setattr(commands, "SubprocessRunner", lambda: fake)
+    # the host preparation (engine, tool builds, node image) has its own tests
+    # (test_kind_host.py); here the host is a connected one with Docker running
+    monkeypatch.setattr(commands, "prepare_kind_host", lambda o, r, p: commands.KindHost())
+    monkeypatch.setattr(
+        commands.engine, "ensure_engine", lambda *a, **k: engine.Engine(host=None, ours=False)
+    )
+    monkeypatch.setattr(commands.engine, "stop_own_engine", lambda **k: False)
+    monkeypatch.setattr(bootstrap, "check_ports_free", lambda *a: None)
     return fake
 
 

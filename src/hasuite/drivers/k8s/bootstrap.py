@@ -51,12 +51,27 @@ def check_tools(runner: CommandRunner, tools: tuple[str, ...] = tuple(TOOLS)) ->
         )
 
 
+#: Flavors of the kind target. ``pinned``: kind's official node image (charts.yaml digest) and
+#: the whole stack from the pinned Helm charts (a machine that reaches the registries).
+#: ``built``: the node image built on this machine (kindbuild); the cluster with its add-ons
+#: only, since the charts' images need a registry.
+FLAVORS = ("pinned", "built")
+#: Add-ons of the built flavor (images preloaded in the node image), applied after creation.
+BUILT_ADDONS = ("env/kind/addons/metrics-server.yaml", "env/kind/addons/ingress-standin.yaml")
+#: Host ports the kind config maps to the ingress NodePorts (env/kind/cluster.yaml).
+INGRESS_PORTS = (8080, 8443)
+
+
 @dataclass(frozen=True, kw_only=True)
 class KindPlan:
     cluster: str = "hasuite"
     root: Path = Path(".")
     timeout_multiplier: float = 1.0
     workers: int = 3
+    flavor: str = "pinned"
+    node_image: str | None = None  # None: charts.yaml kind.node_image
+    coredns_tag: str | None = None  # built flavor: the CoreDNS tag preloaded
+    cgroup_v1: bool = False  # the Docker host is cgroup v1: kubelet >= 1.35 needs failCgroupV1
 
     @property
     def context(self) -> str:
@@ -66,9 +81,31 @@ class KindPlan:
         return yaml.safe_load((self.root / "env/k8s/charts.yaml").read_text())
 
 
-def render_kind_config(root: Path, cluster: str, workers: int) -> str:
-    """env/kind/cluster.yaml with the cluster name and worker count applied."""
+def render_kind_config(
+    root: Path,
+    cluster: str,
+    workers: int,
+    *,
+    flavor: str = "pinned",
+    coredns_tag: str | None = None,
+    cgroup_v1: bool = False,
+) -> str:
+    """env/kind/cluster.yaml with the cluster name, worker count and host-specific patches.
+
+    ``cgroup_v1``: Kubernetes >= 1.35's kubelet refuses cgroup v1 unless its configuration says
+    ``failCgroupV1: false`` (KEP-5573); set only where the Docker host is cgroup v1. ``built``:
+    kube-proxy in nftables mode (its image carries nft only) and CoreDNS at the tag preloaded.
+    """
     cfg = yaml.safe_load((root / "env/kind/cluster.yaml").read_text())
+    patches: list[str] = []
+    if cgroup_v1:
+        patches.append("kind: KubeletConfiguration\nfailCgroupV1: false\n")
+    if flavor == "built":
+        cfg.setdefault("networking", {})["kubeProxyMode"] = "nftables"
+        if coredns_tag:
+            patches.append(f"kind: ClusterConfiguration\ndns:\n  imageTag: {coredns_tag}\n")
+    if patches:
+        cfg["kubeadmConfigPatches"] = [*cfg.get("kubeadmConfigPatches", []), *patches]
     if workers < 1:
         raise ConfigError(f"kind needs at least 1 worker, got {workers}")
     cfg["name"] = cluster
@@ -148,6 +185,7 @@ def plan_install(plan: KindPlan, *, create: bool, config_path: Path) -> list[Ste
     def add(phase: str, argv: list[str], timeout_s: float) -> None:
         steps.append(Step(phase=phase, argv=tuple(argv), timeout_s=timeout_s * t))
 
+    node_image = plan.node_image or charts["kind"]["node_image"]
     if create:
         add(
             "create cluster",
@@ -160,12 +198,15 @@ def plan_install(plan: KindPlan, *, create: bool, config_path: Path) -> list[Ste
                 "--config",
                 str(config_path),
                 "--image",
-                charts["kind"]["node_image"],
+                node_image,
                 "--wait",
                 "300s",
             ],
             420,
         )
+    if plan.flavor == "built":
+        steps += plan_built_addons(plan)
+        return steps
     app_image = charts["images"]["app"]
     add("build app image", ["docker", "build", "-t", app_image, "env/app"], 900)
     add("load app image", ["kind", "load", "docker-image", app_image, "--name", plan.cluster], 300)
@@ -219,6 +260,63 @@ def plan_install(plan: KindPlan, *, create: bool, config_path: Path) -> list[Ste
     return steps
 
 
+def plan_built_addons(plan: KindPlan) -> list[Step]:
+    """Built flavor: the add-ons whose images the node image preloads, and waits for them."""
+    t = plan.timeout_multiplier
+    ctx = ["kubectl", "--context", plan.context]
+    steps = [
+        Step(
+            phase="nodes Ready",
+            argv=(*ctx, "wait", "--for=condition=Ready", "nodes", "--all", "--timeout=300s"),
+            timeout_s=330 * t,
+        ),
+    ]
+    for path in BUILT_ADDONS:
+        steps.append(
+            Step(phase=f"apply {path}", argv=(*ctx, "apply", "-f", path), timeout_s=60 * t)
+        )
+    for ns, obj in (
+        ("kube-system", "daemonset/hasuite-cni"),
+        ("kube-system", "deployment/coredns"),
+        ("local-path-storage", "deployment/local-path-provisioner"),
+        ("kube-system", "deployment/metrics-server"),
+        ("hasuite-system", "deployment/ingress-standin"),
+    ):
+        steps.append(
+            Step(
+                phase=f"wait for {obj}",
+                argv=(*ctx, "-n", ns, "rollout", "status", obj, "--timeout=300s"),
+                timeout_s=330 * t,
+            )
+        )
+    return steps
+
+
+BUILT_STOP = (
+    "built flavor: cluster ready; stopping before the shop's Helm charts and images, which need "
+    "a registry (on a connected machine: --node-image pinned)"
+)
+
+
+def check_ports_free(ports: tuple[int, ...] = INGRESS_PORTS) -> None:
+    """The kind config maps these 127.0.0.1 ports; a taken one would fail kind mid-creation."""
+    import socket
+
+    taken = []
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                taken.append(port)
+    if taken:
+        raise ConfigError(
+            f"127.0.0.1:{', '.join(map(str, taken))} already in use: the kind cluster maps its "
+            "ingress NodePorts there (env/kind/cluster.yaml); free the port(s) and retry"
+        )
+
+
 def up(
     runner: CommandRunner,
     plan: KindPlan,
@@ -250,7 +348,7 @@ def up(
         for step in steps:
             progress(f"would run {step.describe()}")
         return [s.argv for s in steps]
-    check_tools(runner)
+    check_tools(runner, tuple(t for t in TOOLS if plan.flavor != "built" or t != "helm"))
     runner.run(list(DOCKER_INFO), timeout_s=30 * plan.timeout_multiplier)
     state = cluster_state(runner, plan)
     if state == "foreign":
@@ -262,7 +360,17 @@ def up(
     if state == "ours":
         progress(f"reusing kind cluster {plan.cluster!r} (created by hasuite)")
     else:
-        config_path.write_text(render_kind_config(plan.root, plan.cluster, plan.workers))
+        check_ports_free()
+        config_path.write_text(
+            render_kind_config(
+                plan.root,
+                plan.cluster,
+                plan.workers,
+                flavor=plan.flavor,
+                coredns_tag=plan.coredns_tag,
+                cgroup_v1=plan.cgroup_v1,
+            )
+        )
     done: list[tuple[str, ...]] = []
     steps = plan_install(plan, create=state == "absent", config_path=config_path)
     start = time.monotonic()
@@ -271,7 +379,11 @@ def up(
         log.info("kind up: %s", step.describe())
         runner.run(list(step.argv), timeout_s=step.timeout_s, cwd=str(plan.root))
         done.append(step.argv)
-    progress(f"stack up on {plan.context} in {time.monotonic() - start:.0f} s")
+    if plan.flavor == "built":
+        progress(f"cluster up on {plan.context} in {time.monotonic() - start:.0f} s")
+        progress(BUILT_STOP)
+    else:
+        progress(f"stack up on {plan.context} in {time.monotonic() - start:.0f} s")
     return done
 
 

@@ -16,6 +16,8 @@ Command-line values win over the file; allow-lists add up (option + file).
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -28,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from hasuite.drivers.k8s import bootstrap
+from hasuite.drivers.k8s import bootstrap, engine
 from hasuite.drivers.k8s.boundary import CommandRunner, KubeApi, SubprocessRunner
 from hasuite.drivers.k8s.target import KubeTarget, check_context
 from hasuite.errors import ConfigError, HasuiteError
@@ -61,6 +63,8 @@ class KubeOptions:
     timeout_multiplier: float = 1.0
     app_url: str | None = None
     probe_token: str | None = None
+    node_image: str = "auto"  # auto | pinned | built (bootstrap.FLAVORS)
+    start_docker: bool = False  # may start hasuite's own dockerd (root; or CI=true)
 
     def resolved_context(self) -> str:
         """The one context every call pins; ConfigError when it cannot be decided or is refused."""
@@ -132,8 +136,12 @@ def build_options(
     timeout_multiplier: float | None = None,
     app_url: str | None = None,
     probe_token: str | None = None,
+    node_image: str | None = None,
+    start_docker: bool = False,
 ) -> KubeOptions:
     """Options from the command line over the settings file over defaults."""
+    if node_image not in (None, "auto", *bootstrap.FLAVORS):
+        raise ConfigError(f"--node-image must be auto, pinned or built, got {node_image!r}")
     file = load_k8s_settings(settings_path)
     return KubeOptions(
         target=target,
@@ -147,15 +155,110 @@ def build_options(
         timeout_multiplier=timeout_multiplier or 1.0,
         app_url=app_url,
         probe_token=probe_token,
+        node_image=node_image or os.environ.get("HASUITE_KIND_NODE_IMAGE", "auto"),
+        start_docker=start_docker,
     )
 
 
-def _plan(opts: KubeOptions) -> bootstrap.KindPlan:
+@dataclass(frozen=True, kw_only=True)
+class KindHost:
+    """What this machine gives the kind target: the engine, the flavor, the node image."""
+
+    flavor: str = "pinned"
+    node_image: str | None = None  # None: charts.yaml's pinned image
+    coredns_tag: str | None = None
+    cgroup_v1: bool = False
+
+
+def host_is_cgroup_v1() -> bool:
+    return not Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
+def choose_flavor(requested: str, *, pinned_present: bool, environ: dict[str, str]) -> str:
+    """``auto``: pinned on GitHub Actions or when the pinned node image is already local (a
+    machine that reaches the registries), else built here. No registry is ever probed."""
+    if requested in bootstrap.FLAVORS:
+        return requested
+    if environ.get("GITHUB_ACTIONS") == "true" or pinned_present:
+        return "pinned"
+    return "built"
+
+
+def _use_tool_dir() -> None:
+    from hasuite.drivers.k8s import kindbuild
+
+    tools = kindbuild.tool_dir()
+    if tools.is_dir() and str(tools) not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def prepare_kind_host(
+    opts: KubeOptions, runner: CommandRunner, progress: Callable[[str], None]
+) -> KindHost:
+    """Engine (running, or our own with opt-in), tools built or reused, node image per flavor.
+
+    Exports DOCKER_HOST (our own daemon) and puts the tool folder first on PATH for every
+    docker/kind/kubectl/helm call that follows.
+    """
+    from hasuite.drivers.k8s import kindbuild
+
+    eng = engine.ensure_engine(
+        runner,
+        allow_start=opts.start_docker,
+        progress=progress,
+        timeout_multiplier=opts.timeout_multiplier,
+    )
+    os.environ.update(eng.env())
+    progress(f"Docker engine {eng.version}" + (" (hasuite's own)" if eng.ours else ""))
+    pins = kindbuild.BuildPins.load(opts.root)
+    flavor = kind_flavor(opts)
+    progress(f"node image flavor: {flavor}")
+    if shutil.which("go") is not None:
+        want = ("kind", "kubectl") + (("helm",) if flavor == "pinned" else ())
+        kindbuild.build_tools(pins, want=want, progress=progress)
+        _use_tool_dir()
+    elif flavor == "built":
+        raise kindbuild.BuildError(
+            "the built flavor compiles kind, Kubernetes and the node's images from the Go module "
+            "proxy: install Go 1.24+ (https://go.dev/doc/install), or use --node-image pinned "
+            "on a machine that reaches the registries"
+        )
+    cgroup_v1 = host_is_cgroup_v1()
+    if flavor == "pinned":
+        return KindHost(flavor="pinned", cgroup_v1=cgroup_v1)
+    image = kindbuild.build_node_image(pins, ["docker"], progress=progress)
+    return KindHost(
+        flavor="built", node_image=image.ref, coredns_tag=image.coredns_tag, cgroup_v1=cgroup_v1
+    )
+
+
+def kind_flavor(opts: KubeOptions) -> str:
+    """The flavor ``prepare_kind_host`` picks for these options (after it ran: same engine)."""
+    from hasuite.drivers.k8s import kindbuild
+
+    pinned_ref = str(opts_charts(opts)["kind"]["node_image"])
+    return choose_flavor(
+        opts.node_image,
+        pinned_present=kindbuild.image_exists(["docker"], pinned_ref),
+        environ=dict(os.environ),
+    )
+
+
+def opts_charts(opts: KubeOptions) -> dict[str, Any]:
+    return dict(yaml.safe_load((opts.root / "env/k8s/charts.yaml").read_text()))
+
+
+def _plan(opts: KubeOptions, host: KindHost | None = None) -> bootstrap.KindPlan:
+    host = host or KindHost()
     return bootstrap.KindPlan(
         cluster=opts.kind_name,
         root=opts.root,
         timeout_multiplier=opts.timeout_multiplier,
         workers=opts.kind_workers,
+        flavor=host.flavor,
+        node_image=host.node_image,
+        coredns_tag=host.coredns_tag,
+        cgroup_v1=host.cgroup_v1,
     )
 
 
@@ -177,10 +280,19 @@ def bring_up(
             timeout_multiplier=opts.timeout_multiplier,
             progress=progress,
         )
+    if opts.dry_run:
+        progress(
+            "would prepare the host: a Docker engine (running, or hasuite's own with "
+            "--start-docker), kind/kubectl(/helm) from the Go module proxy, and for the built "
+            "flavor the node image (env/kind/README.md)"
+        )
+        host = KindHost(flavor="built" if opts.node_image == "built" else "pinned")
+    else:
+        host = prepare_kind_host(opts, runner, progress)
     with tempfile.TemporaryDirectory(prefix="hasuite-kind-") as tmp:
         return bootstrap.up(
             runner,
-            _plan(opts),
+            _plan(opts, host),
             config_path=Path(tmp) / "kind-cluster.yaml",
             dry_run=opts.dry_run,
             progress=progress,
@@ -201,9 +313,24 @@ def bring_down(
             "nothing to do"
         )
         return []
-    return bootstrap.down(
-        runner or SubprocessRunner(), _plan(opts), dry_run=opts.dry_run, progress=progress
-    )
+    runner = runner or SubprocessRunner()
+    if opts.dry_run:
+        planned = bootstrap.down(runner, _plan(opts), dry_run=True, progress=progress)
+        progress("then stop hasuite's own dockerd, only if hasuite started it")
+        return planned
+    _use_tool_dir()
+    try:
+        eng = engine.ensure_engine(runner, allow_start=False)
+    except engine.EngineError:
+        progress("no Docker daemon answers: no kind cluster to delete")
+        eng = None
+    steps: list[tuple[str, ...]] = []
+    if eng is not None:
+        os.environ.update(eng.env())
+        steps = bootstrap.down(runner, _plan(opts), progress=progress)
+    if engine.stop_own_engine(progress=progress):
+        steps.append(("stop", "hasuite-dockerd"))
+    return steps
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,3 @@
+module hasuite.local/pause
+
+go 1.22

@@ -8,12 +8,10 @@ the user's back.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from pathlib import Path
 
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.target import LocalTarget
-from hasuite.promises import load_promises
-from hasuite.run import RunResult, run_experiments
+from hasuite.run import RunResult, run_experiments, task_deadline
 from hasuite.settings import SuiteSettings, load_stack, project_dir
 
 
@@ -26,13 +24,6 @@ def local_lab(
     if progress is None:
         return LocalLab(suite, load_stack(profile=profile), project_dir())
     return LocalLab(suite, load_stack(profile=profile), project_dir(), progress=progress)
-
-
-def task_deadline(lab: LocalLab, promises: Path) -> float:
-    """When an acknowledged task counts as lost: the broker's visibility timeout (an unacked
-    task is redelivered only after it) + CELERY-NOLOSS's ``task_grace_s``."""
-    grace = load_promises(promises).get("CELERY-NOLOSS").params.get("task_grace_s", 60.0)
-    return float(lab.stack.celery.visibility_timeout) + float(grace)
 
 
 def run_local(
@@ -60,8 +51,9 @@ def run_local(
         experiments_dir=project / "experiments",
         promises_path=promises,
         probe_hz=lab.suite.probe_hz,
-        task_deadline_s=task_deadline(lab, promises),
+        task_deadline_s=task_deadline(promises),
         progress=progress,
         timeout_multiplier=lab.suite.timeout_multiplier,
         only_promises=only_promises,
+        stack=lab.stack,
     )

@@ -188,11 +188,20 @@ class Timeline:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LedgerEntry:
-    """One acknowledged write: ``kind`` is ``"order"``, ``"task"`` or ``"key"``."""
+    """One acknowledged write: ``kind`` is ``"order"``, ``"task"`` or ``"key"``.
+
+    ``source`` names the client that was acknowledged: ``"probe"`` (the suite's probes) or
+    ``"load"`` (the Locust users). Every data-loss check counts every source.
+    """
 
     kind: str
     key: str
     acknowledged_at: float
+    source: str = "probe"
+
+
+#: The clients whose acknowledged writes go into the ledger.
+LEDGER_SOURCES: tuple[str, ...] = ("probe", "load")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,6 +223,22 @@ class LedgerCheck:
     def has(self, key: str) -> bool:
         """True when the read-back found the key."""
         return key in self.present or self.executions.get(key, 0) > 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderReadBack:
+    """Shop orders read back through ``GET /api/orders?ids=`` (every source's orders).
+
+    ``check.present`` holds the order ids found; ``confirmed`` those whose ``confirm_order``
+    task ran (status ``confirmed``); ``confirmed_seen`` the monotonic instant each was first
+    seen confirmed (the read-back's first read for those already confirmed); and
+    ``confirm_executions`` how often the task ran per id.
+    """
+
+    check: LedgerCheck
+    confirmed: frozenset[str] = frozenset()
+    confirmed_seen: Mapping[str, float] = field(default_factory=dict)
+    confirm_executions: Mapping[str, int] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,6 +340,19 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Fix:
+    """Settings of env/stack.yaml known to move ``measurement`` (a promise's ``fixes:``).
+
+    ``settings`` are dotted paths (``celery.beat_sync_every``); ``measured`` optionally cites
+    what was measured with the known-good values (with its source).
+    """
+
+    measurement: str
+    settings: tuple[str, ...]
+    measured: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Promise:
     """A documented promise of the stack, as data (from ``suites/promises.yaml``)."""
 
@@ -325,6 +363,7 @@ class Promise:
     targets: tuple[str, ...] = KNOWN_TARGETS
     params: Mapping[str, float] = field(default_factory=dict)
     note: str = ""
+    fixes: tuple[Fix, ...] = ()
 
     def applies_to(self, target: str) -> bool:
         """True when the promise is judged on ``target``."""
@@ -361,9 +400,13 @@ class PromiseResult:
     unit: str
     reason: str
     checks: tuple[CheckResult, ...] = ()
+    #: a FAIL's way forward: the env/stack.yaml settings and known-good values that kept the
+    #: promise (or that none is known); None for other verdicts
+    recommendation: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``summary.json`` shape: id, verdict, measured, threshold, unit, reason, checks."""
+        """The ``summary.json`` shape: id, verdict, measured, threshold, unit, reason,
+        recommendation, checks."""
         return {
             "id": self.id,
             "verdict": self.verdict.value,
@@ -371,6 +414,7 @@ class PromiseResult:
             "threshold": self.threshold,
             "unit": self.unit,
             "reason": self.reason,
+            "recommendation": self.recommendation,
             "checks": [
                 {
                     "measurement": r.check.measurement,

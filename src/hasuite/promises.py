@@ -22,7 +22,8 @@ import yaml
 
 from hasuite.analysis.measurements import MEASUREMENTS, UNITS
 from hasuite.errors import ConfigError
-from hasuite.model import COMPARISONS, KNOWN_TARGETS, Check, Promise
+from hasuite.model import COMPARISONS, KNOWN_TARGETS, Check, Fix, Promise
+from hasuite.settings import stack_setting_paths
 
 __all__ = [
     "DEFAULT_PROMISES_PATH",
@@ -36,6 +37,7 @@ DEFAULT_PROMISES_PATH = Path("suites/promises.yaml")
 
 _ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 _EXPERIMENT = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_SETTING = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
 _TOP_KEYS = {"version": False, "promises": True}
 _PROMISE_KEYS = {
     "id": True,
@@ -45,7 +47,9 @@ _PROMISE_KEYS = {
     "targets": False,
     "params": False,
     "note": False,
+    "fixes": False,
 }
+_FIX_KEYS = {"measurement": True, "settings": True, "measured": False}
 _CHECK_KEYS = {
     "measurement": True,
     "comparison": True,
@@ -239,6 +243,7 @@ def _promise(
         raise ConfigError(f"{where}: checks: measurement(s) checked twice: {', '.join(twice)}")
     if not any(c.enforce for c in checks):
         raise ConfigError(f"{where}: checks: at least one check must be enforced")
+    fixes = _fixes(item.get("fixes", []), f"{where}: fixes", set(names))
     return Promise(
         id=promise_id,
         text=" ".join(text.split()),
@@ -247,7 +252,39 @@ def _promise(
         targets=targets,
         params=params,
         note=" ".join(note.split()),
+        fixes=fixes,
     )
+
+
+def _fixes(raw: Any, where: str, checked: set[str]) -> tuple[Fix, ...]:
+    """``fixes:``: which env/stack.yaml settings move which checked measurement."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: expected a list of {{measurement, settings, measured}}")
+    known = stack_setting_paths()
+    out: list[Fix] = []
+    for i, item in enumerate(raw):
+        here = f"{where}[{i}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{here}: expected a mapping, got {item!r}")
+        _keys(item, _FIX_KEYS, here)
+        measurement = _str(item["measurement"], f"{here}.measurement")
+        if measurement not in checked:
+            raise ConfigError(
+                f"{here}.measurement: {measurement!r} is not checked by this promise "
+                f"(checked: {', '.join(sorted(checked))})"
+            )
+        paths = _str_list(item["settings"], f"{here}.settings", pattern=_SETTING)
+        unknown = [p for p in paths if p not in known]
+        if unknown:
+            raise ConfigError(
+                f"{here}.settings: unknown env/stack.yaml setting(s) {', '.join(unknown)} "
+                "(a dotted path such as celery.beat_sync_every)"
+            )
+        measured = _str(item["measured"], f"{here}.measured") if "measured" in item else ""
+        out.append(
+            Fix(measurement=measurement, settings=paths, measured=" ".join(measured.split()))
+        )
+    return tuple(out)
 
 
 def _check(item: Any, where: str) -> Check:

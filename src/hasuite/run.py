@@ -21,7 +21,10 @@ Run folder (``reports/<run-id>/``, ``reports/latest`` points at the newest)::
     <experiment>/events.json     [{"at", "wall", "kind", "component", "detail"}], sorted by
                                  "at": fault / recovered / alert-firing / alert-resolved (the
                                  alert ones as in alerts.jsonl)
-    <experiment>/ledger.json     acknowledged writes and what the read-back found
+    <experiment>/ledger.json     every acknowledged write, each with its source (probe/load),
+                                 {"acknowledged", "by_source": {kind: {source: {"acknowledged",
+                                 "missing"}}}, "orders_present", "orders_confirmed",
+                                 "orders_error", "task_counts"}
     <experiment>/measurements.json  [{"name", "value", "unit", "detail", "at_least"}]
     <experiment>/result.json     {"name", "status", "reason", "promises": [...], ...}
     <experiment>/load-records.jsonl  the load's requests, written by loadtests/locustfile.py
@@ -55,7 +58,7 @@ Run folder (``reports/<run-id>/``, ``reports/latest`` points at the newest)::
 
 Load measurements (measurements.json): ``load_{requests,failures,failure_ratio,p50_s,p95_s,
 p99_s,max_success_gap_s}_{before,during,recovery,after}``, ``load_achieved_ratio``,
-``load_lost_orders``, ``load_unconfirmed_orders``; alert ones: ``alert_fire_s``,
+alert ones: ``alert_fire_s``,
 ``alert_resolve_s``, ``false_alarms``.
 
 SUMMARY SCHEMA (``summary.json``)::
@@ -82,7 +85,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -92,6 +95,8 @@ import requests
 from hasuite.analysis import (
     aggregate_status,
     build_phases,
+    confirm_deadline,
+    count_by_source,
     error_result,
     interrupted_result,
     judge_all,
@@ -106,6 +111,7 @@ from hasuite.analysis import (
     measure_phase_errors,
     measure_time_to_first_success,
     measure_time_to_new_role,
+    measure_unconfirmed,
     unhealthy_baseline,
 )
 from hasuite.analysis.alerts import measure_alert_fire, measure_alert_resolve, measure_false_alarms
@@ -117,12 +123,12 @@ from hasuite.analysis.load import (
     measure_phase_load,
     note_load_adequacy,
 )
+from hasuite.analysis.recommend import with_recommendation
 from hasuite.drivers.alerting import AlertingError, AlertRecorder, fetch_notifications
 from hasuite.drivers.load import LoadProfile, LoadResult, LoadRun, check_reachable, start_load
 from hasuite.drivers.load import load_profile as _load_profile
 from hasuite.drivers.recorders import (
     ObserverSet,
-    OrderReadBack,
     ProbeConfig,
     ProbeSet,
     fetch_ledger_check,
@@ -135,6 +141,7 @@ from hasuite.model import (
     LedgerCheck,
     LedgerEntry,
     Measurement,
+    OrderReadBack,
     Promise,
     PromiseResult,
     RoleObservation,
@@ -143,7 +150,13 @@ from hasuite.model import (
     Verdict,
 )
 from hasuite.promises import PromiseCatalog, load_promises
-from hasuite.settings import load_stack, project_dir, suite_settings_from_env
+from hasuite.settings import (
+    StackSettings,
+    flat_settings,
+    load_stack,
+    project_dir,
+    suite_settings_from_env,
+)
 from hasuite.target import COMPONENT_ROLES, Target
 
 log = logging.getLogger(__name__)
@@ -483,6 +496,39 @@ def _unmeasured(name: str, unit: str, why: str) -> Measurement:
     return Measurement(name=name, value=None, unit=unit, detail=why)
 
 
+def _measure_orders(
+    ledger: Sequence[LedgerEntry],
+    orders: OrderReadBack | None,
+    *,
+    error: str | None,
+    recovered_at: float | None,
+    confirm_within_s: float | None,
+) -> list[Measurement]:
+    """lost, duplicate and unconfirmed orders over every source's acknowledged orders."""
+    names = ("lost_orders", "duplicate_orders", "unconfirmed_orders")
+    if not any(e.kind == "order" for e in ledger):
+        why = "no acknowledged order in the ledger (no probe or user order was answered)"
+        return [_unmeasured(n, "count", why) for n in names]
+    if orders is None:
+        why = f"orders not read back: {error or 'no read-back'}"
+        return [_unmeasured(n, "count", why) for n in names]
+    out = [
+        measure_lost(ledger, orders.check, kind="order"),
+        measure_duplicates(ledger, orders.check, kind="order"),
+    ]
+    if confirm_within_s is None:
+        out.append(
+            _unmeasured("unconfirmed_orders", "count", "no judged promise sets a confirm deadline")
+        )
+    else:
+        out.append(
+            measure_unconfirmed(
+                ledger, orders, recovered_at=recovered_at, within_s=confirm_within_s
+            )
+        )
+    return out
+
+
 def beat_restart_slot(
     roles: Sequence[RoleObservation], *, fault_at: float | None, interval_s: float
 ) -> int | None:
@@ -502,16 +548,22 @@ def measure_experiment(
     timeline: Timeline,
     *,
     ledger: Sequence[LedgerEntry],
-    orders: LedgerCheck | None,
+    orders: OrderReadBack | None,
     tasks: LedgerCheck | None,
     injection: Injection | None,
     end: float,
     resolution_s: float = 0.1,
     task_deadline_s: float | None = None,
+    confirm_within_s: float | None = None,
     beat: Mapping[str, Any] | None = None,
     ledger_error: str | None = None,
+    orders_error: str | None = None,
 ) -> list[Measurement]:
-    """Every measurement this experiment can give (pure; None values say why not)."""
+    """Every measurement this experiment can give (pure; None values say why not).
+
+    ``ledger`` holds every acknowledged write of every source (probes and load); ``orders`` is
+    the read-back of all its orders, ``tasks`` of the probe tasks.
+    """
     fault = timeline.fault_at()
     out: list[Measurement] = []
     by_probe = {p: timeline.for_probe(p) for p in timeline.probes()}
@@ -601,17 +653,23 @@ def measure_experiment(
     if span is not None:
         phases = build_phases(timeline.events, start=span[0], end=max(span[1], end))
         out += list(measure_phase_errors(requests_, phases))
-    # ledgers
-    for kind, check, deadline in (("order", orders, None), ("task", tasks, task_deadline_s)):
-        if check is None:
-            why = f"ledger not read back: {ledger_error or 'no read-back'}"
-            out += [
-                _unmeasured(f"lost_{kind}s", "count", why),
-                _unmeasured(f"duplicate_{kind}s", "count", why),
-            ]
-        else:
-            out.append(measure_lost(ledger, check, kind=kind, deadline_s=deadline))
-            out.append(measure_duplicates(ledger, check, kind=kind))
+    # ledgers: every source's orders, the probe tasks
+    out += _measure_orders(
+        ledger,
+        orders,
+        error=orders_error,
+        recovered_at=timeline.recovered_at(),
+        confirm_within_s=confirm_within_s,
+    )
+    if tasks is None:
+        why = f"ledger not read back: {ledger_error or 'no read-back'}"
+        out += [
+            _unmeasured("lost_tasks", "count", why),
+            _unmeasured("duplicate_tasks", "count", why),
+        ]
+    else:
+        out.append(measure_lost(ledger, tasks, kind="task", deadline_s=task_deadline_s))
+        out.append(measure_duplicates(ledger, tasks, kind="task"))
     out.append(
         _unmeasured(
             "lost_keys",
@@ -706,8 +764,9 @@ class ExperimentSession:
         default_factory=lambda: suite_settings_from_env(os.environ).timeout_multiplier
     )
     alert_poll_s: float = 1.0
-    #: how long an order the load saw acknowledged may stay pending (Celery confirms it)
-    order_confirm_wait_s: float = 30.0
+    #: longest wait for orders to be confirmed at the read-back, past the deadline the
+    #: ORDER-CONFIRMED promise sets (scaled by timeout_multiplier)
+    order_confirm_wait_s: float = 90.0
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
@@ -716,6 +775,9 @@ class ExperimentSession:
     load_run: LoadRun | None = None
     load_result: LoadResult | None = None
     alert_recorder: AlertRecorder | None = None
+    #: the settings under test and the known-good profile (recommendations of a FAIL)
+    stack: StackSettings | None = None
+    known_good: StackSettings | None = None
     #: why the fault must not be injected (the actions refuse); None = go ahead
     refused: str | None = None
     injections: list[Injection] = field(default_factory=list)
@@ -728,9 +790,9 @@ class ExperimentSession:
     _samples: tuple[Sample, ...] = ()
     _roles: tuple[RoleObservation, ...] = ()
     _ledger: tuple[LedgerEntry, ...] = ()
-    _checks: tuple[LedgerCheck | None, LedgerCheck | None] = (None, None)
-    _load_orders: OrderReadBack | None = None
-    _load_orders_error: str | None = None
+    _tasks: LedgerCheck | None = None
+    _orders: OrderReadBack | None = None
+    _orders_error: str | None = None
     _load_stats: tuple[PhaseLoadStats, ...] = ()
     _adequacy: LoadAdequacy | None = None
     _extra: list[Measurement] = field(default_factory=list)
@@ -942,9 +1004,12 @@ class ExperimentSession:
         end = self.clock()
         self._samples = self.probes.samples()
         self._roles = self.observers.roles()
-        self._ledger = self.probes.ledger()
+        # one ledger: the probes' acknowledged writes and the load's orders
+        self._ledger = self.probes.ledger() + (
+            self.load_result.ledger if self.load_result is not None else ()
+        )
         endpoints = self.target.endpoints()
-        self._read_back_load_orders(endpoints.app_url)
+        self._read_back_orders(endpoints.app_url)
         if self.records_alerts and endpoints.alert_receiver_url:
             try:
                 self._notifications = fetch_notifications(
@@ -954,10 +1019,9 @@ class ExperimentSession:
                 self._notifications_error = str(exc)
         ledger_error = None
         try:
-            self._checks = fetch_ledger_check(
+            self._tasks = fetch_ledger_check(
                 endpoints.app_url,
                 endpoints.probe_token,
-                order_seqs=self.probes.acked_seqs("order"),
                 task_seqs=self.probes.acked_seqs("task"),
                 task_first_seen=self.probes.task_first_seen(),
                 clock=self.clock,
@@ -987,14 +1051,16 @@ class ExperimentSession:
             measure_experiment(
                 timeline,
                 ledger=self._ledger,
-                orders=self._checks[0],
-                tasks=self._checks[1],
+                orders=self._orders,
+                tasks=self._tasks,
                 injection=self.injections[0] if self.injections else None,
                 end=end,
                 resolution_s=1.0 / self.probe_hz,
                 task_deadline_s=self.task_deadline_s,
+                confirm_within_s=self.confirm_within_s,
                 beat=beat,
                 ledger_error=ledger_error,
+                orders_error=self._orders_error,
             )
         ) + tuple(
             measure_load_and_alerts(
@@ -1002,8 +1068,6 @@ class ExperimentSession:
                 load=self.load_result,
                 stats=self._load_stats,
                 adequacy=self._adequacy,
-                orders=self._load_orders,
-                orders_error=self._load_orders_error,
                 alerts=self.options.alerts if self.records_alerts else None,
                 alert_error=self._alert_error,
                 alert_start=self._alert_started,
@@ -1069,23 +1133,41 @@ class ExperimentSession:
             )
             self.note_error(self._alert_error)
 
-    def _read_back_load_orders(self, app_url: str) -> None:
-        if self.load_result is None:
+    @property
+    def confirm_within_s(self) -> float | None:
+        """ORDER-CONFIRMED's deadline (params.confirm_within_s) when a judged promise checks
+        unconfirmed_orders; None: confirmations are not waited for."""
+        for p in self.promises:
+            if "unconfirmed_orders" in p.measurement_names():
+                return float(p.params.get("confirm_within_s", 60.0))
+        return None
+
+    def _read_back_orders(self, app_url: str) -> None:
+        """Read every acknowledged order (probes and load) back; with a confirm deadline, wait
+        (bounded) until each is confirmed or its deadline passed."""
+        entries = [e for e in self._ledger if e.kind == "order"]
+        if not entries:
             return
-        ids = [e.key for e in self.load_result.ledger if e.kind == "order"]
-        if not ids:
-            return
+        within = self.confirm_within_s
+        until = None
+        if within is not None:
+            recovered = next((e.at for e in self.events if e.kind == "recovered"), None)
+            last = max(
+                confirm_deadline(e, recovered_at=recovered, within_s=within) for e in entries
+            )
+            cap = self.clock() + self.order_confirm_wait_s * self.timeout_multiplier
+            until = min(last + 1.0, cap)
         try:
-            self._load_orders = fetch_order_read_back(
+            self._orders = fetch_order_read_back(
                 app_url,
-                ids,
-                confirm_wait_s=self.order_confirm_wait_s * self.timeout_multiplier,
+                [e.key for e in entries],
+                confirm_until=until,
                 clock=self.clock,
                 sleep=self.sleep,
             )
         except HasuiteError as exc:
-            self._load_orders_error = str(exc)
-            log.warning("%s: load order read-back failed: %s", self.name, exc)
+            self._orders_error = str(exc)
+            self.note_error(f"order read-back failed: {exc}")
 
     def _fetch_beat(self, app_url: str, token: str | None) -> dict[str, Any] | None:
         since = int(self.started_wall)
@@ -1150,6 +1232,7 @@ class ExperimentSession:
                     _downgrade(r, baseline) if r.verdict in (Verdict.PASS, Verdict.FAIL) else r
                     for r in results
                 )
+        results = self._recommend(results)
         status = Verdict.INTERRUPTED if interrupted else aggregate_status(results)
         self.result = ExperimentResult(
             name=self.name,
@@ -1162,6 +1245,23 @@ class ExperimentSession:
         self._write()
         return self.result
 
+    def _recommend(self, results: tuple[PromiseResult, ...]) -> tuple[PromiseResult, ...]:
+        """Give every FAIL its recommendation, also at the end of its reason."""
+        if self.stack is None:
+            return results
+        current = flat_settings(self.stack)
+        good = flat_settings(self.known_good) if self.known_good is not None else None
+        by_id = {p.id: p for p in self.promises}
+        out = []
+        for r in results:
+            promise = by_id.get(r.id)
+            if promise is not None:
+                r = with_recommendation(r, promise, current=current, known_good=good)
+                if r.recommendation:
+                    r = replace(r, reason=f"{r.reason}; recommended: {r.recommendation}")
+            out.append(r)
+        return tuple(out)
+
     def _write(self) -> None:
         out = self.out_dir
         out.mkdir(parents=True, exist_ok=True)
@@ -1172,13 +1272,21 @@ class ExperimentSession:
             for r in self._roles:
                 fh.write(json.dumps(asdict(r)) + "\n")
         _dump(out / "events.json", [asdict(e) for e in self.events])
-        orders, tasks = self._checks
+        orders, tasks = self._orders, self._tasks
         _dump(
             out / "ledger.json",
             {
                 "acknowledged": [asdict(e) for e in self._ledger],
-                "orders_present": sorted(orders.present) if orders else None,
-                "order_counts": dict(orders.executions) if orders else None,
+                "by_source": {
+                    "order": count_by_source(
+                        self._ledger, orders.check if orders else None, kind="order"
+                    ),
+                    "task": count_by_source(self._ledger, tasks, kind="task"),
+                    "key": count_by_source(self._ledger, None, kind="key"),
+                },
+                "orders_present": sorted(orders.check.present) if orders else None,
+                "orders_confirmed": sorted(orders.confirmed) if orders else None,
+                "orders_error": self._orders_error,
                 "task_counts": dict(tasks.executions) if tasks else None,
             },
         )
@@ -1218,8 +1326,10 @@ class ExperimentSession:
         profile = self.options.load
         res = self.load_result
         ad = self._adequacy
-        orders = self._load_orders
+        orders = self._orders
         acked = sorted({e.key for e in res.ledger}) if res is not None else []
+        present = orders.check.present & set(acked) if orders else frozenset()
+        confirmed = orders.confirmed & present if orders else frozenset()
         return {
             "profile": asdict(profile) if profile is not None else None,
             "ran": res is not None,
@@ -1238,11 +1348,11 @@ class ExperimentSession:
             "phases": [asdict(st) for st in self._load_stats],
             "orders": {
                 "acknowledged": len(acked),
-                "present": len(orders.check.present) if orders else None,
-                "missing": sorted(set(acked) - set(orders.check.present)) if orders else None,
-                "confirmed": len(orders.confirmed) if orders else None,
-                "unconfirmed": sorted(orders.check.present - orders.confirmed) if orders else None,
-                "error": self._load_orders_error,
+                "present": len(present) if orders else None,
+                "missing": sorted(set(acked) - present) if orders else None,
+                "confirmed": len(confirmed) if orders else None,
+                "unconfirmed": sorted(present - confirmed) if orders else None,
+                "error": self._orders_error,
             },
         }
 
@@ -1253,14 +1363,13 @@ def measure_load_and_alerts(
     load: LoadResult | None,
     stats: Sequence[PhaseLoadStats],
     adequacy: LoadAdequacy | None,
-    orders: OrderReadBack | None,
-    orders_error: str | None,
     alerts: Sequence[str] | None,
     alert_error: str | None,
     alert_start: float | None,
     end: float,
 ) -> list[Measurement]:
-    """Load (per phase, adequacy, load orders) and alert measurements (pure).
+    """Load (per phase, adequacy) and alert measurements (pure). The load's orders are in the
+    one ledger (:func:`measure_experiment`).
 
     ``alerts`` None: Alertmanager was not recorded (no alert measurement at all).
     """
@@ -1269,24 +1378,6 @@ def measure_load_and_alerts(
         out += list(measure_phase_load(stats))
         if adequacy is not None:
             out.append(measure_load_adequacy(adequacy))
-        ledger = [e for e in load.ledger if e.kind == "order"]
-        if orders is not None:
-            out.append(measure_lost(ledger, orders.check, kind="order", name="load_lost_orders"))
-            pending = sorted(orders.check.present - orders.confirmed)
-            out.append(
-                Measurement(
-                    name="load_unconfirmed_orders",
-                    value=float(len(pending)),
-                    unit="count",
-                    detail=f"{len(pending)} of {len(orders.check.present)} load orders still "
-                    "pending (not confirmed by Celery) at read-back"
-                    + (f": {', '.join(pending[:10])}" if pending else ""),
-                )
-            )
-        else:
-            why = orders_error or "the load acknowledged no order"
-            out.append(_unmeasured("load_lost_orders", "count", why))
-            out.append(_unmeasured("load_unconfirmed_orders", "count", why))
     if alerts is None:
         return out
     names = set(alerts)
@@ -1356,6 +1447,30 @@ def bound_target(target: Target) -> Iterator[Target]:
         _bound_target = previous
 
 
+def task_deadline(promises: Path) -> float:
+    """When an acknowledged task counts as lost: CELERY-NOLOSS's ``deadline_s`` after its
+    acknowledgement (a deadline users care about, independent of the broker's settings)."""
+    return float(load_promises(promises).get("CELERY-NOLOSS").params.get("deadline_s", 120.0))
+
+
+def stack_of(target: Target) -> StackSettings:
+    """The settings under test on ``target``: the lab's own (with its profile) on local,
+    env/stack.yaml's production settings elsewhere."""
+    from hasuite.drivers.local.target import LocalTarget
+
+    if isinstance(target, LocalTarget):
+        return target.lab.stack
+    return load_stack()
+
+
+def known_good_stack() -> StackSettings | None:
+    """env/stack.yaml with its known-good profile (None if the file has no such profile)."""
+    try:
+        return load_stack(profile="known-good")
+    except ConfigError:
+        return None
+
+
 def make_target(name: str, env: Mapping[str, str]) -> Target:
     """The target named ``name`` built from HASUITE_* settings (the bound one wins)."""
     if _bound_target is not None:
@@ -1416,6 +1531,7 @@ def run_experiments(
     progress: Callable[[str], None] = lambda _: None,
     timeout_multiplier: float | None = None,
     only_promises: Collection[str] | None = None,
+    stack: StackSettings | None = None,
 ) -> RunResult:
     """Run experiment files through chaoslib on ``target``; write ``reports/<run-id>/``.
 
@@ -1506,6 +1622,8 @@ def run_experiments(
                 run_dir=run_dir,
                 probe_hz=probe_hz,
                 task_deadline_s=task_deadline_s,
+                stack=stack if stack is not None else stack_of(target),
+                known_good=known_good_stack(),
             )
             if timeout_multiplier:
                 session.timeout_multiplier = timeout_multiplier

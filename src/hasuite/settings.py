@@ -67,6 +67,10 @@ class DjangoSettings:
     #: seconds gunicorn keeps an idle connection from nginx; must exceed nginx's upstream one
     gunicorn_keepalive: int = 75
     prestop_delay_s: int = 5
+    #: beat re-enqueues confirmations of orders pending this long (s); 0 = never
+    confirm_sweep_s: int = 0
+    #: seeded violation (suite profiles only): every N-th committed order vanishes; 0 = off
+    seeded_order_loss_every: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,7 +143,27 @@ class StackSettings:
             "SHOP_CELERY_RESTORE_THROTTLE": str(celery.unacked_restore_throttle),
             "SHOP_BEAT_INTERVAL": str(celery.beat_interval),
             "SHOP_BEAT_SYNC_EVERY": str(celery.beat_sync_every),
+            "SHOP_CONFIRM_SWEEP_S": str(django.confirm_sweep_s),
+            "SHOP_SEEDED_ORDER_LOSS_EVERY": str(django.seeded_order_loss_every),
         }
+
+
+def flat_settings(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A settings dataclass as ``{"celery.beat_sync_every": 0, ...}`` (leaves only)."""
+    out: dict[str, Any] = {}
+    for f in fields(value):
+        child = getattr(value, f.name)
+        path = f"{prefix}{f.name}"
+        if is_dataclass(child):
+            out.update(flat_settings(child, path + "."))
+        else:
+            out[path] = child
+    return out
+
+
+def stack_setting_paths() -> frozenset[str]:
+    """Every dotted path of env/stack.yaml's settings (``profile`` excluded)."""
+    return frozenset(k for k in flat_settings(StackSettings()) if k != "profile")
 
 
 def project_dir() -> Path:

@@ -33,7 +33,7 @@ def _handler(door: Door) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             door.open.wait(30)
-            body = b'{"ok": false}' if door.broken else b'{"ok": true}'
+            body = b'{"ok": false}' if door.broken else b'{"ok": true, "id": 1}'
             self.send_response(503 if door.broken else 200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

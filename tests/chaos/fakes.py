@@ -24,49 +24,72 @@ TOKEN = "test-token"
 
 @dataclass
 class FakeApp:
-    """The probe endpoints of env/app, in memory. ``down_until`` (monotonic) fails writes."""
+    """The probe endpoints and the order read-back of env/app, in memory.
+
+    ``down_until`` (monotonic) fails writes; ``lose`` holds order ids acknowledged and then
+    "lost" (absent from the read-back); ``unconfirmed`` order ids never confirmed.
+    """
 
     down_until: float = 0.0
     delay_s: float = 0.0  # every POST hangs this long (a hung backend)
-    lose: set[int] = field(default_factory=set)  # acknowledged but "lost" seqs
-    rows: dict[int, int] = field(default_factory=dict)
+    lose: set[int] = field(default_factory=set)
+    unconfirmed: set[int] = field(default_factory=set)
+    orders: dict[int, int] = field(default_factory=dict)  # order id -> rows
     tasks: dict[int, int] = field(default_factory=dict)
+    next_order: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def down(self) -> bool:
         return time.monotonic() < self.down_until
 
+    def place(self) -> int:
+        """An order acknowledged by the shop (a user's or the probe's): its id."""
+        with self.lock:
+            self.next_order += 1
+            order_id = self.next_order
+            if order_id not in self.lose:
+                self.orders[order_id] = 1
+        return order_id
+
     def handle(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
-        def seqs() -> list[int]:
-            return [int(s) for s in query["seqs"][0].split(",")]
+        def ints(name: str) -> list[int]:
+            return [int(s) for s in query[name][0].split(",")]
 
         if path == "/readyz":
             return (503, {"ready": False}) if self.down() else (200, {"ready": True})
-        if method == "POST" and path in ("/probe/db", "/probe/task", "/probe/cache"):
+        if method == "POST" and path in ("/probe/order", "/probe/task", "/probe/cache"):
             time.sleep(self.delay_s)
             if self.down():
                 return 503, {"ok": False, "error": "OperationalError: down", "backend": None}
             backend = {"kind": "postgres", "address": "127.0.0.1:5432", "in_recovery": False}
             if path == "/probe/cache":
                 return 200, {"ok": True, "key": query["key"][0], "backend": backend}
+            if path == "/probe/order":
+                return 200, {"ok": True, "id": self.place(), "enqueued": True, "backend": backend}
             seq = int(query["seq"][0])
             with self.lock:
-                if path == "/probe/db" and seq not in self.lose:
-                    self.rows[seq] = self.rows.get(seq, 0) + 1
-                if path == "/probe/task":
-                    self.tasks[seq] = self.tasks.get(seq, 0) + 1
+                self.tasks[seq] = self.tasks.get(seq, 0) + 1
             return 200, {"ok": True, "seq": seq, "backend": backend}
-        if method == "GET" and path == "/probe/db":
+        if method == "GET" and path == "/api/orders":
             with self.lock:
-                counts = {str(s): self.rows[s] for s in seqs() if s in self.rows}
-            return 200, {"ok": True, "counts": counts}
+                ids = ints("ids")
+                found = [
+                    {
+                        "id": i,
+                        "status": "pending" if i in self.unconfirmed else "confirmed",
+                        "confirm_executions": 0 if i in self.unconfirmed else 1,
+                    }
+                    for i in ids
+                    if i in self.orders
+                ]
+            return 200, {"orders": found, "missing": [i for i in ids if i not in self.orders]}
         if method == "GET" and path == "/probe/tasks":
             with self.lock:
                 if "since_seq" in query:
                     since = int(query["since_seq"][0])
                     counts = {str(s): n for s, n in self.tasks.items() if s >= since}
                 else:
-                    counts = {str(s): self.tasks.get(s, 0) for s in seqs()}
+                    counts = {str(s): self.tasks.get(s, 0) for s in ints("seqs")}
             return 200, {"ok": True, "counts": counts}
         return 404, {"error": "not found"}
 

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from hasuite.analysis import judge_all, measure_lost
-from hasuite.drivers.recorders import ObserverSet, ProbeConfig, ProbeSet, fetch_ledger_check
+from hasuite.drivers.recorders import ObserverSet, ProbeConfig, ProbeSet, fetch_order_read_back
 from hasuite.errors import ConfigError, HasuiteError
 from hasuite.model import (
     Event,
     Injection,
     LedgerCheck,
     LedgerEntry,
+    OrderReadBack,
     RoleObservation,
     Sample,
     Timeline,
@@ -57,18 +58,20 @@ def test_probes_record_samples_ledger_and_read_back() -> None:
         time.sleep(0.4)
         app.down_until = time.monotonic() + 0.4
         time.sleep(0.8)
-        app.lose.add(max(app.rows) + 2)  # the next acknowledged write is "lost"
+        app.lose.add(app.next_order + 2)  # an order acknowledged soon is "lost"
         time.sleep(0.3)
         probes.stop()
         samples = probes.samples()
         ledger = probes.ledger()
-        orders, _ = fetch_ledger_check(url, TOKEN, order_seqs=probes.acked_seqs("order"))
+        orders = fetch_order_read_back(url, [e.key for e in ledger if e.kind == "order"]).check
     assert {s.probe for s in samples} == {"order-write"}
     failed = [s for s in samples if not s.ok]
     assert failed and all(s.error and s.error.startswith("http 503") for s in failed)
     assert all(s.key is None for s in failed)
     ok = [s for s in samples if s.ok]
     assert len(ledger) == len(ok) > 10
+    assert {e.source for e in ledger} == {"probe"}
+    assert [e.key for e in ledger] == [s.key for s in ok]  # keyed by the shop's order ids
     assert all(s.backend == "127.0.0.1:5432" and s.latency_s is not None for s in ok)
     lost = measure_lost(ledger, orders, kind="order")
     assert lost.value == 1.0, lost.detail
@@ -234,10 +237,12 @@ def test_measure_experiment_from_a_hand_built_timeline() -> None:
     )
     recovered = Event(at=3.2, wall=0, kind="recovered", component="postgres")
     ledger = [LedgerEntry(kind="order", key=s.key, acknowledged_at=s.at) for s in samples if s.key]
-    orders = LedgerCheck(
-        present=frozenset(e.key for e in ledger[1:]),
-        executions={e.key: 1 for e in ledger[1:]},
-        checked_at=5.0,
+    orders = OrderReadBack(
+        check=LedgerCheck(
+            present=frozenset(e.key for e in ledger[1:]),
+            executions={e.key: 1 for e in ledger[1:]},
+            checked_at=5.0,
+        )
     )
     timeline = Timeline(
         samples=tuple(samples), roles=tuple(roles), events=(inj.to_event(), recovered)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hasuite.run import run_experiments
 
@@ -20,13 +21,18 @@ ROOT = Path(__file__).resolve().parents[2]
 NAME = "postgres-leader-kill"
 
 
-def _run(tmp_path: Path, target: FakeTarget) -> dict[str, Any]:
+def _promise(exp: dict[str, Any], promise_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(p for p in exp["promises"] if p["id"] == promise_id)
+    return found
+
+
+def _run(tmp_path: Path, target: FakeTarget, promises: Path | None = None) -> dict[str, Any]:
     result = run_experiments(
         [NAME],
         target,
         reports_dir=tmp_path / "reports",
         experiments_dir=fast_experiments(tmp_path, NAME),
-        promises_path=ROOT / "suites" / "promises.yaml",
+        promises_path=promises or ROOT / "suites" / "promises.yaml",
         probe_hz=20,
         run_id="test-run",
     )
@@ -44,9 +50,12 @@ def test_leader_kill_is_measured_and_judged(tmp_path: Path) -> None:
     assert summary["started"] and summary["finished"]
     (exp,) = summary["experiments"]
     assert exp["name"] == NAME
-    (promise,) = exp["promises"]
-    assert promise["id"] == "PG-FAILOVER"
+    assert [p["id"] for p in exp["promises"]] == ["PG-FAILOVER", "ORDER-CONFIRMED"]
+    promise = _promise(exp, "PG-FAILOVER")
     assert promise["verdict"] == "PASS", promise["reason"]
+    confirmed = _promise(exp, "ORDER-CONFIRMED")
+    assert confirmed["verdict"] == "PASS", confirmed["reason"]
+    assert confirmed["recommendation"] is None
     assert exp["status"] == "PASS"
     checks = {c["measurement"]: c["measured"] for c in promise["checks"]}
     assert 1.5 <= checks["write_outage_s"] <= 2.0
@@ -76,15 +85,17 @@ def test_long_outage_fails_with_numbers(tmp_path: Path) -> None:
         original = app.handle
 
         def losing(method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
-            if method == "POST" and path == "/probe/db":
-                app.lose.add(int(query["seq"][0]))  # acknowledged, never stored
+            if method == "POST" and path == "/probe/order":
+                app.lose.add(app.next_order + 1)  # acknowledged, never stored
             return original(method, path, query)
 
         app.handle = losing  # type: ignore[method-assign]
         summary = _run(tmp_path, target)
-    (promise,) = summary["experiments"][0]["promises"]
+    promise = _promise(summary["experiments"][0], "PG-FAILOVER")
     assert promise["verdict"] == "FAIL"
     assert "lost orders" in promise["reason"] and "!= 0" in promise["reason"]
+    # production settings: no known fix for this loss is set differently from known-good
+    assert promise["recommendation"].startswith("the settings known to move this")
 
 
 def test_requests_failing_before_the_fault_make_the_verdict_error(tmp_path: Path) -> None:
@@ -97,7 +108,7 @@ def test_requests_failing_before_the_fault_make_the_verdict_error(tmp_path: Path
         failing = [3]  # the first three order writes of the recording fail
 
         def flaky(method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
-            if method == "POST" and path == "/probe/db" and failing[0] > 0 and not target.calls:
+            if method == "POST" and path == "/probe/order" and failing[0] > 0 and not target.calls:
                 failing[0] -= 1
                 return 502, {"ok": False, "error": "bad gateway", "backend": None}
             return original(method, path, query)
@@ -105,7 +116,7 @@ def test_requests_failing_before_the_fault_make_the_verdict_error(tmp_path: Path
         app.handle = flaky  # type: ignore[method-assign]
         summary = _run(tmp_path, target)
     exp = summary["experiments"][0]
-    (promise,) = exp["promises"]
+    promise = _promise(exp, "PG-FAILOVER")
     assert failing == [0] and target.calls == ["crash"]  # the fault still ran, after them
     assert promise["verdict"] == "ERROR"
     assert exp["status"] == "ERROR"
@@ -197,6 +208,60 @@ def test_measurements_added_by_an_action_reach_the_verdict(tmp_path: Path) -> No
 
         target.crash = crash_and_measure  # type: ignore[method-assign]
         summary = _run(tmp_path, target)
-    (promise,) = summary["experiments"][0]["promises"]
+    promise = _promise(summary["experiments"][0], "PG-FAILOVER")
     assert promise["verdict"] == "FAIL"
     assert "write outage 45 s > 30 s" in promise["reason"]
+    # a FAIL names the settings that kept the promise in the known-good profile
+    assert "patroni.ttl 30 -> 20" in promise["recommendation"]
+    assert promise["reason"].endswith("recommended: " + promise["recommendation"])
+
+
+def _short_confirm_deadline(tmp_path: Path, seconds: float) -> Path:
+    data = yaml.safe_load((ROOT / "suites" / "promises.yaml").read_text())
+    for p in data["promises"]:
+        if p["id"] == "ORDER-CONFIRMED":
+            p["params"]["confirm_within_s"] = seconds
+    path = tmp_path / "promises.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_orders_never_confirmed_fail_order_confirmed_with_the_fix(tmp_path: Path) -> None:
+    """Seeded violation of ORDER-CONFIRMED: acknowledged orders stay pending (their confirmation
+    was never enqueued) -> FAIL, and the recommendation names the outbox sweep."""
+    app = FakeApp(unconfirmed={3, 4, 5})
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, outage_s=0.5)
+        summary = _run(tmp_path, target, _short_confirm_deadline(tmp_path, 1.0))
+    promise = _promise(summary["experiments"][0], "ORDER-CONFIRMED")
+    assert promise["verdict"] == "FAIL", promise["reason"]
+    assert "unconfirmed orders 3 != 0" in promise["reason"]
+    assert promise["recommendation"].startswith("django.confirm_sweep_s 0 -> 10")
+    measured = {
+        m["name"]: m
+        for m in json.loads(
+            (tmp_path / "reports" / "test-run" / NAME / "measurements.json").read_text()
+        )
+    }
+    assert "probe 3 of" in measured["unconfirmed_orders"]["detail"]
+    assert "never confirmed: 3, 4, 5" in measured["unconfirmed_orders"]["detail"]
+
+
+def test_an_unreadable_order_ledger_is_error_not_pass(tmp_path: Path) -> None:
+    """The app cannot be reached at the read-back: lost_orders is unknown -> ERROR, never PASS."""
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, outage_s=0.5)
+        original = app.handle
+
+        def no_read_back(method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+            if path == "/api/orders":
+                return 503, {"error": "OperationalError: down"}
+            return original(method, path, query)
+
+        app.handle = no_read_back  # type: ignore[method-assign]
+        summary = _run(tmp_path, target)
+    promise = _promise(summary["experiments"][0], "PG-FAILOVER")
+    assert promise["verdict"] == "ERROR", promise["reason"]
+    assert "orders not read back" in promise["reason"]
+    assert "GET /api/orders failed" in promise["reason"]

@@ -55,7 +55,11 @@ def test_experiment_runs_under_load_and_measures_its_alert(
     assert load["orders"]["present"] == load["orders"]["acknowledged"], load["orders"]
     measured = {m["name"]: m for m in json.loads((folder / "measurements.json").read_text())}
     assert measured["load_requests_during"]["value"] == phases["during"]["requests"]
-    assert measured["load_lost_orders"]["value"] == 0
+    # one ledger: the load's orders are counted by lost_orders, with their source
+    assert measured["lost_orders"]["value"] == 0, measured["lost_orders"]
+    assert "load 0 of" in measured["lost_orders"]["detail"], measured["lost_orders"]
+    ledger = json.loads((folder / "ledger.json").read_text())
+    assert ledger["by_source"]["order"]["load"]["acknowledged"] == load["orders"]["acknowledged"]
     # the expected alert fired, with a number
     fires = promises["ALERT-FIRES"]
     assert fires["measured"] is not None, fires["reason"]

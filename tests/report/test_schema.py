@@ -76,7 +76,12 @@ def test_generated_summary_validates_and_renders(tmp_path: Path) -> None:
     assert data["schema_version"] == SUMMARY_SCHEMA_VERSION
     assert [e.message for e in _validator().iter_errors(data)] == []
     junit = ET.parse(tmp_path / "reports" / "schema-run" / "junit.xml").getroot()
-    assert [c.get("name") for c in junit.iter("testcase")] == ["PG-FAILOVER"]
+    assert [c.get("name") for c in junit.iter("testcase")] == ["PG-FAILOVER", "ORDER-CONFIRMED"]
+    assert all("recommendation" in p for p in data["experiments"][0]["promises"])
+    html = (tmp_path / "reports" / "schema-run" / "report.html").read_text()
+    # the one ledger, by source, in the report
+    assert "Ledger: every acknowledged write, by source" in html
+    assert "<td>order</td><td>probe</td>" in html
 
 
 @pytest.mark.parametrize(

@@ -172,10 +172,21 @@ class Shop:
 def test_order_read_back_finds_lost_and_waits_for_confirmation() -> None:
     shop = Shop(lost={2}, confirm_after_reads=1)
     with http_server(shop.answer) as url:
-        back = fetch_order_read_back(url, ["1", "2", "3", "4"], confirm_wait_s=1.5)
+        start = time.monotonic()
+        back = fetch_order_read_back(url, ["1", "2", "3", "4"], confirm_until=start + 1.5)
     assert back.check.present == {"1", "3", "4"}
     assert back.confirmed == {"1", "4"}  # 3 stays pending, re-read until the wait ran out
     assert shop.reads >= 2
+    # first seen confirmed at the second read, not at the first (pending then)
+    assert set(back.confirmed_seen) == {"1", "4"}
+    assert all(start < t <= time.monotonic() for t in back.confirmed_seen.values())
+
+
+def test_order_read_back_without_a_deadline_reads_once() -> None:
+    shop = Shop(lost=set(), confirm_after_reads=1)
+    with http_server(shop.answer) as url:
+        back = fetch_order_read_back(url, ["1", "2"])
+    assert shop.reads == 1 and back.confirmed == frozenset()
 
 
 def test_order_read_back_that_cannot_read_is_an_error() -> None:

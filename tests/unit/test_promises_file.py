@@ -38,6 +38,7 @@ REQUIRED = {
     "ALERT-FIRES": "postgres-leader-kill",
     "ALERT-RESOLVES": "postgres-leader-kill",
     "NO-FALSE-ALARM": "healthy-baseline",
+    "ORDER-CONFIRMED": "redis-master-kill",
 }
 
 # What a broken stack produces, per promise (the seeded violation named in the comment).
@@ -61,6 +62,8 @@ BROKEN: dict[str, dict[str, Breaker]] = {
     "ALERT-FIRES": {"alert_fire_s": lambda t: t + 30},  # `for:` longer than the bound
     "ALERT-RESOLVES": {"alert_resolve_s": lambda t: t + 30},  # resolve_timeout too long
     "NO-FALSE-ALARM": {"false_alarms": lambda t: t + 2},  # a rule firing on healthy series
+    # the confirmation enqueue failed in a Redis failover and nothing retries it
+    "ORDER-CONFIRMED": {"unconfirmed_orders": lambda t: t + 5},
 }
 _NEGATED = {"<=": ">", "<": ">=", "==": "!=", ">=": "<", ">": "<="}
 
@@ -208,8 +211,8 @@ def test_pg_failover_end_to_end_fail_and_pass():
 
 def test_celery_noloss_end_to_end_with_deadline_from_params():
     promise = CATALOG.get("CELERY-NOLOSS")
-    visibility_timeout = 300.0  # a stack setting (env/stack.yaml), not a promise threshold
-    deadline = visibility_timeout + promise.params["task_grace_s"]
+    deadline = promise.params["deadline_s"]  # users' deadline, not the broker's timeout
+    assert deadline <= 150, "the deadline must end within one run (task_wait_s 150)"
     tasks = [LedgerEntry(kind="task", key=f"t{i}", acknowledged_at=100.0) for i in range(5)]
     ran_in_time = {"t0": 1, "t1": 2, "t2": 1, "t3": 1, "t4": 1}
     first_seen = {k: 110.0 for k in ran_in_time}
@@ -223,3 +226,31 @@ def test_celery_noloss_end_to_end_with_deadline_from_params():
     assert r.verdict is Verdict.FAIL
     assert r.reason.startswith("lost tasks 1 != 0")
     assert "reported, not enforced: duplicate tasks 1 != 0" in r.reason
+
+
+def test_celery_noloss_on_production_settings_fails_and_names_the_visibility_timeout():
+    """Tasks running at the kill come back only after the 3600 s visibility timeout: after the
+    120 s deadline they are lost (FAIL, never ERROR), and the way forward is named."""
+    from hasuite.analysis.recommend import with_recommendation
+    from hasuite.settings import flat_settings, load_stack
+
+    promise = CATALOG.get("CELERY-NOLOSS")
+    deadline = promise.params["deadline_s"]
+    tasks = [LedgerEntry(kind="task", key=f"t{i}", acknowledged_at=100.0) for i in range(4)]
+    # t3 was running at the kill: not run yet when the read-back came, 130 s later
+    check = LedgerCheck(executions={"t0": 1, "t1": 1, "t2": 1}, checked_at=100.0 + 130)
+    lost = measure_lost(tasks, check, kind="task", deadline_s=deadline)
+    r = judge(promise, [lost, measure_duplicates(tasks, check, kind="task")], "local")
+    assert r.verdict is Verdict.FAIL, r.reason
+    # cut short before the deadline, the unsettled task still counts against the promise
+    early = LedgerCheck(executions={"t0": 1, "t1": 1, "t2": 1}, checked_at=100.0 + 50)
+    short = measure_lost(tasks, early, kind="task", deadline_s=deadline)
+    assert (short.value, short.at_least) == (1.0, True)
+    assert judge(promise, [short], "local").verdict is Verdict.FAIL
+    rec = with_recommendation(
+        r,
+        promise,
+        current=flat_settings(load_stack()),
+        known_good=flat_settings(load_stack(profile="known-good")),
+    ).recommendation
+    assert rec is not None and rec.startswith("celery.visibility_timeout 3600 -> 30")

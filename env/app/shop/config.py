@@ -73,8 +73,15 @@ class Config:
     # Celery's beat_sync_every: 0 = the schedule file is written every 3 min (Celery's default);
     # a beat killed in between forgets what it sent and sends the current slot again on restart.
     beat_sync_every: int
+    # Confirmation sweep (s): beat enqueues confirm_order again for orders still pending this
+    # long after they were placed (their enqueue failed, e.g. during a Redis failover, or the task
+    # was lost with a killed worker). 0 = no sweep: such an order is never confirmed.
+    confirm_sweep_s: int
     # --- probes ---
     probe_token: str | None
+    # Seeded violation for the suite's own tests: every N-th committed order is deleted right
+    # after its commit (the answer still acknowledges it). 0 = off; never set in production.
+    seeded_order_loss_every: int
 
 
 def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
@@ -182,5 +189,7 @@ def load(env: Mapping[str, str]) -> Config:
         celery_publish_max_retries=_int(env, "SHOP_CELERY_PUBLISH_MAX_RETRIES", 2),
         beat_interval=_int(env, "SHOP_BEAT_INTERVAL", 10, minimum=1),
         beat_sync_every=_int(env, "SHOP_BEAT_SYNC_EVERY", 0),
+        confirm_sweep_s=_int(env, "SHOP_CONFIRM_SWEEP_S", 0),
         probe_token=_get(env, "SHOP_PROBE_TOKEN"),
+        seeded_order_loss_every=_int(env, "SHOP_SEEDED_ORDER_LOSS_EVERY", 0),
     )

@@ -170,6 +170,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": AlignedSchedule(SHOP.beat_interval),
     }
 }
+if SHOP.confirm_sweep_s > 0:
+    CELERY_BEAT_SCHEDULE["sweep-unconfirmed-orders"] = {
+        "task": "store.tasks.sweep_unconfirmed_orders",
+        "schedule": float(SHOP.confirm_sweep_s),
+    }
 
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz),
     path("readyz", views.readyz),
     path("probe/db", probes.probe_db),
+    path("probe/order", probes.probe_order),
     path("probe/cache", probes.probe_cache),
     path("probe/task", probes.probe_task_enqueue),
     path("probe/tasks", probes.probe_tasks),

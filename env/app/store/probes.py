@@ -21,9 +21,9 @@ from django.db.models.functions import Cast
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from store import backends, db
+from store import backends, db, orders
 from store.beat import slot_of, slot_start
-from store.models import BeatTick, ProbeWrite, TaskExecution
+from store.models import BeatTick, ProbeWrite, Product, TaskExecution
 from store.tasks import MAX_HOLD_MS, PROBE_TASK, probe_task
 from store.views import BadRequest, error, parse_int_list
 
@@ -106,6 +106,25 @@ def probe_db(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
             "backend": backend,
         }
     )
+
+
+#: What the order probe buys: one piece of the first product of the catalogue.
+_PROBE_QUANTITY = 1
+
+
+@require_POST
+@probe
+def probe_order(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
+    """Place an order through the users' own code path (store.orders.place_order: the same
+    transaction and on_commit enqueue as POST /api/orders), noting the server that ran it."""
+    product = Product.objects.order_by("id").values_list("id", flat=True).first()
+    if product is None:
+        raise RuntimeError("the catalogue is empty: no product to order")
+    placed = orders.place_order(
+        [(product, _PROBE_QUANTITY)],
+        inside=lambda: backend.update(backends.describe_postgres()),
+    )
+    return JsonResponse({"ok": True, "id": placed.order.id, **placed.enqueue, "backend": backend})
 
 
 @require_POST

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from datetime import timedelta
 from typing import Any
 
 from celery import Task, shared_task
@@ -53,6 +54,38 @@ def confirm_order(self: Task, order_id: int) -> bool:
     if not updated:
         log.info("confirm_order(%s): already confirmed or absent", order_id)
     return bool(updated)
+
+
+#: Orders older than this are left alone by the sweep (a bound on its query).
+SWEEP_HORIZON_S = 24 * 3600
+
+
+@shared_task(bind=True, name="store.tasks.sweep_unconfirmed_orders", **_RETRY)
+def sweep_unconfirmed_orders(self: Task) -> int:
+    """Enqueue confirm_order again for orders pending longer than SHOP_CONFIRM_SWEEP_S.
+
+    The orders table is the outbox: an order whose confirmation could not be enqueued after its
+    commit (broker down) or whose task was lost is confirmed by the next sweep. confirm_order is
+    idempotent, so a sweep that races a slow first task only adds an execution.
+    """
+    from django.conf import settings
+
+    age = settings.SHOP.confirm_sweep_s
+    now = timezone.now()
+    pending = list(
+        Order.objects.filter(
+            status=Order.Status.PENDING,
+            created__lt=now - timedelta(seconds=age),
+            created__gte=now - timedelta(seconds=SWEEP_HORIZON_S),
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:1000]
+    )
+    for order_id in pending:
+        confirm_order.delay(order_id)
+    if pending:
+        log.info("sweep: re-enqueued confirm_order for %d pending orders", len(pending))
+    return len(pending)
 
 
 #: Longest work a probe task may simulate (POST /probe/task?hold_ms=).

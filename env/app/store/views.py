@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from store import backends, db
-from store.models import Order, OrderItem, Product, TaskExecution
-from store.tasks import CONFIRM_ORDER, confirm_order
+from store import backends, orders
+from store.models import Order, Product, TaskExecution
+from store.tasks import CONFIRM_ORDER
 
 log = logging.getLogger(__name__)
 
@@ -153,37 +151,13 @@ def create_order(request: HttpRequest) -> JsonResponse:
         lines = parse_order(request.body)
     except BadRequest as exc:
         return error(str(exc), 400)
-    products = Product.objects.in_bulk({pid for pid, _ in lines})
-    unknown = sorted({pid for pid, _ in lines if pid not in products})
-    if unknown:
-        return error(f"unknown product id(s): {', '.join(map(str, unknown))}", 400)
-
-    enqueue: dict[str, object] = {"enqueued": False}
-
-    def enqueue_confirmation(order_id: int) -> None:
-        # Runs right after COMMIT. A broker outage must not turn a committed order into an
-        # error answer: the order stays pending (visible in GET /api/orders) and we say so.
-        try:
-            enqueue["task_id"] = confirm_order.delay(order_id).id
-            enqueue["enqueued"] = True
-        except Exception as exc:
-            log.error("order %s committed but confirm_order not enqueued: %s", order_id, exc)
-            enqueue["enqueue_error"] = backends.error_text(exc)
-
-    with db.atomic():
-        total = sum((products[pid].price * quantity for pid, quantity in lines), start=Decimal("0"))
-        order = Order.objects.create(total=total)
-        OrderItem.objects.bulk_create(
-            OrderItem(
-                order=order, product=products[pid], quantity=q, unit_price=products[pid].price
-            )
-            for pid, q in lines
-        )
-        order_id = order.id
-        transaction.on_commit(lambda: enqueue_confirmation(order_id))
-    # Only here is the transaction committed.
+    try:
+        placed = orders.place_order(lines)
+    except orders.UnknownProducts as exc:
+        return error(str(exc), 400)
+    order = placed.order
     return JsonResponse(
-        {"id": order.id, "status": order.status, "total": str(order.total), **enqueue},
+        {"id": order.id, "status": order.status, "total": str(order.total), **placed.enqueue},
         status=201,
     )
 

@@ -6,7 +6,13 @@ No I/O, no clock reads, no sleeps: every instant is passed in. Only the standard
 
 from hasuite.analysis.alerts import measure_alert_fire, measure_alert_resolve, measure_false_alarms
 from hasuite.analysis.beat import count_slots, measure_beat_resume, measure_beat_slots
-from hasuite.analysis.ledger import measure_duplicates, measure_lost
+from hasuite.analysis.ledger import (
+    confirm_deadline,
+    count_by_source,
+    measure_duplicates,
+    measure_lost,
+    measure_unconfirmed,
+)
 from hasuite.analysis.measurements import MEASUREMENTS, PHASES, UNITS
 from hasuite.analysis.outages import (
     DEFAULT_RESOLUTION_S,
@@ -42,6 +48,8 @@ __all__ = [
     "aggregate_status",
     "build_outages",
     "build_phases",
+    "confirm_deadline",
+    "count_by_source",
     "count_slots",
     "error_result",
     "evaluate_check",
@@ -63,5 +71,6 @@ __all__ = [
     "measure_phase_errors",
     "measure_time_to_first_success",
     "measure_time_to_new_role",
+    "measure_unconfirmed",
     "unhealthy_baseline",
 ]

@@ -52,7 +52,15 @@ _MEASUREMENTS: dict[str, tuple[str, str]] = {
         "longest time without a successful request in the judged window (silence counts)",
     ),
     # ledgers
-    "lost_orders": ("count", "acknowledged orders absent from the read-back"),
+    "lost_orders": (
+        "count",
+        "acknowledged orders (every source: probes and load) absent from the read-back",
+    ),
+    "unconfirmed_orders": (
+        "count",
+        "acknowledged orders present but not confirmed by Celery within the promise's deadline "
+        "after the recovery (still pending at the read-back counts)",
+    ),
     "lost_keys": ("count", "acknowledged cache keys absent from the read-back"),
     "lost_tasks": (
         "count",

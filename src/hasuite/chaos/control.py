@@ -35,9 +35,12 @@ from hasuite.run import (
     ExperimentSession,
     active_session,
     bounded,
+    known_good_stack,
     parse_options,
     select_promises,
     set_active_session,
+    stack_of,
+    task_deadline,
 )
 from hasuite.settings import project_dir
 
@@ -78,12 +81,16 @@ def before_experiment_control(
             return  # made by hasuite.run.run_experiments
         catalog = load_promises(project_dir() / "suites" / "promises.yaml")
         run_dir = Path(str((configuration or {}).get("run_dir") or "reports/adhoc"))
+        target = target_from(configuration)
         session = ExperimentSession(
             options=options,
             promises=select_promises(catalog, options),
-            target=target_from(configuration),
+            target=target,
             run_dir=run_dir,
             probe_hz=_float(configuration, "probe_hz", 10.0),
+            task_deadline_s=task_deadline(project_dir() / "suites" / "promises.yaml"),
+            stack=stack_of(target),
+            known_good=known_good_stack(),
         )
         set_active_session(session)
         _owned.add(id(session))
@@ -134,7 +141,7 @@ def after_method_control(context: Mapping[str, Any], **kwargs: Any) -> None:
         session.options.settle_s
         + session.options.settle_timeout_s
         + alert_wait
-        + session.order_confirm_wait_s
+        + (session.order_confirm_wait_s * session.timeout_multiplier)
         + 120.0
     )
     try:

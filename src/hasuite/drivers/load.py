@@ -239,7 +239,9 @@ def read_records(path: Path) -> LoadRecords:
                 )
             )
             if order_id is not None and rec["ok"]:
-                ledger.append(LedgerEntry(kind="order", key=str(order_id), acknowledged_at=at))
+                ledger.append(
+                    LedgerEntry(kind="order", key=str(order_id), acknowledged_at=at, source="load")
+                )
         except (ValueError, KeyError, TypeError):
             bad += 1
     return LoadRecords(

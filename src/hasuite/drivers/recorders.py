@@ -3,7 +3,8 @@
 Probes (default 10 Hz each) call the app's token-protected probe endpoints through nginx, the
 door users use, on every target:
 
-- ``order-write``: ``POST /probe/db?seq=N`` (insert + read-back in one transaction);
+- ``order-write``: ``POST /probe/order?seq=N``: an order placed through the users' own code path
+  (the same function, transaction and on_commit enqueue as ``POST /api/orders``);
 - ``cache-write``: ``POST /probe/cache?key=K&value=V`` (set + get on the Redis master);
 - ``task-enqueue``: ``POST /probe/task?seq=N`` (answers once the broker accepted the task);
 - ``task-run``: a watcher (``GET /probe/tasks?since_seq=``, ~2 Hz) that emits one successful
@@ -14,8 +15,10 @@ sampling rate; each has a hard timeout (default 1 s). A sample's ``at``/``wall``
 the ANSWER arrived (``latency_s`` gives the start): an outage is then "no successful answer
 between these two instants", which never under-reports what a user waited.
 
-Every acknowledged write is put in the ledger (``order`` and ``task`` keyed by seq, ``key`` for
-cache keys). :func:`fetch_ledger_check` reads acknowledged seqs back into a ``LedgerCheck``.
+Every acknowledged write is put in the ledger with source ``probe`` (``order`` keyed by the
+order id the app answered, ``task`` by seq, ``key`` for cache keys); the Locust users' orders
+join it with source ``load``. :func:`fetch_order_read_back` reads every acknowledged order back
+through the shop's API; :func:`fetch_ledger_check` reads the probe tasks back.
 
 Observers poll ``Target.instances(component)`` (~4 Hz) into ``RoleObservation`` records.
 
@@ -35,7 +38,7 @@ from typing import Any
 
 import requests
 
-from hasuite.model import LedgerCheck, LedgerEntry, RoleObservation, Sample
+from hasuite.model import LedgerCheck, LedgerEntry, OrderReadBack, RoleObservation, Sample
 from hasuite.target import Target
 
 log = logging.getLogger(__name__)
@@ -251,7 +254,7 @@ class ProbeSet:
         seq = self._seq()
         url = self.config.app_url.rstrip("/")
         if probe == "order-write":
-            url += f"/probe/db?seq={seq}"
+            url += f"/probe/order?seq={seq}"
         elif probe == "cache-write":
             url += f"/probe/cache?key=hasuite-{seq}&value={seq}"
         else:
@@ -260,12 +263,18 @@ class ProbeSet:
                 url += f"&hold_ms={round(self.config.task_hold_s * 1000)}"
         started = time.monotonic()
         ok, error, backend = False, None, None
+        key = f"hasuite-{seq}" if probe == "cache-write" else str(seq)
         try:
             resp = self._session().post(url, timeout=self.config.timeout_s)
             if resp.status_code == 200:
                 body = resp.json()
                 backend = _backend(body)
                 ok = bool(isinstance(body, dict) and body.get("ok"))
+                if probe == "order-write" and ok:
+                    # the ledger key of an order is the id the shop answered
+                    order_id = body.get("id")
+                    ok = isinstance(order_id, int)
+                    key = str(order_id)
                 if not ok:
                     error = "answer without ok"
             else:
@@ -274,7 +283,6 @@ class ProbeSet:
             error = _error_kind(exc)
         latency = time.monotonic() - started
         at, wall = self._clock(), self._wall()
-        key = str(seq) if ok else None
         sample = Sample(
             at=at,
             wall=wall,
@@ -283,16 +291,17 @@ class ProbeSet:
             latency_s=latency,
             error=error,
             backend=backend,
-            key=key,
+            key=key if ok else None,
         )
         with self._lock:
             self._samples.append(sample)
             if ok:
                 kind = {"order-write": "order", "cache-write": "key", "task-enqueue": "task"}[probe]
-                entry_key = f"hasuite-{seq}" if kind == "key" else str(seq)
-                self._ledger.append(LedgerEntry(kind=kind, key=entry_key, acknowledged_at=at))
+                self._ledger.append(
+                    LedgerEntry(kind=kind, key=key, acknowledged_at=at, source="probe")
+                )
                 if kind == "task":
-                    self._task_acked[entry_key] = at
+                    self._task_acked[key] = at
 
     def _watch_tasks(self) -> None:
         period = 1.0 / self.config.task_poll_hz
@@ -331,15 +340,14 @@ def fetch_ledger_check(
     app_url: str,
     token: str | None,
     *,
-    order_seqs: Sequence[int] = (),
     task_seqs: Sequence[int] = (),
     timeout_s: float = 5.0,
     retry_for_s: float = 30.0,
     task_first_seen: dict[str, float] | None = None,
     clock: Callable[[], float] = time.monotonic,
     session: requests.Session | None = None,
-) -> tuple[LedgerCheck, LedgerCheck]:
-    """Read acknowledged order and task seqs back: (orders check, tasks check).
+) -> LedgerCheck:
+    """Read the acknowledged probe task seqs back (how often each ran).
 
     Each batch is retried for up to ``retry_for_s`` (the app may still be recovering); a batch
     that cannot be read raises ``HasuiteError`` (an unreadable ledger is not "0 lost").
@@ -371,20 +379,11 @@ def fetch_ledger_check(
             time.sleep(0.5)
 
     try:
-        order_counts: dict[str, int] = {}
-        for batch in _chunks(list(order_seqs), READ_BATCH):
-            body = read("/probe/db", batch)
-            order_counts.update({str(k): int(v) for k, v in body.get("counts", {}).items()})
-        orders = LedgerCheck(
-            present=frozenset(k for k, n in order_counts.items() if n > 0),
-            executions=order_counts,
-            checked_at=clock(),
-        )
         task_counts: dict[str, int] = {}
         for batch in _chunks(list(task_seqs), READ_BATCH):
             body = read("/probe/tasks", batch)
             task_counts.update({str(k): int(v) for k, v in body.get("counts", {}).items()})
-        tasks = LedgerCheck(
+        return LedgerCheck(
             present=frozenset(k for k, n in task_counts.items() if n > 0),
             executions=task_counts,
             first_seen=dict(task_first_seen or {}),
@@ -393,38 +392,25 @@ def fetch_ledger_check(
     finally:
         if session is None:
             http.close()
-    return orders, tasks
-
-
-@dataclass(frozen=True, kw_only=True)
-class OrderReadBack:
-    """Shop orders read back through ``GET /api/orders?ids=`` (the load's ledger).
-
-    ``check.present`` holds the order ids found; ``confirmed`` those whose ``confirm_order``
-    task ran (status ``confirmed``); ``confirm_executions`` how often it ran per id.
-    """
-
-    check: LedgerCheck
-    confirmed: frozenset[str]
-    confirm_executions: dict[str, int]
 
 
 def fetch_order_read_back(
     app_url: str,
     order_ids: Sequence[str],
     *,
-    confirm_wait_s: float = 30.0,
+    confirm_until: float | None = None,
     timeout_s: float = 5.0,
     retry_for_s: float = 30.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     session: requests.Session | None = None,
 ) -> OrderReadBack:
-    """Read the orders the load saw acknowledged back through the shop's own API.
+    """Read acknowledged orders (every source) back through the shop's own API.
 
-    Orders present but still pending are read again until ``confirm_wait_s`` has passed (Celery
-    may still be confirming them after recovery). A batch that cannot be read within
-    ``retry_for_s`` raises HasuiteError: an unreadable ledger is not "0 lost".
+    Orders present but still pending are read again about once a second until they are
+    confirmed or ``confirm_until`` (monotonic; None: one read) has passed; the instant each is
+    first seen confirmed is kept. A batch that cannot be read within ``retry_for_s`` raises
+    HasuiteError: an unreadable ledger is not "0 lost".
     """
     from hasuite.errors import HasuiteError
 
@@ -456,17 +442,27 @@ def fetch_order_read_back(
             sleep(0.5)
 
     found: dict[str, dict[str, Any]] = {}
+    seen: dict[str, float] = {}
+
+    def note_confirmed() -> list[str]:
+        now = clock()
+        pending = []
+        for k, o in found.items():
+            if o.get("status") == "confirmed":
+                seen.setdefault(k, now)
+            else:
+                pending.append(k)
+        return pending
+
     try:
         for batch in _chunks(ids, READ_BATCH):
             found.update(read(batch))
-        wait_until = clock() + confirm_wait_s
-        while True:
-            pending = [k for k, o in found.items() if o.get("status") != "confirmed"]
-            if not pending or clock() >= wait_until:
-                break
+        pending = note_confirmed()
+        while pending and confirm_until is not None and clock() < confirm_until:
             sleep(1.0)
             for batch in _chunks(pending, READ_BATCH):
                 found.update(read(batch))
+            pending = note_confirmed()
     finally:
         if session is None:
             http.close()
@@ -474,7 +470,8 @@ def fetch_order_read_back(
         check=LedgerCheck(
             present=frozenset(found), executions={k: 1 for k in found}, checked_at=clock()
         ),
-        confirmed=frozenset(k for k, o in found.items() if o.get("status") == "confirmed"),
+        confirmed=frozenset(seen),
+        confirmed_seen=seen,
         confirm_executions={k: int(o.get("confirm_executions") or 0) for k, o in found.items()},
     )
 

@@ -243,6 +243,32 @@ def _injections(exp: ExperimentData) -> str:
     return text
 
 
+def _ledger(exp: ExperimentData) -> str:
+    """Acknowledged writes per kind and source, and how many the read-back did not find."""
+    by_source = exp.ledger_by_source or {}
+    rows = []
+    for kind, sources in by_source.items():
+        if not isinstance(sources, dict):
+            continue
+        for source, n in sources.items():
+            missing = n.get("missing") if isinstance(n, dict) else None
+            rows.append(
+                "<tr>"
+                + _td(_e(kind))
+                + _td(_e(source))
+                + _td(_e(str(n.get("acknowledged") if isinstance(n, dict) else "")))
+                + _td(_e("not read back" if missing is None else str(missing)))
+                + "</tr>"
+            )
+    if not rows:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in ("kind", "source", "acknowledged", "missing"))
+    return (
+        "<h3>Ledger: every acknowledged write, by source</h3>"
+        f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
 def _legend() -> str:
     items = "".join(f'<span><i style="background:{c}"></i>{_e(t)}</span>' for c, t in LEGEND)
     return f'<p class="legend">{items}</p>'
@@ -261,6 +287,7 @@ def _experiment(exp: ExperimentData) -> str:
         + render_timeline(exp)
         + _legend()
         + _checks(exp)
+        + _ledger(exp)
         + _load(exp)
         + _alerts(exp)
         + _measurements(exp)

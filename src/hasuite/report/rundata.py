@@ -103,6 +103,8 @@ class ExperimentData:
     load_records: tuple[dict[str, Any], ...] | None = None
     load: dict[str, Any] | None = None
     alerts: tuple[dict[str, Any], ...] | None = None
+    #: ledger.json's ``by_source``: {kind: {source: {"acknowledged", "missing"}}}
+    ledger_by_source: dict[str, Any] | None = None
 
     def measurement(self, name: str) -> Measurement | None:
         return next((m for m in self.measurements if m.name == name), None)
@@ -263,6 +265,11 @@ def _load_experiment(
         alerts = tuple(
             redactor.data(a) for a in _read_jsonl(folder / "alerts.jsonl", f"{what} alerts")
         )
+    ledger_by_source = None
+    if (folder / "ledger.json").exists():
+        raw = _read_json(folder / "ledger.json", f"{what} ledger")
+        if isinstance(raw, dict) and isinstance(raw.get("by_source"), dict):
+            ledger_by_source = redactor.data(raw["by_source"])
     return ExperimentData(
         **base,
         result=redactor.data(result),
@@ -275,6 +282,7 @@ def _load_experiment(
         load_records=load_records,
         load=load,
         alerts=alerts,
+        ledger_by_source=ledger_by_source,
     )
 
 

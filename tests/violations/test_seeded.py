@@ -80,7 +80,21 @@ SEEDED = [
     Seeded(
         "beat-singleton-violated", "celery-beat-kill", "BEAT-SINGLETON", r"doubled slots \d+ != 0"
     ),
+    # no confirmation sweep: orders acknowledged while the broker fails over stay pending
+    Seeded(
+        "order-confirmed-violated",
+        "redis-master-kill",
+        "ORDER-CONFIRMED",
+        r"unconfirmed orders (at least )?\d+ != 0",
+    ),
 ]
+
+#: Every promise with a lost_orders check, and its experiment (order-loss-violated).
+LOST_ORDER_PROMISES = {
+    "POOLER": "pooler-kill",
+    "PG-SWITCHOVER": "postgres-leader-stop",
+    "PG-FAILOVER": "postgres-leader-kill",
+}
 
 
 @pytest.fixture
@@ -123,3 +137,27 @@ def test_seeded_violation_fails(seeded: Seeded, fresh_lab: LocalLab) -> None:
     assert re.search(seeded.reason, promise.reason), (
         f"{seeded.promise} failed for another reason than the seeded one: {promise.reason}"
     )
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+@pytest.mark.parametrize("fresh_lab", ["order-loss-violated"], indirect=True)
+def test_lost_orders_fail_every_promise_through_probes_and_load(fresh_lab: LocalLab) -> None:
+    """The app loses every 5th committed order after its 201: each promise with a lost_orders
+    check FAILs, and the loss is found among the probes' orders and among the users' (load)
+    orders alike (one ledger; the false PASS was load orders never reaching a verdict)."""
+    result = run_local(
+        list(LOST_ORDER_PROMISES.values()), fresh_lab, only_promises=set(LOST_ORDER_PROMISES)
+    )
+    by_name = {e.name: e for e in result.experiments}
+    for promise_id, experiment in LOST_ORDER_PROMISES.items():
+        exp = by_name[experiment]
+        (promise,) = (p for p in exp.promises if p.id == promise_id)
+        print(f"order-loss-violated: {promise_id}: {promise.verdict.value}: {promise.reason}")
+        assert promise.verdict == Verdict.FAIL, (promise.reason, result.run_dir)
+        assert re.search(r"lost orders \d+ != 0", promise.reason), promise.reason
+        assert "django.seeded_order_loss_every 5 -> 0" in (promise.recommendation or "")
+        lost = next(m for m in exp.measurements if m.name == "lost_orders")
+        found = dict(re.findall(r"(probe|load) (\d+) of \d+", lost.detail or ""))
+        assert int(found.get("probe", 0)) > 0, lost.detail
+        assert int(found.get("load", 0)) > 0, lost.detail

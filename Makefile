@@ -10,13 +10,14 @@ STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint setup system lab-down help
+.PHONY: run test lint setup system lab-down help test-kind
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run        set up, bring the local lab up, run every experiment, print the report path"
 	@echo "make test       set up, then lint, type-check and run the project's tests (CI runs this)"
 	@echo "make lab-down   stop every hasuite lab of this user"
+	@echo "make test-kind  kind on this machine: engine, tools, node image, cluster, real-cluster tests"
 
 $(SYSTEM_STAMP): env/local/install
 	bash env/local/install
@@ -56,3 +57,12 @@ test: lint
 # Every hasuite lab of this user (default, tests, suites, violations), whatever state it is in.
 lab-down:
 	-for d in /var/tmp/hasuite-*lab-$$(id -u); do [ -d "$$d" ] && $(BIN)/hasuite lab down --lab-dir "$$d"; done
+
+# kind for real (env/kind/README.md): a Docker engine (hasuite's own dockerd when none runs; root),
+# kind/kubectl and, without a registry, a node image built from the Go module proxy and Debian
+# (cached under /var/cache/hasuite), the cluster, tests/k8s/test_real_cluster.py, then down
+# (cluster and our dockerd). KIND_TEST_ARGS=--keep-cluster leaves it up for the next run.
+KIND_TEST_ARGS ?=
+test-kind: setup
+	$(BIN)/pytest tests/k8s/test_real_cluster.py --target kind --start-docker -ra -p no:cacheprovider \
+		$(KIND_TEST_ARGS) $(PYTEST_ARGS)

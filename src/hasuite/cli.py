@@ -282,7 +282,9 @@ def _kube_opts(p: argparse.ArgumentParser, *, dry_run: bool = True) -> None:
         help="YAML: allowed_contexts, context, kind_name, kind_workers (HASUITE_K8S_SETTINGS)",
     )
     p.add_argument("--kind-name", default=None, help="kind cluster name (default hasuite)")
-    p.add_argument("--kind-workers", type=int, default=None, help="kind workers (default 3)")
+    p.add_argument(
+        "--kind-workers", type=int, default=None, help="kind workers (default: pinned 3, built 2)"
+    )
     p.add_argument(
         "--node-image",
         choices=("auto", "pinned", "built"),

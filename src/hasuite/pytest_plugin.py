@@ -19,9 +19,10 @@ import pytest
 
 TARGETS = ("local", "kind", "cluster")
 K8S_SKIP = (
-    "needs a Kubernetes target: run `pytest --target kind` (needs docker, kind, kubectl, helm; "
-    "add --keep-cluster to reuse the cluster) or `pytest --target cluster --kube-context NAME "
-    "--allow-context NAME --app-url URL` against an allow-listed staging cluster"
+    "needs a Kubernetes target: run `make test-kind` (or `pytest --target kind --start-docker`: "
+    "builds what this machine lacks, see env/kind/README.md; add --keep-cluster to reuse the "
+    "cluster) or `pytest --target cluster --kube-context NAME --allow-context NAME --app-url URL` "
+    "against an allow-listed staging cluster"
 )
 
 

@@ -62,6 +62,15 @@ BUILT_ADDONS = ("env/kind/addons/metrics-server.yaml", "env/kind/addons/ingress-
 INGRESS_PORTS = (8080, 8443)
 
 
+#: Workers per flavor. pinned: 3, so the stack's 3 Django replicas, Patroni members and Redis
+#: pods each get a node (4-vCPU runner). built: measured on a 2-core machine (env/kind/README.md).
+DEFAULT_WORKERS = {"pinned": 3, "built": 2}
+
+
+def default_workers(flavor: str) -> int:
+    return DEFAULT_WORKERS[flavor]
+
+
 @dataclass(frozen=True, kw_only=True)
 class KindPlan:
     cluster: str = "hasuite"

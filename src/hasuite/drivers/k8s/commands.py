@@ -58,7 +58,7 @@ class KubeOptions:
     context: str | None = None
     allowed_contexts: tuple[str, ...] = ()
     kind_name: str = "hasuite"
-    kind_workers: int = 3
+    kind_workers: int | None = None  # None: the flavor's default (bootstrap.default_workers)
     dry_run: bool = False
     timeout_multiplier: float = 1.0
     app_url: str | None = None
@@ -150,7 +150,7 @@ def build_options(
         context=context or (file.get("context") if target == "cluster" else None),
         allowed_contexts=tuple(dict.fromkeys([*allow, *file.get("allowed_contexts", [])])),
         kind_name=kind_name or file.get("kind_name", "hasuite"),
-        kind_workers=kind_workers or file.get("kind_workers", 3),
+        kind_workers=kind_workers or file.get("kind_workers"),
         dry_run=dry_run,
         timeout_multiplier=timeout_multiplier or 1.0,
         app_url=app_url,
@@ -254,7 +254,7 @@ def _plan(opts: KubeOptions, host: KindHost | None = None) -> bootstrap.KindPlan
         cluster=opts.kind_name,
         root=opts.root,
         timeout_multiplier=opts.timeout_multiplier,
-        workers=opts.kind_workers,
+        workers=opts.kind_workers or bootstrap.default_workers(host.flavor),
         flavor=host.flavor,
         node_image=host.node_image,
         coredns_tag=host.coredns_tag,

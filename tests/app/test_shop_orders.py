@@ -62,14 +62,33 @@ def test_sweep_re_enqueues_only_orders_pending_longer_than_the_setting() -> None
     from store.tasks import sweep_unconfirmed_orders
 
     Order.objects.filter(status="pending").update(status="confirmed")
-    old = Order.objects.create(total=1)
-    Order.objects.filter(id=old.id).update(created=timezone.now() - timedelta(seconds=30))
-    Order.objects.create(total=1)  # placed just now: its first enqueue may still be on its way
+    long_ago = timezone.now() - timedelta(seconds=30)
+    failed = Order.objects.create(total=1, confirm_enqueue_failed=True)
+    Order.objects.filter(id=failed.id).update(created=long_ago)
+    slow = Order.objects.create(total=1)  # enqueued, its task still retrying: not swept
+    Order.objects.filter(id=slow.id).update(created=long_ago)
+    Order.objects.create(total=1, confirm_enqueue_failed=True)  # too recent for this sweep
     before = queue_length()
     with override_settings(SHOP=dataclasses.replace(settings.SHOP, confirm_sweep_s=10)):
         swept = sweep_unconfirmed_orders.apply().get()
     assert swept == 1
     assert queue_length() == before + 1
+    failed.refresh_from_db()
+    assert failed.confirm_enqueue_failed is False  # sent: the mark is cleared
+
+
+def test_a_failed_enqueue_marks_the_order_for_the_sweep(client) -> None:
+    from unittest import mock
+
+    from store.models import Order
+    from store.tasks import confirm_order
+
+    with mock.patch.object(confirm_order, "delay", side_effect=ConnectionError("broker down")):
+        answer = client.post("/api/orders", data=json.dumps(ORDER), content_type="application/json")
+    assert answer.status_code == 201, answer.content  # committed: never an error answer
+    body = answer.json()
+    assert body["enqueued"] is False and "broker down" in body["enqueue_error"]
+    assert Order.objects.get(id=body["id"]).confirm_enqueue_failed is True
 
 
 def test_the_sweep_is_scheduled_only_when_enabled() -> None:

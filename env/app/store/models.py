@@ -31,6 +31,9 @@ class Order(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     created = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The outbox mark: the confirmation could not be enqueued after the commit (broker down).
+    # store.tasks.sweep_unconfirmed_orders enqueues it again and clears the mark.
+    confirm_enqueue_failed = models.BooleanField(default=False, db_index=True)
 
 
 class OrderItem(models.Model):

@@ -2,10 +2,10 @@
 
 The order and its items are written in one transaction; the confirmation task is enqueued only
 after COMMIT (``transaction.on_commit``). A broker outage never turns a committed order into an
-error answer: the order stays pending and the answer says ``enqueued: false``. Pending orders are
-confirmed later by :func:`store.tasks.sweep_unconfirmed_orders` when SHOP_CONFIRM_SWEEP_S > 0
-(the orders table is then the outbox); with 0 (the app as first written) such an order is never
-confirmed.
+error answer: the order stays pending, is marked ``confirm_enqueue_failed`` and the answer says
+``enqueued: false``. Marked orders are enqueued again by
+:func:`store.tasks.sweep_unconfirmed_orders` when SHOP_CONFIRM_SWEEP_S > 0 (the orders table is
+the outbox); with 0 (the app as first written) such an order is never confirmed.
 """
 
 from __future__ import annotations
@@ -50,6 +50,15 @@ def _seeded_loss(order_id: int) -> None:
         log.warning("seeded violation: committed order %s deleted after its commit", order_id)
 
 
+def _mark_for_sweep(order_id: int) -> None:
+    """Note in the orders table (the outbox) that this order's confirmation is still to send.
+    Never raises: the order is committed whatever happens here."""
+    try:
+        Order.objects.filter(id=order_id).update(confirm_enqueue_failed=True)
+    except Exception as exc:
+        log.error("order %s: could not mark its confirmation for the sweep: %s", order_id, exc)
+
+
 def place_order(
     lines: Sequence[tuple[int, int]], *, inside: Callable[[], None] | None = None
 ) -> PlacedOrder:
@@ -73,6 +82,7 @@ def place_order(
         except Exception as exc:
             log.error("order %s committed but confirm_order not enqueued: %s", order_id, exc)
             placed.enqueue["enqueue_error"] = backends.error_text(exc)
+            _mark_for_sweep(order_id)
         _seeded_loss(order_id)
 
     with db.atomic():

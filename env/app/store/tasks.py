@@ -60,32 +60,39 @@ def confirm_order(self: Task, order_id: int) -> bool:
 SWEEP_HORIZON_S = 24 * 3600
 
 
-@shared_task(bind=True, name="store.tasks.sweep_unconfirmed_orders", **_RETRY)
+# No autoretry: the sweep runs again every SHOP_CONFIRM_SWEEP_S anyway, and sweeps retrying a
+# database outage would pile up and all run at once after it.
+@shared_task(bind=True, name="store.tasks.sweep_unconfirmed_orders")
 def sweep_unconfirmed_orders(self: Task) -> int:
-    """Enqueue confirm_order again for orders pending longer than SHOP_CONFIRM_SWEEP_S.
+    """Enqueue confirm_order again for pending orders whose enqueue failed after their commit
+    (``confirm_enqueue_failed``) at least SHOP_CONFIRM_SWEEP_S ago; clear the mark once sent.
 
-    The orders table is the outbox: an order whose confirmation could not be enqueued after its
-    commit (broker down) or whose task was lost is confirmed by the next sweep. confirm_order is
-    idempotent, so a sweep that races a slow first task only adds an execution.
+    The orders table is the outbox. Only marked orders are swept, so confirmations merely slow
+    (retrying a database outage) are not sent twice. A confirmation lost with a killed worker
+    is not marked: that is the broker's redelivery to bound (visibility timeout).
     """
     from django.conf import settings
 
     age = settings.SHOP.confirm_sweep_s
     now = timezone.now()
-    pending = list(
+    marked = list(
         Order.objects.filter(
             status=Order.Status.PENDING,
+            confirm_enqueue_failed=True,
             created__lt=now - timedelta(seconds=age),
             created__gte=now - timedelta(seconds=SWEEP_HORIZON_S),
         )
         .order_by("id")
         .values_list("id", flat=True)[:1000]
     )
-    for order_id in pending:
-        confirm_order.delay(order_id)
-    if pending:
-        log.info("sweep: re-enqueued confirm_order for %d pending orders", len(pending))
-    return len(pending)
+    sent = 0
+    for order_id in marked:
+        confirm_order.delay(order_id)  # a broker error ends this sweep; the next one retries
+        Order.objects.filter(id=order_id).update(confirm_enqueue_failed=False)
+        sent += 1
+    if sent:
+        log.info("sweep: re-enqueued confirm_order for %d orders", sent)
+    return sent
 
 
 #: Longest work a probe task may simulate (POST /probe/task?hold_ms=).

@@ -20,7 +20,9 @@ from collections.abc import Iterator
 import pytest
 
 from hasuite.errors import HasuiteError
-from hasuite.run import RunResult, known_experiments, make_target, run_experiments
+from hasuite.session.options import known_experiments
+from hasuite.session.runner import RunResult, run_experiments
+from hasuite.session.targets import make_target
 from hasuite.settings import project_dir, suite_settings_from_env
 
 _RUN_DIR: list[str] = []

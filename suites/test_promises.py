@@ -11,7 +11,7 @@ import pytest
 
 from hasuite.model import Verdict
 from hasuite.promises import load_promises
-from hasuite.run import RunResult
+from hasuite.session.runner import RunResult
 from hasuite.settings import project_dir
 
 CATALOG = load_promises(project_dir() / "suites" / "promises.yaml")

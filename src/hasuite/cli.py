@@ -92,7 +92,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hasuite.local_run import run_local
     from hasuite.report import lab_secret_values, render_run
     from hasuite.report.terminal import RunProgress, verdict_table
-    from hasuite.run import active_session, resolve_experiments, run_experiments
+    from hasuite.session.options import resolve_experiments
+    from hasuite.session.registry import active_session
+    from hasuite.session.runner import run_experiments
 
     project = project_dir()
     total = len(resolve_experiments(args.experiments, project / "experiments"))

@@ -11,7 +11,8 @@ from collections.abc import Callable, Collection, Sequence
 
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.target import LocalTarget
-from hasuite.run import RunResult, run_experiments, task_deadline
+from hasuite.session.options import task_deadline
+from hasuite.session.runner import RunResult, run_experiments
 from hasuite.settings import SuiteSettings, load_stack, project_dir
 
 

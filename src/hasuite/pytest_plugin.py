@@ -120,7 +120,7 @@ def hasuite_target(request: pytest.FixtureRequest) -> Iterator[Any]:
             reporter.write_line(f"hasuite {name}: {msg}")
 
     if name == "local":
-        from hasuite.run import make_target
+        from hasuite.session.targets import make_target
 
         target = make_target("local", os.environ)
         target.up()

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from hasuite.promises import load_promises
-from hasuite.run import known_experiments, parse_options, select_promises
+from hasuite.session.options import known_experiments, parse_options, select_promises
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "experiments"

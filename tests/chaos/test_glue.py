@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hasuite.analysis import judge_all, measure_lost
+from hasuite.analysis.experiment import measure_experiment
 from hasuite.drivers.recorders import ObserverSet, ProbeConfig, ProbeSet, fetch_order_read_back
 from hasuite.errors import ConfigError, HasuiteError
 from hasuite.model import (
@@ -25,14 +26,8 @@ from hasuite.model import (
     Verdict,
 )
 from hasuite.promises import load_promises
-from hasuite.run import (
-    bounded,
-    measure_experiment,
-    parse_options,
-    resolve_experiments,
-    select_promises,
-    wait_recovered,
-)
+from hasuite.session.options import parse_options, resolve_experiments, select_promises
+from hasuite.session.waits import bounded, wait_recovered
 from hasuite.target import Instance
 
 from .fakes import TOKEN, FakeApp, FakeTarget, serve

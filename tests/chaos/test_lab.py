@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hasuite.run import make_target, run_experiments
+from hasuite.session.runner import run_experiments
+from hasuite.session.targets import make_target
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,12 +22,10 @@ from hasuite.drivers.load import load_profile
 from hasuite.errors import HasuiteError
 from hasuite.model import Injection
 from hasuite.promises import load_promises
-from hasuite.run import (
-    ExperimentOptions,
-    ExperimentSession,
-    run_experiments,
-    set_active_session,
-)
+from hasuite.session.experiment import ExperimentSession
+from hasuite.session.options import ExperimentOptions
+from hasuite.session.registry import REGISTRY
+from hasuite.session.runner import run_experiments
 from hasuite.target import Endpoints
 
 from .fakes import TOKEN, FakeApp, FakeTarget, fast_experiments, json_server, serve
@@ -220,7 +218,7 @@ def test_unreachable_load_host_refuses_the_fault(tmp_path: Path) -> None:
         target=target,
         run_dir=tmp_path,
     )
-    set_active_session(session)
+    REGISTRY.activate(session, owner="runner")
     try:
         session.start_recorders()
         assert session.refused is not None
@@ -231,6 +229,6 @@ def test_unreachable_load_host_refuses_the_fault(tmp_path: Path) -> None:
         assert target.calls == []
         result = session.finish("completed")
     finally:
-        set_active_session(None)
+        REGISTRY.clear()
     assert result.status.value == "ERROR"
     assert "unreachable" in result.promises[0].reason

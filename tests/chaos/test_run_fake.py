@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hasuite.run import run_experiments
+from hasuite.session.runner import run_experiments
 
 from .fakes import FakeApp, FakeTarget, fast_experiments, serve
 
@@ -191,7 +191,7 @@ def test_unknown_experiment_is_a_config_error(tmp_path: Path, names: list[str]) 
 def test_measurements_added_by_an_action_reach_the_verdict(tmp_path: Path) -> None:
     """ExperimentSession.add_measurements (used by the HPA action): the added number wins."""
     from hasuite.model import Measurement
-    from hasuite.run import active_session
+    from hasuite.session.registry import active_session
 
     app = FakeApp()
     with serve(app) as url:

@@ -34,7 +34,7 @@ def _mask(value: Any, key: str = "") -> Any:
 
 
 def _summary(tmp_path: Path) -> dict[str, Any]:
-    from hasuite.run import run_experiments
+    from hasuite.session.runner import run_experiments
 
     app = FakeApp()
     with serve(app) as url:

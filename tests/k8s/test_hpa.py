@@ -18,12 +18,14 @@ from hasuite.analysis.hpa import (
     measure_hpa_scale_up,
 )
 from hasuite.analysis.verdict import judge
+from hasuite.chaos import hpa as hpa_chaos
 from hasuite.drivers.k8s import hpa as hpa_driver
 from hasuite.drivers.k8s.boundary import HpaStatus, PodInfo
 from hasuite.drivers.k8s.target import KubeTarget
 from hasuite.model import Verdict
 from hasuite.promises import load_promises
-from hasuite.run import bound_target, parse_options, select_promises
+from hasuite.session.options import parse_options, select_promises
+from hasuite.session.registry import REGISTRY
 from hasuite.target import Endpoints
 
 from .conftest import ROOT
@@ -234,8 +236,8 @@ def test_provider_skips_without_an_hpa_and_runs_no_load() -> None:
         def endpoints(self) -> Endpoints:
             raise AssertionError("no load may start on a target without an HPA")
 
-    with bound_target(NoHpaTarget()):  # type: ignore[arg-type]
-        out = hpa_driver.scale_under_load(configuration={"target": "local"})
+    with REGISTRY.bind(NoHpaTarget()):  # type: ignore[arg-type]
+        out = hpa_chaos.scale_under_load(configuration={"target": "local"})
     assert "skipped" in out and "--target kind or cluster" in out["skipped"]
 
 
@@ -250,7 +252,7 @@ def test_experiment_judges_hpa_scales_through_our_provider() -> None:
     assert [p.id for p in promises] == ["HPA-SCALES"]
     assert promises[0].targets == ("kind", "cluster")
     action = experiment["method"][0]["provider"]
-    assert (action["module"], action["func"]) == ("hasuite.drivers.k8s.hpa", "scale_under_load")
+    assert (action["module"], action["func"]) == ("hasuite.chaos.hpa", "scale_under_load")
     # the action's bounds are the promise's thresholds
     checks = {c.measurement: c.threshold for c in promises[0].checks}
     assert action["arguments"]["up_bound_s"] == checks["hpa_scale_up_s"]
@@ -280,7 +282,7 @@ def test_whole_experiment_on_a_local_target_is_skipped_not_error(tmp_path: Path)
 
     from chaos.fakes import FakeApp, FakeTarget, serve
 
-    from hasuite.run import run_experiments
+    from hasuite.session.runner import run_experiments
 
     experiment = yaml.safe_load(EXPERIMENT.read_text())
     experiment["extensions"][0].update(baseline_s=0.3, settle_s=0.2, settle_timeout_s=3)

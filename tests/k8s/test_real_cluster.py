@@ -478,7 +478,7 @@ def test_stack_is_healthy_with_one_leader_and_one_master(
 ) -> None:
     if not stack_installed:
         pytest.skip(NO_STACK)
-    from hasuite.run import check_stack_healthy
+    from hasuite.session.waits import check_stack_healthy
 
     healthy, why = check_stack_healthy(kube)
     assert healthy, why

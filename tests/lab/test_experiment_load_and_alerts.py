@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from hasuite.drivers.local.target import LocalTarget
-from hasuite.run import RunResult, run_experiments
+from hasuite.session.runner import RunResult, run_experiments
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "redis-master-kill"

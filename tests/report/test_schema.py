@@ -15,7 +15,8 @@ import yaml
 from chaos import fakes  # tests/chaos (pytest puts tests/ on sys.path)
 
 from hasuite.report import render_run, summary_schema
-from hasuite.run import SUMMARY_SCHEMA_VERSION, run_experiments
+from hasuite.session.rundir import SUMMARY_SCHEMA_VERSION
+from hasuite.session.runner import run_experiments
 
 from .conftest import DATA, REAL_RUN
 

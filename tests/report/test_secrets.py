@@ -16,7 +16,7 @@ import pytest
 from chaos import fakes  # tests/chaos (pytest puts tests/ on sys.path)
 
 from hasuite.report import render_run
-from hasuite.run import run_experiments
+from hasuite.session.runner import run_experiments
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "postgres-leader-kill"

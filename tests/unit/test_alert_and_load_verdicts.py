@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from hasuite.analysis import judge_all
+from hasuite.analysis.experiment import measure_load_and_alerts
 from hasuite.analysis.load import build_load_adequacy, note_load_adequacy
 from hasuite.model import Event, Sample, Timeline, Verdict
 from hasuite.promises import load_promises
-from hasuite.run import measure_load_and_alerts
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = load_promises(ROOT / "suites" / "promises.yaml")
@@ -34,7 +34,7 @@ def timeline(*events: Event) -> Timeline:
 def judged(tl: Timeline, *, end: float, alerts: tuple[str, ...] = ("RedisInstanceDown",)):
     ms = measure_load_and_alerts(
         tl,
-        load=None,
+        load_ran=False,
         stats=(),
         adequacy=None,
         alerts=alerts,
@@ -120,7 +120,7 @@ def test_critical_alert_in_a_healthy_window_is_a_false_alarm() -> None:
 def test_unreachable_alertmanager_is_error_never_pass() -> None:
     ms = measure_load_and_alerts(
         timeline(ev("fault", 10.0)),
-        load=None,
+        load_ran=False,
         stats=(),
         adequacy=None,
         alerts=("RedisInstanceDown",),
@@ -147,7 +147,7 @@ def test_promise_judged_under_less_load_says_so() -> None:
 def judged_false_alarms():
     return measure_load_and_alerts(
         timeline(),
-        load=None,
+        load_ran=False,
         stats=(),
         adequacy=None,
         alerts=(),

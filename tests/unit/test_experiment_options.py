@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from hasuite.errors import ConfigError
-from hasuite.run import known_alert_names, parse_options
+from hasuite.session.options import known_alert_names, parse_options
 
 
 def experiment(**ext: Any) -> dict[str, Any]:

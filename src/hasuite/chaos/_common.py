@@ -9,7 +9,8 @@ from typing import Any
 
 from hasuite.errors import HasuiteError
 from hasuite.model import Injection
-from hasuite.run import active_session, make_target
+from hasuite.session.registry import active_session
+from hasuite.session.targets import make_target
 from hasuite.target import Target
 
 DEFAULT_TARGET = "local"

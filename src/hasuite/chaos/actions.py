@@ -12,7 +12,7 @@ from typing import Any
 
 from hasuite.chaos._common import record, refuse_if_blocked, target_from
 from hasuite.model import Injection
-from hasuite.run import bounded
+from hasuite.session.waits import bounded
 from hasuite.target import Target
 
 __all__ = ["crash", "pause", "restore", "resume", "rollout", "stop"]

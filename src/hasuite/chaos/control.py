@@ -31,17 +31,11 @@ from hasuite.chaos._common import target_from
 from hasuite.errors import HasuiteError
 from hasuite.model import Verdict
 from hasuite.promises import load_promises
-from hasuite.run import (
-    ExperimentSession,
-    active_session,
-    bounded,
-    known_good_stack,
-    parse_options,
-    select_promises,
-    set_active_session,
-    stack_of,
-    task_deadline,
-)
+from hasuite.session.experiment import ExperimentSession
+from hasuite.session.options import parse_options, select_promises, task_deadline
+from hasuite.session.registry import REGISTRY, active_session
+from hasuite.session.targets import known_good_stack, stack_of
+from hasuite.session.waits import bounded
 from hasuite.settings import project_dir
 
 log = logging.getLogger(__name__)
@@ -55,9 +49,6 @@ __all__ = [
     "before_experiment_control",
     "before_method_control",
 ]
-
-_owned: set[int] = set()  # sessions this control created (and must clear at the end)
-_hypotheses: dict[int, int] = {}
 
 
 def _float(configuration: Mapping[str, Any] | None, key: str, default: float) -> float:
@@ -78,7 +69,7 @@ def before_experiment_control(
         options = parse_options(context)
         session = active_session()
         if session is not None and session.name == options.name:
-            return  # made by hasuite.run.run_experiments
+            return  # made by hasuite.session.runner.run_experiments
         catalog = load_promises(project_dir() / "suites" / "promises.yaml")
         run_dir = Path(str((configuration or {}).get("run_dir") or "reports/adhoc"))
         target = target_from(configuration)
@@ -92,8 +83,8 @@ def before_experiment_control(
             stack=stack_of(target),
             known_good=known_good_stack(),
         )
-        set_active_session(session)
-        _owned.add(id(session))
+        # made here (``chaos run`` of one file): this control clears it at the end
+        REGISTRY.activate(session, owner="control")
     except Exception:
         console.warning("hasuite control could not start a session", exc_info=True)
         raise
@@ -105,8 +96,8 @@ def after_hypothesis_control(
     session = active_session()
     if session is None:
         return
-    seen = _hypotheses.get(id(session), 0)
-    _hypotheses[id(session)] = seen + 1
+    seen = session.hypothesis_runs
+    session.hypothesis_runs = seen + 1
     if seen == 0 and state is not None and not state.get("steady_state_met", False):
         why = session.last_health or "the steady-state hypothesis was not met"
         session.note_error(f"stack unhealthy before the fault: {why}")
@@ -174,10 +165,8 @@ def after_experiment_control(
             log_at = console.info if p.verdict == Verdict.PASS else console.warning
             log_at("hasuite:   %s %s: %s", p.id, p.verdict.value, p.reason)
     finally:
-        if id(session) in _owned:
-            _owned.discard(id(session))
-            _hypotheses.pop(id(session), None)
-            set_active_session(None)
+        if REGISTRY.owner() == "control":
+            REGISTRY.clear(session)
 
 
 def configure_control(**kwargs: Any) -> None:

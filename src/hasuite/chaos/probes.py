@@ -7,8 +7,9 @@ from typing import Any
 
 from hasuite.chaos._common import target_from
 from hasuite.errors import HasuiteError
-from hasuite.run import active_session, bounded, check_stack_healthy
-from hasuite.run import wait_recovered as _wait_recovered
+from hasuite.session.registry import active_session
+from hasuite.session.waits import bounded, check_stack_healthy
+from hasuite.session.waits import wait_recovered as _wait_recovered
 
 __all__ = ["stack_healthy", "wait_recovered"]
 

@@ -1,4 +1,4 @@
-"""HPA observation on the Kubernetes targets, and the django-hpa-scale experiment's provider.
+"""HPA observation on the Kubernetes targets: one scale cycle, observed and measured.
 
 ``observe_hpa`` reads the app's HPA (desired/current replicas, its scale-down window) and counts
 the ready pods of its Deployment: one :class:`~hasuite.analysis.hpa.HpaObservation`.
@@ -7,16 +7,14 @@ every desired pod is ready (or the promise's bounds are exhausted), stop the loa
 replicas are back at the minimum (or the window + slack is exhausted), then measure (pure,
 :mod:`hasuite.analysis.hpa`). Every wait is bounded; the clock and sleep are injectable.
 
-``scale_under_load`` is the Chaos Toolkit provider (``experiments/django-hpa-scale.yaml``). On a
-target without an HPA (``local``) it returns at once with the reason and runs no load; the
-HPA-SCALES verdict is SKIPPED there by the promise's ``targets``.
+The Chaos Toolkit provider that drives it is :func:`hasuite.chaos.hpa.scale_under_load`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +22,7 @@ from typing import Any, Protocol
 from hasuite.analysis.hpa import HpaObservation, measure_hpa
 from hasuite.drivers.k8s.target import COMPONENTS, NAMESPACE, KubeTarget
 from hasuite.errors import ConfigError, HasuiteError
-from hasuite.model import Injection, Measurement
+from hasuite.model import Measurement
 
 log = logging.getLogger(__name__)
 
@@ -180,68 +178,3 @@ class LocustLoad:
     def stop(self) -> None:
         if self._run is not None:
             self._run.stop()
-
-
-def scale_under_load(
-    profile: str = "rising",
-    up_bound_s: float = 120.0,
-    ready_bound_s: float = 180.0,
-    down_slack_s: float = 60.0,
-    interval_s: float = 2.0,
-    configuration: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Chaos Toolkit action: push the app's HPA with ``profile`` load and watch it scale.
-
-    Returns the observations and the HPA-SCALES measurements (JSON-able, into the journal).
-    On a target without an HPA it returns ``{"skipped": reason}`` and runs nothing.
-    """
-    from hasuite.chaos._common import record, target_from
-    from hasuite.run import active_session
-
-    target = target_from(configuration)
-    if not isinstance(target, KubeTarget):
-        reason = (
-            f"target {target.name!r} has no HorizontalPodAutoscaler; HPA-SCALES is judged on "
-            "--target kind or cluster only"
-        )
-        log.info("django-hpa-scale: %s", reason)
-        return {"skipped": reason}
-    kube: KubeTarget = target
-    run_dir = Path(str((configuration or {}).get("run_dir") or "reports/adhoc"))
-    session = active_session()
-    out_dir = session.out_dir if session is not None else run_dir / "django-hpa-scale"
-    load = LocustLoad(host=target.endpoints().app_url, profile=profile, run_dir=out_dir / "hpa")
-
-    class RecordedLoad:
-        """The load's start goes on the session's timeline (as the experiment's stimulus)."""
-
-        def start(self) -> None:
-            load.start()
-            at, wall = kube.clock()
-            record(
-                Injection(
-                    at=at,
-                    wall=wall,
-                    component="django",
-                    action=f"load-{profile}",
-                    instances=("hpa/django",),
-                )
-            )
-
-        def stop(self) -> None:
-            load.stop()
-
-    run = run_hpa_scale(
-        kube,
-        RecordedLoad(),
-        up_bound_s=up_bound_s,
-        ready_bound_s=ready_bound_s,
-        down_slack_s=down_slack_s,
-        interval_s=interval_s,
-    )
-    add = getattr(session, "add_measurements", None)
-    if callable(add):
-        add(run.measurements)
-    for error in run.errors:
-        log.warning("django-hpa-scale: HPA read failed: %s", error)
-    return run.to_dict()

@@ -1,0 +1,303 @@
+"""One experiment's measurements from its timeline and ledger read-backs (pure).
+
+:func:`measure_experiment` gives every measurement an experiment can give (outages, failover
+times, lost and unconfirmed writes, beat slots, failed requests); :func:`measure_load_and_alerts`
+the load's and the alerts'. None values say why a number could not be had. Everything comes in
+as values: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hasuite.analysis.alerts import measure_alert_fire, measure_alert_resolve, measure_false_alarms
+from hasuite.analysis.beat import measure_beat_resume, measure_beat_slots
+from hasuite.analysis.ledger import measure_duplicates, measure_lost, measure_unconfirmed
+from hasuite.analysis.load import (
+    LoadAdequacy,
+    PhaseLoadStats,
+    measure_load_adequacy,
+    measure_phase_load,
+)
+from hasuite.analysis.outages import (
+    measure_failed_requests,
+    measure_max_success_gap,
+    measure_outage,
+    measure_time_to_first_success,
+)
+from hasuite.analysis.phases import build_phases, measure_phase_errors
+from hasuite.analysis.roles import measure_instance_ready, measure_time_to_new_role
+from hasuite.model import (
+    Injection,
+    LedgerCheck,
+    LedgerEntry,
+    Measurement,
+    OrderReadBack,
+    RoleObservation,
+    Timeline,
+)
+
+__all__ = [
+    "ALERT_MEASUREMENTS",
+    "REQUEST_PROBES",
+    "beat_restart_slot",
+    "measure_experiment",
+    "measure_load_and_alerts",
+    "unmeasured",
+]
+
+#: The probes whose samples are users' requests (outages, failed requests).
+REQUEST_PROBES = ("order-write", "cache-write", "task-enqueue")
+#: Measurements that need Alertmanager recorded (a session judging them polls its API).
+ALERT_MEASUREMENTS = ("alert_fire_s", "alert_resolve_s", "false_alarms")
+
+
+def unmeasured(name: str, unit: str, why: str) -> Measurement:
+    """A measurement that could not be had, and why."""
+    return Measurement(name=name, value=None, unit=unit, detail=why)
+
+
+def _measure_orders(
+    ledger: Sequence[LedgerEntry],
+    orders: OrderReadBack | None,
+    *,
+    error: str | None,
+    recovered_at: float | None,
+    confirm_within_s: float | None,
+) -> list[Measurement]:
+    """lost, duplicate and unconfirmed orders over every source's acknowledged orders."""
+    names = ("lost_orders", "duplicate_orders", "unconfirmed_orders")
+    if not any(e.kind == "order" for e in ledger):
+        why = "no acknowledged order in the ledger (no probe or user order was answered)"
+        return [unmeasured(n, "count", why) for n in names]
+    if orders is None:
+        why = f"orders not read back: {error or 'no read-back'}"
+        return [unmeasured(n, "count", why) for n in names]
+    out = [
+        measure_lost(ledger, orders.check, kind="order"),
+        measure_duplicates(ledger, orders.check, kind="order"),
+    ]
+    if confirm_within_s is None:
+        out.append(
+            unmeasured("unconfirmed_orders", "count", "no judged promise sets a confirm deadline")
+        )
+    else:
+        out.append(
+            measure_unconfirmed(
+                ledger, orders, recovered_at=recovered_at, within_s=confirm_within_s
+            )
+        )
+    return out
+
+
+def beat_restart_slot(
+    roles: Sequence[RoleObservation], *, fault_at: float | None, interval_s: float
+) -> int | None:
+    """The slot in which celery-beat was first seen ready again after the fault (pure)."""
+    if fault_at is None or interval_s <= 0:
+        return None
+    obs = sorted(
+        (r for r in roles if r.component == "celery-beat" and r.at >= fault_at), key=lambda r: r.at
+    )
+    down = next((i for i, r in enumerate(obs) if not r.ready), None)
+    candidates = obs[down:] if down is not None else obs
+    back = next((r for r in candidates if r.ready), None)
+    return int(back.wall // interval_s) if back else None
+
+
+def measure_experiment(
+    timeline: Timeline,
+    *,
+    ledger: Sequence[LedgerEntry],
+    orders: OrderReadBack | None,
+    tasks: LedgerCheck | None,
+    injection: Injection | None,
+    end: float,
+    resolution_s: float = 0.1,
+    task_deadline_s: float | None = None,
+    confirm_within_s: float | None = None,
+    beat: Mapping[str, Any] | None = None,
+    ledger_error: str | None = None,
+    orders_error: str | None = None,
+) -> list[Measurement]:
+    """Every measurement this experiment can give (pure; None values say why not).
+
+    ``ledger`` holds every acknowledged write of every source (probes and load); ``orders`` is
+    the read-back of all its orders, ``tasks`` of the probe tasks.
+    """
+    fault = timeline.fault_at()
+    out: list[Measurement] = []
+    by_probe = {p: timeline.for_probe(p) for p in timeline.probes()}
+
+    def outage(probe: str, name: str) -> Measurement:
+        if probe not in by_probe:
+            return unmeasured(name, "s", f"the {probe} probe did not run")
+        return measure_outage(by_probe[probe], fault_at=fault, name=name, resolution_s=resolution_s)
+
+    out.append(outage("order-write", "write_outage_s"))
+    out.append(outage("cache-write", "cache_write_outage_s"))
+    out.append(outage("task-enqueue", "task_enqueue_outage_s"))
+    if "order-write" in by_probe:
+        out.append(measure_time_to_first_success(by_probe["order-write"], after=fault))
+    else:
+        out.append(unmeasured("write_first_success_s", "s", "the order-write probe did not run"))
+    # Celery consumes NEW tasks again: tasks acknowledged after the fault, first seen executed.
+    acked = {e.key: e.acknowledged_at for e in ledger if e.kind == "task"}
+    runs = [
+        s
+        for s in by_probe.get("task-run", ())
+        if fault is not None and s.key is not None and acked.get(s.key, -math.inf) >= fault
+    ]
+    if fault is None:
+        out.append(unmeasured("task_resume_s", "s", "no fault instant on the timeline"))
+    elif "task-enqueue" not in by_probe:
+        out.append(unmeasured("task_resume_s", "s", "the task-enqueue probe did not run"))
+    elif not runs:
+        waited = max(end - fault, 0.0)
+        out.append(
+            Measurement(
+                name="task_resume_s",
+                value=waited,
+                unit="s",
+                at_least=True,
+                detail=f"no task acknowledged after the fault was seen executed within "
+                f"{waited:.1f} s",
+            )
+        )
+    else:
+        out.append(measure_time_to_first_success(runs, after=fault, name="task_resume_s"))
+    out.append(
+        measure_time_to_new_role(
+            timeline.roles,
+            component="postgres",
+            role="leader",
+            fault_at=fault,
+            name="time_to_new_leader_s",
+        )
+    )
+    out.append(
+        measure_time_to_new_role(
+            timeline.roles,
+            component="redis",
+            role="master",
+            fault_at=fault,
+            name="time_to_new_master_s",
+        )
+    )
+    if injection is not None:
+        out.append(
+            measure_instance_ready(
+                timeline.roles,
+                component=injection.component,
+                instances=injection.instances,
+                fault_at=fault,
+            )
+        )
+    else:
+        out.append(unmeasured("instance_ready_s", "s", "no injection recorded"))
+    # What users saw: the request probes and the load's requests (probe "http").
+    requests_ = [s for p in (*REQUEST_PROBES, "http") for s in by_probe.get(p, ())]
+    if fault is None:
+        why = "no fault instant on the timeline"
+        out += [
+            unmeasured("failed_requests", "count", why),
+            unmeasured("failed_request_ratio", "ratio", why),
+            unmeasured("max_success_gap_s", "s", why),
+        ]
+    else:
+        out += list(measure_failed_requests(requests_, start=fault, end=end))
+        if requests_:
+            out.append(measure_max_success_gap(requests_, start=fault, end=end))
+        else:
+            out.append(unmeasured("max_success_gap_s", "s", "no request samples"))
+    span = timeline.span()
+    if span is not None:
+        phases = build_phases(timeline.events, start=span[0], end=max(span[1], end))
+        out += list(measure_phase_errors(requests_, phases))
+    # ledgers: every source's orders, the probe tasks
+    out += _measure_orders(
+        ledger,
+        orders,
+        error=orders_error,
+        recovered_at=timeline.recovered_at(),
+        confirm_within_s=confirm_within_s,
+    )
+    if tasks is None:
+        why = f"ledger not read back: {ledger_error or 'no read-back'}"
+        out += [
+            unmeasured("lost_tasks", "count", why),
+            unmeasured("duplicate_tasks", "count", why),
+        ]
+    else:
+        out.append(measure_lost(ledger, tasks, kind="task", deadline_s=task_deadline_s))
+        out.append(measure_duplicates(ledger, tasks, kind="task"))
+    out.append(
+        unmeasured(
+            "lost_keys",
+            "count",
+            "the app has no cache read-back endpoint (POST /probe/cache reads back only at write)",
+        )
+    )
+    # celery beat
+    if beat is None:
+        why = "beat slots not recorded for this experiment"
+        out += [
+            unmeasured("beat_resume_intervals", "intervals", why),
+            unmeasured("missed_slots", "count", why),
+            unmeasured("doubled_slots", "count", why),
+        ]
+    else:
+        interval = float(beat["interval"])
+        slots = [(int(s["slot"]), int(s["ticks"])) for s in beat["slots"]]
+        first, last = int(beat["first_slot"]), int(beat["last_slot"])
+        restart = beat_restart_slot(timeline.roles, fault_at=fault, interval_s=interval)
+        out.append(measure_beat_resume(slots, restart_slot=restart, last_slot=last))
+        missed_from = restart + 1 if restart is not None else last + 1
+        missed, _ = measure_beat_slots(slots, first_slot=missed_from, last_slot=last)
+        _, doubled = measure_beat_slots(slots, first_slot=first, last_slot=last)
+        out += [missed, doubled]
+    return out
+
+
+def measure_load_and_alerts(
+    timeline: Timeline,
+    *,
+    load_ran: bool,
+    stats: Sequence[PhaseLoadStats],
+    adequacy: LoadAdequacy | None,
+    alerts: Sequence[str] | None,
+    alert_error: str | None,
+    alert_start: float | None,
+    end: float,
+) -> list[Measurement]:
+    """Load (per phase, adequacy) and alert measurements (pure). The load's orders are in the
+    one ledger (:func:`measure_experiment`).
+
+    ``alerts`` None: Alertmanager was not recorded (no alert measurement at all).
+    """
+    out: list[Measurement] = []
+    if load_ran:
+        out += list(measure_phase_load(stats))
+        if adequacy is not None:
+            out.append(measure_load_adequacy(adequacy))
+    if alerts is None:
+        return out
+    names = set(alerts)
+    if alert_error is not None:
+        return out + [
+            unmeasured(m, "count" if m == "false_alarms" else "s", alert_error)
+            for m in ALERT_MEASUREMENTS
+        ]
+    fault = timeline.fault_at()
+    events = timeline.events
+    out.append(measure_alert_fire(events, alertnames=names, fault_at=fault, until=end))
+    out.append(
+        measure_alert_resolve(
+            events, alertnames=names, recovered_at=timeline.recovered_at(), until=end
+        )
+    )
+    start = alert_start if alert_start is not None else (timeline.span() or (end, end))[0]
+    out.append(measure_false_alarms(events, start=start, end=fault if fault is not None else end))
+    return out

@@ -1,0 +1,678 @@
+"""One experiment's session: recorders around the fault, read-backs, verdicts (a stage of the run).
+
+:class:`ExperimentSession` is driven by the Chaos Toolkit control (:mod:`hasuite.chaos.control`):
+``start_recorders()`` -> (``note_injection``, ``note_recovered``) -> ``stop_and_measure()`` ->
+``finish(journal_status)``. The measurements are computed by the pure
+:mod:`hasuite.analysis.experiment`; the folder is written by :mod:`hasuite.session.rundir`.
+
+This module is over 400 lines: the session is one lifecycle, and its recording, read-back and
+judgement share its state; splitting them further would pass that state around by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from hasuite.analysis import (
+    aggregate_status,
+    confirm_deadline,
+    error_result,
+    interrupted_result,
+    judge_all,
+    unhealthy_baseline,
+)
+from hasuite.analysis.experiment import (
+    ALERT_MEASUREMENTS,
+    REQUEST_PROBES,
+    measure_experiment,
+    measure_load_and_alerts,
+)
+from hasuite.analysis.load import (
+    LoadAdequacy,
+    PhaseLoadStats,
+    build_timeline_load_stats,
+    note_load_adequacy,
+)
+from hasuite.analysis.recommend import with_recommendation
+from hasuite.drivers.alerting import AlertingError, AlertRecorder, fetch_notifications
+from hasuite.drivers.load import LoadResult, LoadRun, check_reachable, start_load
+from hasuite.drivers.recorders import (
+    ObserverSet,
+    ProbeConfig,
+    ProbeSet,
+    fetch_ledger_check,
+    fetch_order_read_back,
+)
+from hasuite.errors import HasuiteError
+from hasuite.model import (
+    Event,
+    Injection,
+    LedgerCheck,
+    LedgerEntry,
+    Measurement,
+    OrderReadBack,
+    Promise,
+    PromiseResult,
+    RoleObservation,
+    Sample,
+    Timeline,
+    Verdict,
+)
+from hasuite.session.options import ExperimentOptions
+from hasuite.session.rundir import ExperimentRecord, write_experiment
+from hasuite.session.waits import Recovery
+from hasuite.settings import (
+    StackSettings,
+    flat_settings,
+    suite_settings_from_env,
+)
+from hasuite.target import Target
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExperimentResult:
+    name: str
+    status: Verdict
+    reason: str
+    promises: tuple[PromiseResult, ...]
+    measurements: tuple[Measurement, ...] = ()
+    dir: str = ""
+
+    def explain(self, result: PromiseResult) -> str:
+        """``result``'s verdict and reason, then the detail of every check that did not hold.
+
+        A CI log is often all there is to tell a cause: "4 of 2521 requests failed (http 502
+        x4)" says more than "failed requests 4 != 0".
+        """
+        details = {m.name: m.detail for m in self.measurements if m.detail}
+        lines = [f"{self.name}: {result.verdict.value}: {result.reason}"]
+        for check in result.checks:
+            name = check.check.measurement
+            if check.holds is not True and name in details:
+                lines.append(f"    {name}: {details[name]}")
+        if self.dir:
+            lines.append(f"    evidence: {self.dir}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "reason": self.reason,
+            "dir": self.dir,
+            "promises": [p.to_dict() for p in self.promises],
+        }
+
+
+@dataclass
+class ExperimentSession:
+    """One experiment's recording and judgement. Used by the Chaos Toolkit control.
+
+    Lifecycle: ``start_recorders()`` -> (``note_injection``, ``note_recovered``) ->
+    ``stop_and_measure()`` -> ``finish(journal_status)``; ``note_error`` at any point makes the
+    verdicts ERROR with that reason. Every step is bounded and safe to call twice.
+    """
+
+    options: ExperimentOptions
+    promises: tuple[Promise, ...]
+    target: Target
+    run_dir: Path
+    probe_hz: float = 10.0
+    probe_timeout_s: float = 1.0
+    observe_hz: float = 4.0
+    task_deadline_s: float | None = None
+    #: the one wait scale (HASUITE_TIMEOUT_MULTIPLIER, read like every other suite setting)
+    timeout_multiplier: float = field(
+        default_factory=lambda: suite_settings_from_env(os.environ).timeout_multiplier
+    )
+    alert_poll_s: float = 1.0
+    #: longest wait for orders to be confirmed at the read-back, past the deadline the
+    #: ORDER-CONFIRMED promise sets (scaled by timeout_multiplier)
+    order_confirm_wait_s: float = 90.0
+    clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    probes: ProbeSet | None = None
+    observers: ObserverSet | None = None
+    load_run: LoadRun | None = None
+    load_result: LoadResult | None = None
+    alert_recorder: AlertRecorder | None = None
+    #: the settings under test and the known-good profile (recommendations of a FAIL)
+    stack: StackSettings | None = None
+    known_good: StackSettings | None = None
+    #: why the fault must not be injected (the actions refuse); None = go ahead
+    refused: str | None = None
+    injections: list[Injection] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    last_health: str = ""
+    #: how often the steady-state hypothesis ran (the first run is the one before the fault)
+    hypothesis_runs: int = 0
+    measurements: tuple[Measurement, ...] | None = None
+    result: ExperimentResult | None = None
+    started_wall: float = field(default_factory=time.time)
+    _samples: tuple[Sample, ...] = ()
+    _roles: tuple[RoleObservation, ...] = ()
+    _ledger: tuple[LedgerEntry, ...] = ()
+    _tasks: LedgerCheck | None = None
+    _orders: OrderReadBack | None = None
+    _orders_error: str | None = None
+    _load_stats: tuple[PhaseLoadStats, ...] = ()
+    _adequacy: LoadAdequacy | None = None
+    _extra: list[Measurement] = field(default_factory=list)
+    _alert_error: str | None = None
+    _alert_started: float | None = None
+    _notifications: list[dict[str, Any]] = field(default_factory=list)
+    _notifications_error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.options.name
+
+    @property
+    def records_alerts(self) -> bool:
+        """True when a judged promise needs an alert measurement (the experiment's alerts are
+        then recorded; a run that judges only other promises does not wait for alerts)."""
+        needed = {m for p in self.promises for m in p.measurement_names()}
+        return bool(needed & set(ALERT_MEASUREMENTS))
+
+    def threshold(self, measurement: str) -> float | None:
+        """The (first) threshold a judged promise sets on ``measurement``."""
+        for p in self.promises:
+            for c in p.checks:
+                if c.measurement == measurement:
+                    return c.threshold
+        return None
+
+    def refuse(self, reason: str) -> None:
+        """Make the fault actions refuse to inject (the experiment is then ERROR)."""
+        if self.refused is None:
+            self.refused = reason
+        self.note_error(reason)
+
+    @property
+    def out_dir(self) -> Path:
+        return self.run_dir / self.name
+
+    def observed_components(self) -> tuple[str, ...]:
+        return self.options.observe
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def _preflight(self, app_url: str, alertmanager_url: str) -> AlertRecorder | None:
+        """Refuse the fault unless the load's host and Alertmanager answer (HasuiteError)."""
+        if self.options.load is not None:
+            check_reachable(app_url, timeout_s=3.0 * self.timeout_multiplier)
+        if not self.records_alerts:
+            return None
+        recorder = AlertRecorder(
+            alertmanager_url,
+            poll_s=self.alert_poll_s,
+            timeout_s=2.0 * self.timeout_multiplier,
+            clock=self.clock,
+            wall=self.wall,
+        )
+        recorder.check()
+        return recorder
+
+    def start_recorders(self) -> None:
+        """Preflight, then load, probes, observers and the alert recorder; then the baseline.
+
+        An unreachable app or Alertmanager, or a load that does not start, refuses the fault
+        (see :meth:`refuse`): nothing is recorded and the experiment is ERROR.
+        """
+        if self.probes is not None or self.refused is not None:
+            return
+        endpoints = self.target.endpoints()
+        try:
+            recorder = self._preflight(endpoints.app_url, endpoints.alertmanager_url)
+            if self.options.load is not None:
+                self.load_run = start_load(
+                    endpoints.app_url,
+                    self.options.load,
+                    run_dir=self.out_dir,
+                    check_host=False,
+                    timeout_multiplier=self.timeout_multiplier,
+                )
+        except HasuiteError as exc:
+            self.refuse(f"fault not injected: {exc}")
+            return
+        if recorder is not None:
+            self.alert_recorder = recorder
+            self._alert_started = self.clock()
+            recorder.start()
+        self.probes = ProbeSet(
+            ProbeConfig(
+                app_url=endpoints.app_url,
+                token=endpoints.probe_token,
+                rate_hz=self.probe_hz,
+                timeout_s=self.probe_timeout_s,
+                probes=self.options.probes,
+                task_hold_s=self.options.task_hold_s,
+            ),
+            clock=self.clock,
+            wall=self.wall,
+        )
+        self.observers = ObserverSet(
+            self.target,
+            self.observed_components(),
+            rate_hz=self.observe_hz,
+            clock=self.clock,
+            wall=self.wall,
+        )
+        self.probes.start()
+        self.observers.start()
+        log.info(
+            "%s: recorders started (%s at %.0f Hz; observing %s)",
+            self.name,
+            ", ".join(self.options.probes),
+            self.probe_hz,
+            ", ".join(self.observed_components()) or "nothing",
+        )
+        ramp = self.options.load.ramp_s if self.options.load is not None else 0.0
+        self.sleep(ramp + self.options.baseline_s)
+
+    def note_injection(self, injection: Injection) -> None:
+        self.injections.append(injection)
+        self.events.append(injection.to_event())
+
+    def note_recovered(self, component: str, recovery: Recovery) -> None:
+        self.events.append(
+            Event(
+                at=recovery.at,
+                wall=recovery.wall,
+                kind="recovered",
+                component=component,
+                detail=recovery.detail,
+            )
+        )
+
+    def add_measurements(self, measurements: Sequence[Measurement]) -> None:
+        """Measurements an action took itself (e.g. the HPA cycle); they win over computed ones
+        of the same name."""
+        self._extra.extend(measurements)
+
+    def note_error(self, reason: str) -> None:
+        log.warning("%s: %s", self.name, reason)
+        self.errors.append(reason)
+
+    def _settle(self) -> None:
+        """Keep recording until every request probe succeeded after its last failure."""
+        if self.probes is None:
+            return
+        self.sleep(self.options.settle_s)
+        deadline = self.clock() + self.options.settle_timeout_s
+        while self.clock() < deadline:
+            samples = self.probes.samples()
+            pending = []
+            for probe in REQUEST_PROBES:
+                mine = [s for s in samples if s.probe == probe]
+                if mine and not max(mine, key=lambda s: s.at).ok:
+                    pending.append(probe)
+            if not pending:
+                return
+            self.sleep(0.2)
+        log.warning(
+            "%s: probes still failing %.0f s after recovery",
+            self.name,
+            self.options.settle_timeout_s,
+        )
+
+    def _await_tasks(self) -> None:
+        """Wait (bounded) until the tasks acknowledged so far ran, so lost_tasks can be judged.
+
+        The wait ends at the earliest of: all ran, ``task_wait_s`` (scaled), the last one's
+        deadline (``task_deadline_s`` after its acknowledgement). Tasks not run and not yet due
+        stay "not due yet" in lost_tasks (a lower bound: ERROR, never PASS).
+        """
+        if self.probes is None or self.options.task_wait_s <= 0 or self.task_deadline_s is None:
+            return
+        acked = {e.key: e.acknowledged_at for e in self.probes.ledger() if e.kind == "task"}
+        if not acked:
+            return
+        start = self.clock()
+        limit = start + self.options.task_wait_s * self.timeout_multiplier
+        while True:
+            seen = self.probes.task_first_seen()
+            missing = [k for k in acked if k not in seen]
+            # no point waiting past the deadline of the last task still missing
+            if not missing or self.clock() >= min(
+                limit, max(acked[k] for k in missing) + self.task_deadline_s
+            ):
+                break
+            self.sleep(1.0)
+        log.info(
+            "%s: %d of %d acknowledged tasks ran after %.0f s of waiting",
+            self.name,
+            len(acked) - len(missing),
+            len(acked),
+            self.clock() - start,
+        )
+
+    def stop_and_measure(self) -> tuple[Measurement, ...]:
+        """Settle, stop the recorders, read the ledger back, compute measurements (once)."""
+        if self.measurements is not None:
+            return self.measurements
+        if self.probes is None or self.observers is None:
+            self.measurements = ()
+            return self.measurements
+        if self.injections:
+            self._settle()
+            self._await_tasks()
+            self._await_alerts()
+        self.probes.stop()
+        self.observers.stop()
+        self._stop_alerts()
+        if self.load_run is not None:
+            self.load_result = self.load_run.stop()
+        end = self.clock()
+        self._samples = self.probes.samples()
+        self._roles = self.observers.roles()
+        # one ledger: the probes' acknowledged writes and the load's orders
+        self._ledger = self.probes.ledger() + (
+            self.load_result.ledger if self.load_result is not None else ()
+        )
+        endpoints = self.target.endpoints()
+        self._read_back_orders(endpoints.app_url)
+        if self.records_alerts and endpoints.alert_receiver_url:
+            try:
+                self._notifications = fetch_notifications(
+                    endpoints.alert_receiver_url, since_wall=self.started_wall
+                )
+            except AlertingError as exc:
+                self._notifications_error = str(exc)
+        ledger_error = None
+        try:
+            self._tasks = fetch_ledger_check(
+                endpoints.app_url,
+                endpoints.probe_token,
+                task_seqs=self.probes.acked_seqs("task"),
+                task_first_seen=self.probes.task_first_seen(),
+                clock=self.clock,
+            )
+        except HasuiteError as exc:
+            ledger_error = str(exc)
+            self.note_error(f"ledger read-back failed: {exc}")
+        beat = (
+            self._fetch_beat(endpoints.app_url, endpoints.probe_token)
+            if (self.options.beat)
+            else None
+        )
+        load_samples = self.load_result.samples if self.load_result is not None else ()
+        timeline = Timeline(
+            samples=self._samples + load_samples, roles=self._roles, events=tuple(self.events)
+        )
+        if self.load_result is not None:
+            self._load_stats = build_timeline_load_stats(timeline)
+            fault_at = self.injections[0].at if self.injections else None
+            recovered = [e.at for e in self.events if e.kind == "recovered"]
+            self._adequacy = self.load_result.adequacy(
+                exclude=(fault_at, max(recovered) if recovered else end)
+                if fault_at is not None
+                else None
+            )
+        self.measurements = tuple(
+            measure_experiment(
+                timeline,
+                ledger=self._ledger,
+                orders=self._orders,
+                tasks=self._tasks,
+                injection=self.injections[0] if self.injections else None,
+                end=end,
+                resolution_s=1.0 / self.probe_hz,
+                task_deadline_s=self.task_deadline_s,
+                confirm_within_s=self.confirm_within_s,
+                beat=beat,
+                ledger_error=ledger_error,
+                orders_error=self._orders_error,
+            )
+        ) + tuple(
+            measure_load_and_alerts(
+                timeline,
+                load_ran=self.load_result is not None,
+                stats=self._load_stats,
+                adequacy=self._adequacy,
+                alerts=self.options.alerts if self.records_alerts else None,
+                alert_error=self._alert_error,
+                alert_start=self._alert_started,
+                end=end,
+            )
+        )
+        if self._extra:
+            extra = {m.name for m in self._extra}
+            self.measurements = tuple(m for m in self.measurements if m.name not in extra) + tuple(
+                self._extra
+            )
+        return self.measurements
+
+    def _await_alerts(self) -> None:
+        """Keep recording until the expected alerts fired and resolved, bounded by the promises.
+
+        Waits for a first firing up to the ALERT-FIRES bound after the fault, then for every
+        fired expected alert to be resolved up to the ALERT-RESOLVES bound after recovery (+ two
+        polls of margin each). Without those promises it does not wait.
+        """
+        rec = self.alert_recorder
+        fault = next((e.at for e in self.events if e.kind == "fault"), None)
+        if rec is None or not self.options.alerts or fault is None:
+            return
+        names = self.options.alerts
+        fire_bound = self.threshold("alert_fire_s")
+        resolve_bound = self.threshold("alert_resolve_s")
+        margin = 2 * self.alert_poll_s + 1.0
+        while True:
+            now = self.clock()
+            recovered = next((e.at for e in self.events if e.kind == "recovered"), None)
+            fired = {
+                str(e.detail.get("alertname"))
+                for e in rec.events()
+                if e.kind == "alert-firing"
+                and e.at >= fault
+                and isinstance(e.detail, Mapping)
+                and e.detail.get("alertname") in names
+            }
+            if not fired:
+                if fire_bound is None or now >= fault + fire_bound + margin:
+                    return
+            else:
+                if resolve_bound is None or recovered is None or not (rec.firing(names) & fired):
+                    return
+                if now >= recovered + resolve_bound + margin:
+                    return
+            self.sleep(min(self.alert_poll_s, 1.0))
+
+    def _stop_alerts(self) -> None:
+        rec = self.alert_recorder
+        if rec is None:
+            return
+        rec.stop()
+        alert_events = rec.events()
+        self.events.extend(alert_events)
+        self.events.sort(key=lambda e: e.at)
+        if rec.polls <= 1 or rec.unreachable_s > max(5.0, 5 * rec.poll_s):
+            self._alert_error = (
+                f"Alertmanager unreachable for {rec.unreachable_s:.0f} s during the recording "
+                f"({rec.failed_polls} failed polls of {rec.polls + rec.failed_polls}; last: "
+                f"{rec.last_error})"
+            )
+            self.note_error(self._alert_error)
+
+    @property
+    def confirm_within_s(self) -> float | None:
+        """ORDER-CONFIRMED's deadline (params.confirm_within_s) when a judged promise checks
+        unconfirmed_orders; None: confirmations are not waited for."""
+        for p in self.promises:
+            if "unconfirmed_orders" in p.measurement_names():
+                return float(p.params.get("confirm_within_s", 60.0))
+        return None
+
+    def _read_back_orders(self, app_url: str) -> None:
+        """Read every acknowledged order (probes and load) back; with a confirm deadline, wait
+        (bounded) until each is confirmed or its deadline passed."""
+        entries = [e for e in self._ledger if e.kind == "order"]
+        if not entries:
+            return
+        within = self.confirm_within_s
+        until = None
+        if within is not None:
+            recovered = next((e.at for e in self.events if e.kind == "recovered"), None)
+            last = max(
+                confirm_deadline(e, recovered_at=recovered, within_s=within) for e in entries
+            )
+            cap = self.clock() + self.order_confirm_wait_s * self.timeout_multiplier
+            until = min(last + 1.0, cap)
+        try:
+            self._orders = fetch_order_read_back(
+                app_url,
+                [e.key for e in entries],
+                confirm_until=until,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+        except HasuiteError as exc:
+            self._orders_error = str(exc)
+            self.note_error(f"order read-back failed: {exc}")
+
+    def _fetch_beat(self, app_url: str, token: str | None) -> dict[str, Any] | None:
+        since = int(self.started_wall)
+        try:
+            resp = requests.get(
+                f"{app_url.rstrip('/')}/probe/beat?since={since}",
+                headers={"X-Probe-Token": token or ""},
+                timeout=5,
+            )
+            body: dict[str, Any] = resp.json()
+            interval = float(body["interval"])
+            return {
+                "interval": interval,
+                "slots": body["slots"],
+                # whole slots inside the recording only
+                "first_slot": int(since // interval) + 1,
+                "last_slot": int(body["current_slot"]) - 1,
+            }
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            self.note_error(f"beat slots could not be read: {type(exc).__name__}: {exc}")
+            return None
+
+    # -- judgement ---------------------------------------------------------------------------
+
+    def finish(self, journal_status: str | None = None) -> ExperimentResult:
+        """Judge and write the experiment folder (once). Stops recorders if still running."""
+        if self.result is not None:
+            return self.result
+        interrupted = journal_status == "interrupted"
+        measurements: tuple[Measurement, ...] = ()
+        try:
+            measurements = self.stop_and_measure()
+        except Exception as exc:  # a verdict must still be written
+            log.exception("%s: measuring failed", self.name)
+            self.note_error(f"measuring failed: {type(exc).__name__}: {exc}")
+        target_name = self.target.name
+        if interrupted:
+            reason = "run interrupted (Ctrl-C or signal) before the experiment completed"
+            results = tuple(interrupted_result(p, reason) for p in self.promises)
+        elif self.errors and not self.injections:
+            reason = "; ".join(self.errors)
+            results = tuple(error_result(p, reason) for p in self.promises)
+        elif not self.injections and self.options.fault:
+            reason = "no fault was injected (the method did not run or its action failed)"
+            results = tuple(error_result(p, reason) for p in self.promises)
+        else:
+            reason = "; ".join(self.errors)
+            results = judge_all(self.promises, measurements, target_name)
+            if self._adequacy is not None:
+                adequacy = self._adequacy
+                results = tuple(note_load_adequacy(r, adequacy) for r in results)
+            if self.errors:
+                results = tuple(
+                    _downgrade(r, reason) if r.verdict == Verdict.PASS else r for r in results
+                )
+            baseline = unhealthy_baseline(measurements) if self.options.fault else None
+            if baseline:
+                # Neither PASS nor FAIL can be trusted: the numbers mix the fault with the
+                # earlier trouble (issue: "the stack unhealthy before the fault: ERROR").
+                reason = "; ".join((*self.errors, baseline))
+                results = tuple(
+                    _downgrade(r, baseline) if r.verdict in (Verdict.PASS, Verdict.FAIL) else r
+                    for r in results
+                )
+        results = self._recommend(results)
+        status = Verdict.INTERRUPTED if interrupted else aggregate_status(results)
+        self.result = ExperimentResult(
+            name=self.name,
+            status=status,
+            reason=reason,
+            promises=results,
+            measurements=measurements,
+            dir=str(self.out_dir),
+        )
+        write_experiment(self._record())
+        return self.result
+
+    def _recommend(self, results: tuple[PromiseResult, ...]) -> tuple[PromiseResult, ...]:
+        """Give every FAIL its recommendation, also at the end of its reason."""
+        if self.stack is None:
+            return results
+        current = flat_settings(self.stack)
+        good = flat_settings(self.known_good) if self.known_good is not None else None
+        by_id = {p.id: p for p in self.promises}
+        out = []
+        for r in results:
+            promise = by_id.get(r.id)
+            if promise is not None:
+                r = with_recommendation(r, promise, current=current, known_good=good)
+                if r.recommendation:
+                    r = replace(r, reason=f"{r.reason}; recommended: {r.recommendation}")
+            out.append(r)
+        return tuple(out)
+
+    def _record(self) -> ExperimentRecord:
+        assert self.result is not None
+        return ExperimentRecord(
+            out=self.out_dir,
+            samples=self._samples,
+            roles=self._roles,
+            events=tuple(self.events),
+            ledger=self._ledger,
+            orders=self._orders,
+            tasks=self._tasks,
+            orders_error=self._orders_error,
+            measurements=self.result.measurements,
+            load_profile=self.options.load,
+            load_result=self.load_result,
+            adequacy=self._adequacy,
+            load_stats=self._load_stats,
+            alerts_recorded=self.alert_recorder is not None or self.records_alerts,
+            notifications=tuple(self._notifications),
+            notifications_error=self._notifications_error,
+            result=self.result.to_dict(),
+            target=self.target.name,
+            started_wall=self.started_wall,
+            finished_wall=self.wall(),
+            injections=tuple(self.injections),
+            errors=tuple(self.errors),
+        )
+
+
+def _downgrade(result: PromiseResult, reason: str) -> PromiseResult:
+    """A verdict that cannot be trusted (a recording error, an unhealthy baseline): ERROR with
+    both reasons."""
+    return PromiseResult(
+        id=result.id,
+        verdict=Verdict.ERROR,
+        measured=result.measured,
+        threshold=result.threshold,
+        unit=result.unit,
+        reason=f"{reason}; measured: {result.reason}",
+        checks=result.checks,
+    )

@@ -1,0 +1,187 @@
+"""Run experiment files through chaoslib on a target and write the run folder (a stage).
+
+:func:`run_experiments` is the entry point of ``hasuite run``, the pytest suites and the tests:
+one :class:`~hasuite.session.experiment.ExperimentSession` per file, made active in the
+registry while chaoslib runs the file. Must be called from the main thread (chaoslib installs
+signal handlers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hasuite.analysis import (
+    aggregate_status,
+)
+from hasuite.errors import HasuiteError
+from hasuite.model import (
+    PromiseResult,
+    Verdict,
+)
+from hasuite.promises import load_promises
+from hasuite.session.experiment import ExperimentResult, ExperimentSession
+from hasuite.session.options import parse_options, resolve_experiments, select_promises
+from hasuite.session.registry import REGISTRY
+from hasuite.session.rundir import dump, new_run_id, point_latest, write_summary
+from hasuite.session.targets import known_good_stack, stack_of
+from hasuite.session.waits import bounded
+from hasuite.settings import (
+    StackSettings,
+)
+from hasuite.target import Target
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    status: Verdict
+    experiments: list[ExperimentResult]
+
+
+def run_experiments(
+    names: Sequence[str],
+    target: Target,
+    *,
+    reports_dir: Path,
+    experiments_dir: Path,
+    promises_path: Path,
+    probe_hz: float = 10.0,
+    task_deadline_s: float | None = None,
+    run_id: str | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+    timeout_multiplier: float | None = None,
+    only_promises: Collection[str] | None = None,
+    stack: StackSettings | None = None,
+) -> RunResult:
+    """Run experiment files through chaoslib on ``target``; write ``reports/<run-id>/``.
+
+    Must be called from the main thread (chaoslib installs signal handlers). Rollbacks always
+    run (also when the stack was unhealthy before the fault). Ctrl-C stops the run after the
+    current experiment's rollbacks; the summary is then marked INTERRUPTED. ``only_promises``
+    narrows what each experiment judges (default: all it names).
+    """
+    from chaoslib.experiment import ensure_experiment_is_valid
+    from chaoslib.loader import load_experiment
+    from chaoslib.run import Runner
+    from chaoslib.types import Strategy
+
+    if threading.current_thread() is not threading.main_thread():
+        raise HasuiteError("run_experiments must be called from the main thread (chaoslib)")
+    files = resolve_experiments(names, experiments_dir)
+    catalog = load_promises(promises_path)
+    run_id = run_id or new_run_id()
+    run_dir = reports_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    point_latest(reports_dir, run_dir)
+    started = time.time()
+    results: list[ExperimentResult] = []
+    interrupted = False
+    settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
+
+    def summarize(finished: float | None) -> Verdict:
+        pending = [f.stem for f in files if f.stem not in {r.name for r in results}]
+        entries = [r.to_dict() for r in results] + [
+            {
+                "name": n,
+                "status": Verdict.INTERRUPTED.value if interrupted else "PENDING",
+                "reason": "not run: the run was interrupted" if interrupted else "not run yet",
+                "dir": "",
+                "promises": [],
+            }
+            for n in pending
+        ]
+        status = (
+            aggregate_status(
+                [
+                    PromiseResult(
+                        id=r.name,
+                        verdict=r.status,
+                        measured=None,
+                        threshold=None,
+                        unit="",
+                        reason="",
+                    )
+                    for r in results
+                ]
+            )
+            if results
+            else Verdict.ERROR
+        )
+        if interrupted:
+            status = Verdict.INTERRUPTED
+        write_summary(
+            run_dir,
+            run_id=run_id,
+            target=target.name,
+            started=started,
+            finished=finished,
+            status=status.value,
+            experiments=entries,
+        )
+        return status
+
+    summarize(None)
+    with REGISTRY.bind(target), contextlib.suppress(KeyboardInterrupt):
+        for path in files:
+            if interrupted:
+                break
+            experiment = load_experiment(str(path), settings)
+            ensure_experiment_is_valid(experiment)
+            options = parse_options(experiment)
+            session = ExperimentSession(
+                options=options,
+                promises=tuple(
+                    p
+                    for p in select_promises(catalog, options)
+                    if only_promises is None or p.id in only_promises
+                ),
+                target=target,
+                run_dir=run_dir,
+                probe_hz=probe_hz,
+                task_deadline_s=task_deadline_s,
+                stack=stack if stack is not None else stack_of(target),
+                known_good=known_good_stack(),
+            )
+            if timeout_multiplier:
+                session.timeout_multiplier = timeout_multiplier
+            REGISTRY.activate(session, owner="runner")
+            progress(f"{options.name}: running")
+            t0 = time.monotonic()
+            journal: dict[str, Any] = {}
+            try:
+                journal = Runner(Strategy.DEFAULT).run(
+                    experiment,
+                    settings,
+                    experiment_vars=({"run_dir": str(run_dir), "target": target.name}, {}),
+                )
+            except KeyboardInterrupt:
+                # Escaped chaoslib (e.g. a second Ctrl-C): rollbacks may not have run.
+                journal = {"status": "interrupted"}
+                try:
+                    bounded(target.restore, 240.0, "restore the stack after Ctrl-C")
+                except (HasuiteError, KeyboardInterrupt) as exc:
+                    log.warning("restore after Ctrl-C failed: %s", exc)
+            finally:
+                REGISTRY.clear(session)
+            if journal.get("status") == "interrupted":
+                interrupted = True
+            result = session.finish(journal.get("status"))
+            session.out_dir.mkdir(parents=True, exist_ok=True)
+            dump(session.out_dir / "journal.json", journal)
+            results.append(result)
+            progress(f"{options.name}: {result.status.value} in {time.monotonic() - t0:.0f} s")
+            summarize(None)
+    if len(results) < len(files) and not interrupted:
+        interrupted = True  # Ctrl-C between experiments (suppressed above)
+    status = summarize(time.time())
+    return RunResult(run_id=run_id, run_dir=run_dir, status=status, experiments=results)

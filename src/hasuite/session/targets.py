@@ -1,0 +1,64 @@
+"""Which target and which settings a run acts on (a stage of the run).
+
+:func:`make_target` builds the target a Chaos Toolkit experiment names (the one the runner bound
+in :data:`~hasuite.session.registry.REGISTRY` wins); :func:`stack_of` gives the settings under
+test on it and :func:`known_good_stack` the profile a FAIL's recommendation compares with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+
+from hasuite.errors import ConfigError
+from hasuite.session.registry import REGISTRY
+from hasuite.settings import (
+    StackSettings,
+    load_stack,
+    project_dir,
+    suite_settings_from_env,
+)
+from hasuite.target import Target
+
+log = logging.getLogger(__name__)
+
+
+def stack_of(target: Target) -> StackSettings:
+    """The settings under test on ``target``: the lab's own (with its profile) on local,
+    env/stack.yaml's production settings elsewhere."""
+    from hasuite.drivers.local.target import LocalTarget
+
+    if isinstance(target, LocalTarget):
+        return target.lab.stack
+    return load_stack()
+
+
+def known_good_stack() -> StackSettings | None:
+    """env/stack.yaml with its known-good profile (None if the file has no such profile)."""
+    try:
+        return load_stack(profile="known-good")
+    except ConfigError:
+        return None
+
+
+def make_target(name: str, env: Mapping[str, str]) -> Target:
+    """The target named ``name`` built from HASUITE_* settings (the bound one wins)."""
+    bound = REGISTRY.bound_target()
+    if bound is not None:
+        if bound.name != name:
+            raise ConfigError(f"target {name!r} requested but {bound.name!r} is bound")
+        return bound
+    if name != "local":
+        raise ConfigError(f"target {name!r} is not available yet; known: local")
+    from hasuite.drivers.local.lab import LocalLab
+    from hasuite.drivers.local.target import LocalTarget
+
+    suite = suite_settings_from_env(env)
+    profile = None
+    state_file = suite.lab_dir / "lab.json"
+    with contextlib.suppress(OSError, ValueError):
+        profile = json.loads(state_file.read_text()).get("profile")
+    lab = LocalLab(suite, load_stack(profile=profile), project_dir())
+    return LocalTarget(lab=lab)

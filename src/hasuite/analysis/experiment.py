@@ -36,6 +36,7 @@ from hasuite.model import (
     Measurement,
     OrderReadBack,
     RoleObservation,
+    Sample,
     Timeline,
 )
 
@@ -107,6 +108,168 @@ def beat_restart_slot(
     return int(back.wall // interval_s) if back else None
 
 
+Probes = Mapping[str, Sequence[Sample]]
+
+
+def _measure_outages(
+    by_probe: Probes, fault: float | None, resolution_s: float
+) -> list[Measurement]:
+    """Outages seen through each request probe, and the first successful write."""
+
+    def outage(probe: str, name: str) -> Measurement:
+        if probe not in by_probe:
+            return unmeasured(name, "s", f"the {probe} probe did not run")
+        return measure_outage(by_probe[probe], fault_at=fault, name=name, resolution_s=resolution_s)
+
+    out = [
+        outage("order-write", "write_outage_s"),
+        outage("cache-write", "cache_write_outage_s"),
+        outage("task-enqueue", "task_enqueue_outage_s"),
+    ]
+    if "order-write" in by_probe:
+        out.append(measure_time_to_first_success(by_probe["order-write"], after=fault))
+    else:
+        out.append(unmeasured("write_first_success_s", "s", "the order-write probe did not run"))
+    return out
+
+
+def _measure_task_resume(
+    by_probe: Probes, ledger: Sequence[LedgerEntry], fault: float | None, end: float
+) -> Measurement:
+    """Celery consumes NEW tasks again: tasks acknowledged after the fault, first seen run."""
+    acked = {e.key: e.acknowledged_at for e in ledger if e.kind == "task"}
+    runs = [
+        s
+        for s in by_probe.get("task-run", ())
+        if fault is not None and s.key is not None and acked.get(s.key, -math.inf) >= fault
+    ]
+    if fault is None:
+        return unmeasured("task_resume_s", "s", "no fault instant on the timeline")
+    if "task-enqueue" not in by_probe:
+        return unmeasured("task_resume_s", "s", "the task-enqueue probe did not run")
+    if not runs:
+        waited = max(end - fault, 0.0)
+        return Measurement(
+            name="task_resume_s",
+            value=waited,
+            unit="s",
+            at_least=True,
+            detail=f"no task acknowledged after the fault was seen executed within {waited:.1f} s",
+        )
+    return measure_time_to_first_success(runs, after=fault, name="task_resume_s")
+
+
+def _measure_control_plane(
+    timeline: Timeline, injection: Injection | None, fault: float | None
+) -> list[Measurement]:
+    """New leader, new master, the hit instances ready again."""
+    out = [
+        measure_time_to_new_role(
+            timeline.roles,
+            component="postgres",
+            role="leader",
+            fault_at=fault,
+            name="time_to_new_leader_s",
+        ),
+        measure_time_to_new_role(
+            timeline.roles,
+            component="redis",
+            role="master",
+            fault_at=fault,
+            name="time_to_new_master_s",
+        ),
+    ]
+    if injection is None:
+        out.append(unmeasured("instance_ready_s", "s", "no injection recorded"))
+    else:
+        out.append(
+            measure_instance_ready(
+                timeline.roles,
+                component=injection.component,
+                instances=injection.instances,
+                fault_at=fault,
+            )
+        )
+    return out
+
+
+def _measure_requests(
+    timeline: Timeline, by_probe: Probes, fault: float | None, end: float
+) -> list[Measurement]:
+    """What users saw: the request probes and the load's requests (probe ``http``)."""
+    requests_ = [s for p in (*REQUEST_PROBES, "http") for s in by_probe.get(p, ())]
+    out: list[Measurement] = []
+    if fault is None:
+        why = "no fault instant on the timeline"
+        out += [
+            unmeasured("failed_requests", "count", why),
+            unmeasured("failed_request_ratio", "ratio", why),
+            unmeasured("max_success_gap_s", "s", why),
+        ]
+    else:
+        out += list(measure_failed_requests(requests_, start=fault, end=end))
+        if requests_:
+            out.append(measure_max_success_gap(requests_, start=fault, end=end))
+        else:
+            out.append(unmeasured("max_success_gap_s", "s", "no request samples"))
+    span = timeline.span()
+    if span is not None:
+        phases = build_phases(timeline.events, start=span[0], end=max(span[1], end))
+        out += list(measure_phase_errors(requests_, phases))
+    return out
+
+
+def _measure_tasks(
+    ledger: Sequence[LedgerEntry],
+    tasks: LedgerCheck | None,
+    *,
+    deadline_s: float | None,
+    error: str | None,
+) -> list[Measurement]:
+    """Lost and duplicated probe tasks; cache keys are not read back."""
+    if tasks is None:
+        why = f"ledger not read back: {error or 'no read-back'}"
+        out = [unmeasured("lost_tasks", "count", why), unmeasured("duplicate_tasks", "count", why)]
+    else:
+        out = [
+            measure_lost(ledger, tasks, kind="task", deadline_s=deadline_s),
+            measure_duplicates(ledger, tasks, kind="task"),
+        ]
+    out.append(
+        unmeasured(
+            "lost_keys",
+            "count",
+            "the app has no cache read-back endpoint (POST /probe/cache reads back only at write)",
+        )
+    )
+    return out
+
+
+def _measure_beat(
+    timeline: Timeline, beat: Mapping[str, Any] | None, fault: float | None
+) -> list[Measurement]:
+    """Beat's resume, missed and doubled slots."""
+    out: list[Measurement] = []
+    if beat is None:
+        why = "beat slots not recorded for this experiment"
+        out += [
+            unmeasured("beat_resume_intervals", "intervals", why),
+            unmeasured("missed_slots", "count", why),
+            unmeasured("doubled_slots", "count", why),
+        ]
+    else:
+        interval = float(beat["interval"])
+        slots = [(int(s["slot"]), int(s["ticks"])) for s in beat["slots"]]
+        first, last = int(beat["first_slot"]), int(beat["last_slot"])
+        restart = beat_restart_slot(timeline.roles, fault_at=fault, interval_s=interval)
+        out.append(measure_beat_resume(slots, restart_slot=restart, last_slot=last))
+        missed_from = restart + 1 if restart is not None else last + 1
+        missed, _ = measure_beat_slots(slots, first_slot=missed_from, last_slot=last)
+        _, doubled = measure_beat_slots(slots, first_slot=first, last_slot=last)
+        out += [missed, doubled]
+    return out
+
+
 def measure_experiment(
     timeline: Timeline,
     *,
@@ -128,137 +291,23 @@ def measure_experiment(
     the read-back of all its orders, ``tasks`` of the probe tasks.
     """
     fault = timeline.fault_at()
-    out: list[Measurement] = []
     by_probe = {p: timeline.for_probe(p) for p in timeline.probes()}
-
-    def outage(probe: str, name: str) -> Measurement:
-        if probe not in by_probe:
-            return unmeasured(name, "s", f"the {probe} probe did not run")
-        return measure_outage(by_probe[probe], fault_at=fault, name=name, resolution_s=resolution_s)
-
-    out.append(outage("order-write", "write_outage_s"))
-    out.append(outage("cache-write", "cache_write_outage_s"))
-    out.append(outage("task-enqueue", "task_enqueue_outage_s"))
-    if "order-write" in by_probe:
-        out.append(measure_time_to_first_success(by_probe["order-write"], after=fault))
-    else:
-        out.append(unmeasured("write_first_success_s", "s", "the order-write probe did not run"))
-    # Celery consumes NEW tasks again: tasks acknowledged after the fault, first seen executed.
-    acked = {e.key: e.acknowledged_at for e in ledger if e.kind == "task"}
-    runs = [
-        s
-        for s in by_probe.get("task-run", ())
-        if fault is not None and s.key is not None and acked.get(s.key, -math.inf) >= fault
+    return [
+        *_measure_outages(by_probe, fault, resolution_s),
+        _measure_task_resume(by_probe, ledger, fault, end),
+        *_measure_control_plane(timeline, injection, fault),
+        *_measure_requests(timeline, by_probe, fault, end),
+        # ledgers: every source's orders, the probe tasks
+        *_measure_orders(
+            ledger,
+            orders,
+            error=orders_error,
+            recovered_at=timeline.recovered_at(),
+            confirm_within_s=confirm_within_s,
+        ),
+        *_measure_tasks(ledger, tasks, deadline_s=task_deadline_s, error=ledger_error),
+        *_measure_beat(timeline, beat, fault),
     ]
-    if fault is None:
-        out.append(unmeasured("task_resume_s", "s", "no fault instant on the timeline"))
-    elif "task-enqueue" not in by_probe:
-        out.append(unmeasured("task_resume_s", "s", "the task-enqueue probe did not run"))
-    elif not runs:
-        waited = max(end - fault, 0.0)
-        out.append(
-            Measurement(
-                name="task_resume_s",
-                value=waited,
-                unit="s",
-                at_least=True,
-                detail=f"no task acknowledged after the fault was seen executed within "
-                f"{waited:.1f} s",
-            )
-        )
-    else:
-        out.append(measure_time_to_first_success(runs, after=fault, name="task_resume_s"))
-    out.append(
-        measure_time_to_new_role(
-            timeline.roles,
-            component="postgres",
-            role="leader",
-            fault_at=fault,
-            name="time_to_new_leader_s",
-        )
-    )
-    out.append(
-        measure_time_to_new_role(
-            timeline.roles,
-            component="redis",
-            role="master",
-            fault_at=fault,
-            name="time_to_new_master_s",
-        )
-    )
-    if injection is not None:
-        out.append(
-            measure_instance_ready(
-                timeline.roles,
-                component=injection.component,
-                instances=injection.instances,
-                fault_at=fault,
-            )
-        )
-    else:
-        out.append(unmeasured("instance_ready_s", "s", "no injection recorded"))
-    # What users saw: the request probes and the load's requests (probe "http").
-    requests_ = [s for p in (*REQUEST_PROBES, "http") for s in by_probe.get(p, ())]
-    if fault is None:
-        why = "no fault instant on the timeline"
-        out += [
-            unmeasured("failed_requests", "count", why),
-            unmeasured("failed_request_ratio", "ratio", why),
-            unmeasured("max_success_gap_s", "s", why),
-        ]
-    else:
-        out += list(measure_failed_requests(requests_, start=fault, end=end))
-        if requests_:
-            out.append(measure_max_success_gap(requests_, start=fault, end=end))
-        else:
-            out.append(unmeasured("max_success_gap_s", "s", "no request samples"))
-    span = timeline.span()
-    if span is not None:
-        phases = build_phases(timeline.events, start=span[0], end=max(span[1], end))
-        out += list(measure_phase_errors(requests_, phases))
-    # ledgers: every source's orders, the probe tasks
-    out += _measure_orders(
-        ledger,
-        orders,
-        error=orders_error,
-        recovered_at=timeline.recovered_at(),
-        confirm_within_s=confirm_within_s,
-    )
-    if tasks is None:
-        why = f"ledger not read back: {ledger_error or 'no read-back'}"
-        out += [
-            unmeasured("lost_tasks", "count", why),
-            unmeasured("duplicate_tasks", "count", why),
-        ]
-    else:
-        out.append(measure_lost(ledger, tasks, kind="task", deadline_s=task_deadline_s))
-        out.append(measure_duplicates(ledger, tasks, kind="task"))
-    out.append(
-        unmeasured(
-            "lost_keys",
-            "count",
-            "the app has no cache read-back endpoint (POST /probe/cache reads back only at write)",
-        )
-    )
-    # celery beat
-    if beat is None:
-        why = "beat slots not recorded for this experiment"
-        out += [
-            unmeasured("beat_resume_intervals", "intervals", why),
-            unmeasured("missed_slots", "count", why),
-            unmeasured("doubled_slots", "count", why),
-        ]
-    else:
-        interval = float(beat["interval"])
-        slots = [(int(s["slot"]), int(s["ticks"])) for s in beat["slots"]]
-        first, last = int(beat["first_slot"]), int(beat["last_slot"])
-        restart = beat_restart_slot(timeline.roles, fault_at=fault, interval_s=interval)
-        out.append(measure_beat_resume(slots, restart_slot=restart, last_slot=last))
-        missed_from = restart + 1 if restart is not None else last + 1
-        missed, _ = measure_beat_slots(slots, first_slot=missed_from, last_slot=last)
-        _, doubled = measure_beat_slots(slots, first_slot=first, last_slot=last)
-        out += [missed, doubled]
-    return out
 
 
 def measure_load_and_alerts(

@@ -63,15 +63,15 @@ def validate_summary(data: Any, *, where: str = "summary.json") -> dict[str, Any
     """
     if not isinstance(data, dict):
         raise ReportError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    data = dict(data)
-    version = data.setdefault("schema_version", SUPPORTED_SCHEMA_VERSION)
+    summary: dict[str, Any] = dict(data)
+    version = summary.setdefault("schema_version", SUPPORTED_SCHEMA_VERSION)
     if isinstance(version, int) and version > SUPPORTED_SCHEMA_VERSION:
         raise ReportError(
             f"{where}: schema_version {version} is newer than this hasuite reads "
             f"({SUPPORTED_SCHEMA_VERSION}); re-render with the hasuite that wrote the run"
         )
     validator = jsonschema.Draft202012Validator(summary_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator.iter_errors(summary), key=lambda e: list(e.absolute_path))
     if errors:
         shown = "; ".join(
             f"at {'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
@@ -82,7 +82,7 @@ def validate_summary(data: Any, *, where: str = "summary.json") -> dict[str, Any
             f"{where} does not match the summary schema (version {SUPPORTED_SCHEMA_VERSION}): "
             f"{shown}{more}; the file is corrupt or was edited by hand"
         )
-    return data
+    return summary
 
 
 @dataclass(frozen=True, kw_only=True)

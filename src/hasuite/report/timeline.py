@@ -109,7 +109,7 @@ def _nice_step(span: float) -> float:
     for step in (0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600):
         if step >= raw:
             return step
-    return 10 ** math.ceil(math.log10(raw))
+    return float(10 ** math.ceil(math.log10(raw)))
 
 
 def _fmt(v: float) -> str:
@@ -182,7 +182,9 @@ def _load_bins(records: Sequence[Mapping[str, object]]) -> list[tuple[int, int, 
     return [(s, total[s], failed[s]) for s in range(lo, hi + 1)]
 
 
-def render_timeline(exp: ExperimentData) -> str:
+# One SVG drawn top to bottom, lane by lane: splitting it would pass the scales and the
+# lane positions to every helper; it is covered by tests/report (render, browser).
+def render_timeline(exp: ExperimentData) -> str:  # noqa: C901, PLR0915
     """The experiment's timeline as an ``<svg>`` element (a string), or a note when empty."""
     samples = sorted(exp.samples, key=lambda s: s.at)
     roles = sorted(exp.roles, key=lambda r: r.at)

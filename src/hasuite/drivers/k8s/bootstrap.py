@@ -87,7 +87,8 @@ class KindPlan:
         return f"kind-{self.cluster}"
 
     def charts(self) -> dict[str, Any]:
-        return yaml.safe_load((self.root / "env/k8s/charts.yaml").read_text())
+        data: dict[str, Any] = yaml.safe_load((self.root / "env/k8s/charts.yaml").read_text())
+        return data
 
 
 def render_kind_config(

@@ -111,7 +111,7 @@ class ClientKubeApi:
 
         self.context = context
         self._timeout = request_timeout_s
-        api_client = config.new_client_from_config(context=context)
+        api_client = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
         self._core = client.CoreV1Api(api_client)
         self._apps = client.AppsV1Api(api_client)
         self._autoscaling = client.AutoscalingV2Api(api_client)

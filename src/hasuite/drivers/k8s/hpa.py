@@ -124,7 +124,9 @@ def run_hpa_scale(
 
     if window_s is not None:
         run.window_s = float(window_s)
-    now = lambda: target.clock()[0]  # noqa: E731
+    def now() -> float:
+        return target.clock()[0]
+
     load.start()
     run.load_start = now()
     try:

@@ -343,7 +343,9 @@ def build_redis_ha_values(stack: StackSettings) -> dict[str, Any]:
     }
 
 
-def build_kps_values(stack: StackSettings, *, receiver_url: str = ALERT_RECEIVER_URL) -> dict:
+def build_kps_values(
+    stack: StackSettings, *, receiver_url: str = ALERT_RECEIVER_URL
+) -> dict[str, Any]:
     """kube-prometheus-stack: scrape timing, Alertmanager -> the suite's webhook, kind targets."""
     m = stack.monitoring
     am_tmpl = project_dir() / "env" / "alerts" / "alertmanager.yml.tmpl"

@@ -163,8 +163,10 @@ def sentinel_view(layout: LabLayout, index: int) -> tuple[str | None, int, str]:
     )
     name = layout.stack.redis.master_name
     try:
-        addr = client.execute_command("SENTINEL", "get-master-addr-by-name", name)
-        replicas = client.execute_command("SENTINEL", "replicas", name)
+        addr = client.execute_command(  # type: ignore[no-untyped-call]
+            "SENTINEL", "get-master-addr-by-name", name
+        )
+        replicas = client.execute_command("SENTINEL", "replicas", name)  # type: ignore[no-untyped-call]
     except redis.RedisError as exc:
         return None, 0, str(exc)
     finally:

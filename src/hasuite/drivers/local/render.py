@@ -24,6 +24,7 @@ from hasuite.drivers.local.layout import (
     LabSecrets,
 )
 from hasuite.errors import LabError
+from hasuite.settings import StackSettings
 
 PG_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 PATRONI_VENV = TOOLS_DIR / "patroni-venv"
@@ -106,263 +107,318 @@ def app_env(layout: LabLayout, secrets: LabSecrets) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class _Render:
+    """What every component's renderer needs: the lab's folders, settings and environment."""
+
+    layout: LabLayout
+    secrets: LabSecrets
+    project: Path
+    stack: StackSettings
+    user: str | None
+    conf: Path
+    data: Path
+    logs: Path
+    run: Path
+    venv_bin: Path
+    lab_env: dict[str, str]
+
+
 def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Program]:
-    """Write every config file of the lab; return the supervised programs."""
-    stack = layout.stack
-    user = service_user()
+    """Write every config file of the lab; return the supervised programs (one renderer per
+    component, in start order)."""
     conf, data, logs, run = layout.conf_dir, layout.data_dir, layout.log_dir, layout.run_dir
     for d in (conf, data, logs, run, layout.root / "tmp"):
         d.mkdir(parents=True, exist_ok=True)
     os.chmod(layout.root, 0o755)
     os.chmod(data, 0o755)
-    venv_bin = Path(sys.executable).parent
-    lab_env = {"HASUITE_LAB_ROOT": str(layout.root)}
+    r = _Render(
+        layout=layout,
+        secrets=secrets,
+        project=project,
+        stack=layout.stack,
+        user=service_user(),
+        conf=conf,
+        data=data,
+        logs=logs,
+        run=run,
+        venv_bin=Path(sys.executable).parent,
+        lab_env={"HASUITE_LAB_ROOT": str(layout.root)},
+    )
     programs: list[Program] = []
+    for render in _RENDERERS:
+        programs += render(r)
+    write(conf / "supervisord.conf", render_supervisord(layout, programs))
+    return programs
 
-    # etcd: the DCS of Patroni (one node, like a small DCS on Kubernetes).
-    etcd_data = data / "etcd"
-    programs.append(
+
+def _render_etcd(r: _Render) -> list[Program]:
+    """etcd: the DCS of Patroni (one node, like a small DCS on Kubernetes)."""
+    out: list[Program] = []
+    etcd_data = r.data / "etcd"
+    out.append(
         Program(
             name="etcd",
             component="etcd",
             command=(
                 f"etcd --name etcd1 --data-dir {etcd_data} "
-                f"--listen-client-urls http://127.0.0.1:{layout.port('etcd')} "
-                f"--advertise-client-urls http://127.0.0.1:{layout.port('etcd')} "
-                f"--listen-peer-urls http://127.0.0.1:{layout.port('etcd-peer')} "
-                f"--initial-advertise-peer-urls http://127.0.0.1:{layout.port('etcd-peer')} "
-                f"--initial-cluster etcd1=http://127.0.0.1:{layout.port('etcd-peer')} "
+                f"--listen-client-urls http://127.0.0.1:{r.layout.port('etcd')} "
+                f"--advertise-client-urls http://127.0.0.1:{r.layout.port('etcd')} "
+                f"--listen-peer-urls http://127.0.0.1:{r.layout.port('etcd-peer')} "
+                f"--initial-advertise-peer-urls http://127.0.0.1:{r.layout.port('etcd-peer')} "
+                f"--initial-cluster etcd1=http://127.0.0.1:{r.layout.port('etcd-peer')} "
                 "--enable-v2=false --log-level warn"
             ),
             priority=100,
         )
     )
+    return out
 
-    # Patroni members (each manages one PostgreSQL 15).
-    socket_dir = run / "pg"
+
+def _render_patroni(r: _Render) -> list[Program]:
+    """Patroni members (each manages one PostgreSQL 15)."""
+    out: list[Program] = []
+    socket_dir = r.run / "pg"
     socket_dir.mkdir(exist_ok=True)
-    chown_tree(socket_dir, user)
-    patroni_tmpl = template(project, "patroni.yml.tmpl")
+    chown_tree(socket_dir, r.user)
+    patroni_tmpl = template(r.project, "patroni.yml.tmpl")
     for i in range(POSTGRES_MEMBERS):
         name = f"postgres-{i + 1}"
-        pgdata = layout.pg_data(i)
+        pgdata = r.layout.pg_data(i)
         if not pgdata.exists():
             pgdata.mkdir(mode=0o700, parents=True)
-            chown_tree(pgdata, user)
-        cfg = conf / f"patroni-{i + 1}.yml"
+            chown_tree(pgdata, r.user)
+        cfg = r.conf / f"patroni-{i + 1}.yml"
         write(
             cfg,
             patroni_tmpl.substitute(
                 scope="hasuite",
                 name=name,
-                rest_port=layout.port("patroni", i),
-                etcd_port=layout.port("etcd"),
-                ttl=stack.patroni.ttl,
-                loop_wait=stack.patroni.loop_wait,
-                retry_timeout=stack.patroni.retry_timeout,
-                maximum_lag_on_failover=stack.patroni.maximum_lag_on_failover,
-                use_pg_rewind="true" if stack.patroni.use_pg_rewind else "false",
-                pg_port=layout.port("postgres", i),
+                rest_port=r.layout.port("patroni", i),
+                etcd_port=r.layout.port("etcd"),
+                ttl=r.stack.patroni.ttl,
+                loop_wait=r.stack.patroni.loop_wait,
+                retry_timeout=r.stack.patroni.retry_timeout,
+                maximum_lag_on_failover=r.stack.patroni.maximum_lag_on_failover,
+                use_pg_rewind="true" if r.stack.patroni.use_pg_rewind else "false",
+                pg_port=r.layout.port("postgres", i),
                 data_dir=pgdata,
                 bin_dir=PG_BIN_DIR,
                 pgpass=socket_dir / f"pgpass-{i + 1}",
                 socket_dir=socket_dir,
-                superuser_password=secrets.superuser_password,
-                replication_password=secrets.replication_password,
-                rewind_password=secrets.rewind_password,
+                superuser_password=r.secrets.superuser_password,
+                replication_password=r.secrets.replication_password,
+                rewind_password=r.secrets.rewind_password,
             ),
-            owner=user,
+            owner=r.user,
             mode=0o600,
         )
-        programs.append(
+        out.append(
             Program(
                 name=name,
                 component="postgres",
                 command=f"{PATRONI_VENV / 'bin' / 'patroni'} {cfg}",
-                user=user,
-                env={**lab_env, "HOME": str(socket_dir)},
-                stopwaitsecs=max(stack.patroni.termination_grace_s, 1),
+                user=r.user,
+                env={**r.lab_env, "HOME": str(socket_dir)},
+                stopwaitsecs=max(r.stack.patroni.termination_grace_s, 1),
                 priority=200,
-                restart_delay=stack.lab.postgres_restart_delay,
+                restart_delay=r.stack.lab.postgres_restart_delay,
             )
         )
+    return out
 
-    # HAProxy: the primary "Service" and the pooler "Service".
-    check_ms = stack.lab.haproxy_check_interval_ms
+
+def _render_haproxy(r: _Render) -> list[Program]:
+    """HAProxy: the primary "Service" and the pooler "Service"."""
+    out: list[Program] = []
+    check_ms = r.stack.lab.haproxy_check_interval_ms
     primary_servers = "\n".join(
-        f"    server postgres-{i + 1} 127.0.0.1:{layout.port('postgres', i)} "
-        f"check port {layout.port('patroni', i)}"
+        f"    server postgres-{i + 1} 127.0.0.1:{r.layout.port('postgres', i)} "
+        f"check port {r.layout.port('patroni', i)}"
         for i in range(POSTGRES_MEMBERS)
     )
     pooler_servers = "\n".join(
-        f"    server pooler-{i + 1} 127.0.0.1:{layout.port('pooler', i)} check"
-        for i in range(stack.pooler.instances)
+        f"    server pooler-{i + 1} 127.0.0.1:{r.layout.port('pooler', i)} check"
+        for i in range(r.stack.pooler.instances)
     )
-    haproxy_cfg = conf / "haproxy.cfg"
+    haproxy_cfg = r.conf / "haproxy.cfg"
     write(
         haproxy_cfg,
-        template(project, "haproxy.cfg.tmpl").substitute(
-            stats_port=layout.port("haproxy-stats"),
-            primary_port=layout.port("haproxy-primary"),
-            pooler_port=layout.port("haproxy-pooler"),
+        template(r.project, "haproxy.cfg.tmpl").substitute(
+            stats_port=r.layout.port("haproxy-stats"),
+            primary_port=r.layout.port("haproxy-primary"),
+            pooler_port=r.layout.port("haproxy-pooler"),
             check_ms=check_ms,
-            fall=stack.lab.haproxy_fall,
-            rise=stack.lab.haproxy_rise,
+            fall=r.stack.lab.haproxy_fall,
+            rise=r.stack.lab.haproxy_rise,
             primary_servers=primary_servers,
             pooler_servers=pooler_servers,
         ),
     )
-    programs.append(
+    out.append(
         Program(
             name="haproxy",
             component="haproxy",
             command=f"haproxy -db -f {haproxy_cfg}",
-            env=lab_env,
+            env=r.lab_env,
             priority=150,
         )
     )
+    return out
 
-    # PgBouncer instances (transaction mode).
-    userlist = conf / "pgbouncer-users.txt"
+
+def _render_pgbouncer(r: _Render) -> list[Program]:
+    """PgBouncer instances (transaction mode)."""
+    out: list[Program] = []
+    userlist = r.conf / "pgbouncer-users.txt"
     write(
         userlist,
-        f'"{DB_USER}" "{secrets.app_password}"\n"postgres" "{secrets.superuser_password}"\n',
-        owner=user,
+        f'"{DB_USER}" "{r.secrets.app_password}"\n"postgres" "{r.secrets.superuser_password}"\n',
+        owner=r.user,
         mode=0o600,
     )
-    pgb_tmpl = template(project, "pgbouncer.ini.tmpl")
-    for i in range(stack.pooler.instances):
+    pgb_tmpl = template(r.project, "pgbouncer.ini.tmpl")
+    for i in range(r.stack.pooler.instances):
         name = f"pooler-{i + 1}"
-        ini = conf / f"{name}.ini"
+        ini = r.conf / f"{name}.ini"
         write(
             ini,
             pgb_tmpl.substitute(
                 name=name,
                 dbname=DB_NAME,
-                primary_port=layout.port("haproxy-primary"),
-                port=layout.port("pooler", i),
+                primary_port=r.layout.port("haproxy-primary"),
+                port=r.layout.port("pooler", i),
                 auth_file=userlist,
                 admin_user="postgres",
-                pool_mode=stack.pooler.pool_mode,
-                default_pool_size=stack.pooler.default_pool_size,
-                max_client_conn=stack.pooler.max_client_conn,
-                server_connect_timeout=stack.pooler.server_connect_timeout,
-                server_login_retry=stack.pooler.server_login_retry,
-                query_wait_timeout=stack.pooler.query_wait_timeout,
-                server_check_delay=stack.pooler.server_check_delay,
+                pool_mode=r.stack.pooler.pool_mode,
+                default_pool_size=r.stack.pooler.default_pool_size,
+                max_client_conn=r.stack.pooler.max_client_conn,
+                server_connect_timeout=r.stack.pooler.server_connect_timeout,
+                server_login_retry=r.stack.pooler.server_login_retry,
+                query_wait_timeout=r.stack.pooler.query_wait_timeout,
+                server_check_delay=r.stack.pooler.server_check_delay,
             ),
-            owner=user,
+            owner=r.user,
             mode=0o600,
         )
-        programs.append(
+        out.append(
             Program(
                 name=name,
                 component="pooler",
                 command=f"pgbouncer {ini}",
-                user=user,
-                env=lab_env,
+                user=r.user,
+                env=r.lab_env,
                 priority=250,
             )
         )
+    return out
 
-    # Redis master + replicas, and Sentinels. Their files are written once: Redis and Sentinel
-    # rewrite them as the topology changes, like the chart's persisted config.
-    redis_tmpl = template(project, "redis.conf.tmpl")
+
+def _render_redis(r: _Render) -> list[Program]:
+    """Redis master + replicas, and Sentinels. Their files are written once: Redis and Sentinel
+    rewrite them as the topology changes, like the chart's persisted config.
+    """
+    out: list[Program] = []
+    redis_tmpl = template(r.project, "redis.conf.tmpl")
     for i in range(REDIS_INSTANCES):
         name = f"redis-{i + 1}"
-        rdir = data / name
+        rdir = r.data / name
         rdir.mkdir(parents=True, exist_ok=True)
-        cfg = conf / f"{name}.conf"
+        cfg = r.conf / f"{name}.conf"
         if not cfg.exists():
-            replicaof = "" if i == 0 else f"replicaof 127.0.0.1 {layout.port('redis', 0)}"
+            replicaof = "" if i == 0 else f"replicaof 127.0.0.1 {r.layout.port('redis', 0)}"
             write(
                 cfg,
                 redis_tmpl.substitute(
                     name=name,
-                    port=layout.port("redis", i),
+                    port=r.layout.port("redis", i),
                     data_dir=rdir,
-                    min_replicas_to_write=stack.redis.min_replicas_to_write,
-                    min_replicas_max_lag=stack.redis.min_replicas_max_lag,
+                    min_replicas_to_write=r.stack.redis.min_replicas_to_write,
+                    min_replicas_max_lag=r.stack.redis.min_replicas_max_lag,
                     replicaof=replicaof,
                 ),
             )
-        programs.append(
+        out.append(
             Program(
                 name=name,
                 component="redis",
                 command=f"redis-server {cfg}",
-                env=lab_env,
+                env=r.lab_env,
                 priority=100,
-                restart_delay=stack.lab.redis_restart_delay,
+                restart_delay=r.stack.lab.redis_restart_delay,
             )
         )
-    sent_tmpl = template(project, "sentinel.conf.tmpl")
-    sen = stack.redis.sentinel
+    sent_tmpl = template(r.project, "sentinel.conf.tmpl")
+    sen = r.stack.redis.sentinel
     for i in range(SENTINELS):
         name = f"sentinel-{i + 1}"
-        sdir = data / name
+        sdir = r.data / name
         sdir.mkdir(parents=True, exist_ok=True)
-        cfg = conf / f"{name}.conf"
+        cfg = r.conf / f"{name}.conf"
         if not cfg.exists():
             write(
                 cfg,
                 sent_tmpl.substitute(
                     name=name,
-                    port=layout.port("sentinel", i),
+                    port=r.layout.port("sentinel", i),
                     data_dir=sdir,
-                    master_name=stack.redis.master_name,
-                    master_port=layout.port("redis", 0),
+                    master_name=r.stack.redis.master_name,
+                    master_port=r.layout.port("redis", 0),
                     quorum=sen.quorum,
                     down_after_milliseconds=sen.down_after_milliseconds,
                     failover_timeout=sen.failover_timeout,
                     parallel_syncs=sen.parallel_syncs,
                 ),
             )
-        programs.append(
+        out.append(
             Program(
                 name=name,
                 component="sentinel",
                 command=f"redis-sentinel {cfg}",
-                env=lab_env,
+                env=r.lab_env,
                 priority=120,
             )
         )
+    return out
 
-    # The app: gunicorn instances, Celery workers and one beat. Started after migrations.
-    app_dir = project / "env" / "app"
-    env = {**lab_env, **app_env(layout, secrets)}
+
+def _render_app(r: _Render) -> list[Program]:
+    """The app: gunicorn instances, Celery workers and one beat. Started after migrations."""
+    out: list[Program] = []
+    app_dir = r.project / "env" / "app"
+    env = {**r.lab_env, **app_env(r.layout, r.secrets)}
     gconf = app_dir / "gunicorn.conf.py"
-    graceful = stack.django.gunicorn_graceful_timeout
-    for i in range(stack.django.replicas):
+    graceful = r.stack.django.gunicorn_graceful_timeout
+    for i in range(r.stack.django.replicas):
         name = f"django-{i + 1}"
-        programs.append(
+        out.append(
             Program(
                 name=name,
                 component="django",
-                command=f"{venv_bin / 'gunicorn'} -c {gconf} --no-control-socket "
+                command=f"{r.venv_bin / 'gunicorn'} -c {gconf} --no-control-socket "
                 "shop.wsgi:application",
                 directory=app_dir,
-                env={**env, "SHOP_BIND": f"127.0.0.1:{layout.port('django', i)}"},
+                env={**env, "SHOP_BIND": f"127.0.0.1:{r.layout.port('django', i)}"},
                 stopwaitsecs=graceful + 5,
                 priority=600,
                 autostart=False,
                 startsecs=2,
             )
         )
-    for i in range(stack.celery.workers):
+    for i in range(r.stack.celery.workers):
         name = f"celery-worker-{i + 1}"
-        programs.append(
+        out.append(
             Program(
                 name=name,
                 component="celery-worker",
                 command=(
-                    f"{venv_bin / 'celery'} -A shop worker -n {name}@%%h "
-                    f"--concurrency {stack.celery.concurrency} --loglevel INFO"
+                    f"{r.venv_bin / 'celery'} -A shop worker -n {name}@%%h "
+                    f"--concurrency {r.stack.celery.concurrency} --loglevel INFO"
                 ),
                 directory=app_dir,
                 env={
                     **env,
-                    "SHOP_WORKER_METRICS_PORT": str(layout.port("celery-worker-metrics", i)),
+                    "SHOP_WORKER_METRICS_PORT": str(r.layout.port("celery-worker-metrics", i)),
                 },
                 stopwaitsecs=30,
                 priority=650,
@@ -372,18 +428,18 @@ def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Pr
         )
     # beat's schedule file is a cache of what it sent; a fresh lab starts without it (and a file
     # left by another dbm backend would keep that backend)
-    for old in data.glob("celerybeat-schedule*"):
+    for old in r.data.glob("celerybeat-schedule*"):
         old.unlink()
-    for i in range(stack.celery.beat_replicas):
+    for i in range(r.stack.celery.beat_replicas):
         # One beat is the promise (BEAT-SINGLETON); more than one is a seeded violation.
         suffix = "" if i == 0 else f"-{i + 1}"
-        programs.append(
+        out.append(
             Program(
                 name=f"celery-beat{suffix}",
                 component="celery-beat",
                 command=(
-                    f"{venv_bin / 'celery'} -A shop beat --loglevel INFO "
-                    f"--schedule {data / f'celerybeat-schedule{suffix}'}"
+                    f"{r.venv_bin / 'celery'} -A shop beat --loglevel INFO "
+                    f"--schedule {r.data / f'celerybeat-schedule{suffix}'}"
                 ),
                 directory=app_dir,
                 env=env,
@@ -392,123 +448,142 @@ def render_lab(layout: LabLayout, secrets: LabSecrets, project: Path) -> list[Pr
                 startsecs=2,
             )
         )
+    return out
 
-    # nginx in front of the app instances.
-    tmp = layout.root / "tmp" / "nginx"
+
+def _render_nginx(r: _Render) -> list[Program]:
+    """nginx in front of the app instances."""
+    out: list[Program] = []
+    tmp = r.layout.root / "tmp" / "nginx"
     tmp.mkdir(parents=True, exist_ok=True)
     os.chmod(tmp, 0o1777)
-    upstream_file = render_nginx_upstream(layout)
-    nginx_conf = conf / "nginx.conf"
+    upstream_file = render_nginx_upstream(r.layout)
+    nginx_conf = r.conf / "nginx.conf"
     write(
         nginx_conf,
-        template(project, "nginx.conf.tmpl").substitute(
+        template(r.project, "nginx.conf.tmpl").substitute(
             user_directive="user nobody nogroup;" if running_as_root() else "",
-            run_dir=run,
-            log_dir=logs,
+            run_dir=r.run,
+            log_dir=r.logs,
             tmp_dir=tmp,
             upstream_file=upstream_file,
-            port=layout.port("nginx"),
-            status_port=layout.port("nginx-status"),
-            proxy_next_upstream=stack.nginx.proxy_next_upstream,
-            proxy_connect_timeout=stack.nginx.proxy_connect_timeout,
-            proxy_read_timeout=stack.nginx.proxy_read_timeout,
-            upstream_keepalive_timeout=stack.nginx.upstream_keepalive_timeout,
+            port=r.layout.port("nginx"),
+            status_port=r.layout.port("nginx-status"),
+            proxy_next_upstream=r.stack.nginx.proxy_next_upstream,
+            proxy_connect_timeout=r.stack.nginx.proxy_connect_timeout,
+            proxy_read_timeout=r.stack.nginx.proxy_read_timeout,
+            upstream_keepalive_timeout=r.stack.nginx.upstream_keepalive_timeout,
         ),
     )
-    programs.append(
+    out.append(
         Program(
             name="nginx",
             component="nginx",
-            command=f"nginx -c {nginx_conf} -p {layout.root}",
-            env=lab_env,
+            command=f"nginx -c {nginx_conf} -p {r.layout.root}",
+            env=r.lab_env,
             stopsignal="QUIT",
             priority=800,
         )
     )
+    return out
 
-    # Monitoring: exporters, Prometheus, Alertmanager and the webhook receiver.
-    programs.append(
+
+def _render_monitoring(r: _Render) -> list[Program]:
+    """Monitoring: exporters, Prometheus, Alertmanager and the webhook receiver."""
+    out: list[Program] = []
+    out.append(
         Program(
             name="redis-exporter",
             component="redis-exporter",
             command=(
                 "prometheus-redis-exporter -redis.addr= "
-                f"-web.listen-address 127.0.0.1:{layout.port('redis-exporter')}"
+                f"-web.listen-address 127.0.0.1:{r.layout.port('redis-exporter')}"
             ),
-            env=lab_env,
+            env=r.lab_env,
             priority=900,
         )
     )
-    programs.append(
+    out.append(
         Program(
             name="nginx-exporter",
             component="nginx-exporter",
             command=(
                 "prometheus-nginx-exporter -nginx.scrape-uri "
-                f"http://127.0.0.1:{layout.port('nginx-status')}/stub_status "
-                f"-web.listen-address 127.0.0.1:{layout.port('nginx-exporter')}"
+                f"http://127.0.0.1:{r.layout.port('nginx-status')}/stub_status "
+                f"-web.listen-address 127.0.0.1:{r.layout.port('nginx-exporter')}"
             ),
-            env=lab_env,
+            env=r.lab_env,
             priority=900,
         )
     )
-    for i in range(stack.pooler.instances):
-        programs.append(
+    for i in range(r.stack.pooler.instances):
+        out.append(
             Program(
                 name=f"pooler-exporter-{i + 1}",
                 component="pooler-exporter",
                 command=(
-                    f"{venv_bin / 'python'} -m hasuite.drivers.local.pgbouncer_exporter "
-                    f"--listen-port {layout.port('pooler-exporter', i)} "
-                    f"--pgbouncer-port {layout.port('pooler', i)}"
+                    f"{r.venv_bin / 'python'} -m hasuite.drivers.local.pgbouncer_exporter "
+                    f"--listen-port {r.layout.port('pooler-exporter', i)} "
+                    f"--pgbouncer-port {r.layout.port('pooler', i)}"
                 ),
-                env={**lab_env, "PGBOUNCER_EXPORTER_PASSWORD": secrets.superuser_password},
+                env={**r.lab_env, "PGBOUNCER_EXPORTER_PASSWORD": r.secrets.superuser_password},
                 priority=900,
             )
         )
-    prom_conf = render_prometheus(layout, project)
-    programs.append(
+    prom_conf = render_prometheus(r.layout, r.project)
+    out.append(
         Program(
             name="prometheus",
             component="prometheus",
             command=(
-                f"prometheus --config.file={prom_conf} --storage.tsdb.path={data / 'prometheus'} "
-                f"--web.listen-address=127.0.0.1:{layout.port('prometheus')} "
+                f"prometheus --config.file={prom_conf} --storage.tsdb.path={r.data / 'prometheus'} "
+                f"--web.listen-address=127.0.0.1:{r.layout.port('prometheus')} "
                 "--web.enable-lifecycle --storage.tsdb.retention.time=2d --log.level=warn"
             ),
-            env=lab_env,
+            env=r.lab_env,
             priority=900,
         )
     )
-    am_conf = render_alertmanager(layout, project)
-    programs.append(
+    am_conf = render_alertmanager(r.layout, r.project)
+    out.append(
         Program(
             name="alertmanager",
             component="alertmanager",
             command=(
                 f"prometheus-alertmanager --config.file={am_conf} "
-                f"--storage.path={data / 'alertmanager'} "
-                f"--web.listen-address=127.0.0.1:{layout.port('alertmanager')} "
+                f"--storage.path={r.data / 'alertmanager'} "
+                f"--web.listen-address=127.0.0.1:{r.layout.port('alertmanager')} "
                 "--cluster.listen-address= --log.level=warn"
             ),
-            env=lab_env,
+            env=r.lab_env,
             priority=900,
         )
     )
-    programs.append(
+    out.append(
         Program(
             name="alert-receiver",
             component="alert-receiver",
             command=(
-                f"{venv_bin / 'python'} -m hasuite.drivers.local.receiver "
-                f"--port {layout.port('alert-receiver')} --out {layout.alert_record}"
+                f"{r.venv_bin / 'python'} -m hasuite.drivers.local.receiver "
+                f"--port {r.layout.port('alert-receiver')} --out {r.layout.alert_record}"
             ),
-            env=lab_env,
+            env=r.lab_env,
             priority=850,
         )
     )
-    write(conf / "supervisord.conf", render_supervisord(layout, programs))
-    return programs
+    return out
+
+
+_RENDERERS = (
+    _render_etcd,
+    _render_patroni,
+    _render_haproxy,
+    _render_pgbouncer,
+    _render_redis,
+    _render_app,
+    _render_nginx,
+    _render_monitoring,
+)
 
 
 def render_nginx_upstream(layout: LabLayout, removed: Collection[int] = ()) -> Path:

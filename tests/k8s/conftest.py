@@ -19,6 +19,15 @@ REFERENCE_SKIP = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _ingress_ports_not_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline tests of `up` must not depend on 127.0.0.1:8080/8443 being free on this machine
+    (a kind cluster may hold them); test_kind_host checks the port check with its own port."""
+    from hasuite.drivers.k8s import bootstrap
+
+    monkeypatch.setattr(bootstrap, "INGRESS_PORTS", ())
+
+
 @pytest.fixture(scope="session")
 def objects() -> list[dict[str, Any]]:
     return assemble(K8S)

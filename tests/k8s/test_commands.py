@@ -30,7 +30,6 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> FakeRunner:
         commands.engine, "ensure_engine", lambda *a, **k: engine.Engine(host=None, ours=False)
     )
     monkeypatch.setattr(commands.engine, "stop_own_engine", lambda **k: False)
-    monkeypatch.setattr(bootstrap, "check_ports_free", lambda *a: None)
     return fake
 
 

@@ -179,17 +179,15 @@ spec:
     )
     pod_ip = kubectl(kube, "-n", check_ns, "get", "pod", "web", "-o", "jsonpath={.status.podIP}")
 
-    def fetch(url: str) -> str:
-        return kubectl(
-            kube, "-n", check_ns, "exec", "client", "--", "wget", "-q", "-T", "3", "-O-", url
-        )
+    def fetch(host: str, port: int) -> str:
+        # an HTTP GET with nc: Debian bookworm's static busybox wget crashes (SIGSEGV)
+        request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port}"
+        return kubectl(kube, "-n", check_ns, "exec", "client", "--", "sh", "-c", request)
 
     # pod -> pod on another node (the CNI's routes), then by Service name (CoreDNS + kube-proxy)
-    assert "hello-from-web" in wait_for(
-        "pod IP across nodes", lambda: fetch(f"http://{pod_ip}:8080/"), 60
-    )
+    assert "hello-from-web" in wait_for("pod IP across nodes", lambda: fetch(pod_ip, 8080), 60)
     got = wait_for(
-        "service by DNS name", lambda: fetch(f"http://web.{check_ns}.svc.cluster.local/"), 60
+        "service by DNS name", lambda: fetch(f"web.{check_ns}.svc.cluster.local", 80), 60
     )
     assert "hello-from-web" in got
 

@@ -308,12 +308,12 @@ BUILT_STOP = (
 )
 
 
-def check_ports_free(ports: tuple[int, ...] = INGRESS_PORTS) -> None:
+def check_ports_free(ports: tuple[int, ...] | None = None) -> None:
     """The kind config maps these 127.0.0.1 ports; a taken one would fail kind mid-creation."""
     import socket
 
     taken = []
-    for port in ports:
+    for port in INGRESS_PORTS if ports is None else ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:

@@ -124,10 +124,11 @@ def ensure_engine(
 ) -> Engine:
     """A Docker engine that answers (see the module doc for the order); EngineError otherwise."""
     if runner.which("docker") is not None:
-        version = _info(runner, os.environ.get("DOCKER_HOST"))
-        if version:
-            return Engine(host=os.environ.get("DOCKER_HOST"), ours=False, version=version)
         own = f"unix://{OWN_SOCKET}"
+        current = os.environ.get("DOCKER_HOST")
+        version = _info(runner, current) if current != own else None
+        if version:
+            return Engine(host=current, ours=False, version=version)
         if OWN_SOCKET.exists():
             version = _info(runner, own)
             if version:

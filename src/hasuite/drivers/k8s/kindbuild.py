@@ -794,8 +794,12 @@ def build_node_image(
         progress(
             f"node root file system imported in {time.monotonic() - t0:.0f} s; preloading images"
         )
-        _preload(docker, base_ref, ref, archive, key, len(specs))
-        _run([*docker, "rmi", base_ref], step="remove the intermediate image", timeout_s=120)
+        try:
+            _preload(docker, base_ref, ref, archive, key, len(specs))
+        finally:
+            subprocess.run(
+                [*docker, "rmi", base_ref], capture_output=True, check=False, timeout=120
+            )
     built = time.monotonic() - start
     progress(f"node image {ref} ready in {built:.0f} s")
     return NodeImage(
@@ -886,8 +890,6 @@ def _preload(
                 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
                 "--change",
                 "CMD []",
-                "--change",
-                "STOPSIGNAL SIGRTMIN+3",
                 "--change",
                 "ENV container=docker",
                 "--change",

@@ -10,32 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from hasuite.errors import ConfigError
+from hasuite.components import COMPONENTS, STACK_COMPONENTS
 from hasuite.model import Injection
 
-# Component -> roles it can have ("" for none). The same names on every target.
+#: Component -> roles it can have (the registry's stack components, hasuite.components).
 COMPONENT_ROLES: dict[str, tuple[str, ...]] = {
-    "postgres": ("leader", "replica"),
-    "pooler": (),
-    "redis": ("master", "replica"),
-    "sentinel": (),
-    "django": (),
-    "celery-worker": (),
-    "celery-beat": (),
-    "nginx": (),
-    "prometheus": (),
-    "alertmanager": (),
+    c.name: c.roles for c in COMPONENTS if c.name in STACK_COMPONENTS
 }
-
-
-def validate_selector(component: str, role: str | None) -> None:
-    """Raise ConfigError for an unknown component or a role it cannot have."""
-    if component not in COMPONENT_ROLES:
-        raise ConfigError(f"unknown component {component!r}; valid: {', '.join(COMPONENT_ROLES)}")
-    roles = COMPONENT_ROLES[component]
-    if role is not None and role not in roles:
-        valid = ", ".join(roles) if roles else f"none ({component} has no roles)"
-        raise ConfigError(f"unknown role {role!r} for {component}; valid: {valid}")
 
 
 @dataclass(frozen=True, kw_only=True)

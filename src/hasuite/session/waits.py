@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import requests
 
+from hasuite.components import COMPONENTS, STEADY_STATE
 from hasuite.errors import HasuiteError
 from hasuite.model import (
     Injection,
@@ -27,18 +28,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: The role that makes a component's instance "primary" (the one a failover must replace).
-PRIMARY_ROLE = {"postgres": "leader", "redis": "master"}
+PRIMARY_ROLE = {c.name: c.primary for c in COMPONENTS if c.primary}
 #: Components whose health makes "the stack healthy" (steady-state hypothesis).
-STACK_COMPONENTS = (
-    "postgres",
-    "pooler",
-    "redis",
-    "sentinel",
-    "django",
-    "celery-worker",
-    "celery-beat",
-    "nginx",
-)
+STACK_COMPONENTS = STEADY_STATE
 
 
 def bounded(fn: Callable[[], T], timeout_s: float, what: str) -> T:

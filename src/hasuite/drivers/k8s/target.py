@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
+from hasuite.components import validate_selector
 from hasuite.drivers.k8s.boundary import CommandRunner, HpaStatus, KubeApi, PodInfo
 from hasuite.errors import ConfigError, InjectionError
 from hasuite.model import Injection
-from hasuite.target import Endpoints, Instance, validate_selector
+from hasuite.target import Endpoints, Instance
 
 NAMESPACE = "shop"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 
+from hasuite.components import LAB_COMPONENTS
 from hasuite.drivers.local import health, procs
 from hasuite.drivers.local.layout import (
     DB_NAME,
@@ -34,24 +35,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 PATRONI_REQUIREMENTS = ("patroni[etcd3]>=4.0,<5", "psycopg[binary]>=3.2")
 
-COMPONENTS = (
-    "etcd",
-    "postgres",
-    "haproxy",
-    "pooler",
-    "redis",
-    "sentinel",
-    "django",
-    "celery-worker",
-    "celery-beat",
-    "nginx",
-    "prometheus",
-    "alertmanager",
-    "alert-receiver",
-    "redis-exporter",
-    "nginx-exporter",
-    "pooler-exporter",
-)
+#: Every program of the lab belongs to one of these (hasuite.components, in start order).
+COMPONENTS = LAB_COMPONENTS
 
 
 @dataclass(frozen=True)

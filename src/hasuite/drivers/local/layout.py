@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from hasuite.components import component
 from hasuite.settings import StackSettings
 
 # Offsets from the port base; one block keeps every lab port together and away from the
@@ -35,9 +36,9 @@ PORT_OFFSETS = {
     "celery-worker-metrics": 100,  # + instance index
 }
 
-POSTGRES_MEMBERS = 3
-REDIS_INSTANCES = 3
-SENTINELS = 3
+POSTGRES_MEMBERS = component("postgres").count(StackSettings())
+REDIS_INSTANCES = component("redis").count(StackSettings())
+SENTINELS = component("sentinel").count(StackSettings())
 DB_NAME = "shop"
 DB_USER = "shop"
 TOOLS_DIR = Path("/var/tmp/hasuite-tools")

@@ -7,12 +7,13 @@ import signal
 import time
 from dataclasses import dataclass, field
 
+from hasuite.components import validate_selector
 from hasuite.drivers.local import health, procs
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.render import render_nginx_upstream
 from hasuite.errors import InjectionError, LabError
 from hasuite.model import Injection
-from hasuite.target import Endpoints, Instance, validate_selector
+from hasuite.target import Endpoints, Instance
 
 log = logging.getLogger(__name__)
 

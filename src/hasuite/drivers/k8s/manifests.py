@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from hasuite.errors import ConfigError
+from hasuite.settings import deep_merge
 
 SUPPORTED_KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources", "namespace"}
 
@@ -176,14 +177,9 @@ def unknown_value_paths(
 
 
 def merge_values(defaults: Mapping[str, Any], ours: Mapping[str, Any]) -> dict[str, Any]:
-    """Helm's merge: maps merge recursively, anything else is replaced."""
-    out = copy.deepcopy(dict(defaults))
-    for key, value in ours.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge_values(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+    """Helm's merge: maps merge recursively, anything else is replaced (the same rule as a
+    profile of env/stack.yaml: :func:`hasuite.settings.deep_merge`)."""
+    return deep_merge(defaults, ours)
 
 
 def containers_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:

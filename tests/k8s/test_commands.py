@@ -211,6 +211,8 @@ def test_unreadable_nodes_of_an_existing_cluster_are_refused() -> None:
         runner.commands.append(tuple(argv))
         if argv[0] == "kubectl":
             return CommandResult(argv=tuple(argv), returncode=1, stderr="context not found")
+        if argv[:2] == ["docker", "exec"]:  # no marker in its kubeadm config: not ours
+            return CommandResult(argv=tuple(argv), returncode=1)
         return CommandResult(argv=tuple(argv), returncode=0, stdout="hasuite")
 
     runner.run = run  # type: ignore[method-assign]
@@ -218,6 +220,33 @@ def test_unreadable_nodes_of_an_existing_cluster_are_refused() -> None:
     with pytest.raises(bootstrap.ClusterNotOursError, match="kind export kubeconfig"):
         bootstrap.down(runner, plan)
     assert not [c for c in runner.commands if c[:2] == ("kind", "delete")]
+
+
+def test_a_cluster_left_by_an_interrupted_up_is_deleted_and_created_again(tmp_path: Path) -> None:
+    """kind wrote our marker into the control-plane's kubeadm config, but the API never answered
+    (interrupted before the kubeconfig was exported): the next up starts over, never fails."""
+    runner = FakeRunner(clusters=["hasuite"])
+    real_run = runner.run
+
+    def run(argv, *, timeout_s, check=True, cwd=None):  # type: ignore[no-untyped-def]
+        if (
+            argv[0] == "kubectl"
+            and "nodes" in argv
+            and ("kind", "delete") not in {c[:2] for c in runner.commands}
+        ):
+            runner.commands.append(tuple(argv))
+            return CommandResult(argv=tuple(argv), returncode=1, stderr="context not found")
+        if argv[:2] == ["kind", "delete"]:
+            runner.clusters.clear()
+        return real_run(argv, timeout_s=timeout_s, check=check, cwd=cwd)
+
+    runner.run = run  # type: ignore[method-assign]
+    plan = bootstrap.KindPlan(cluster="hasuite", root=ROOT, flavor="built", node_image="n:1")
+    bootstrap.up(runner, plan, config_path=tmp_path / "kind.yaml")
+    verbs = [c[:3] for c in runner.commands if c[0] == "kind"]
+    assert verbs.index(("kind", "delete", "cluster")) < verbs.index(("kind", "create", "cluster"))
+    probe = next(c for c in runner.commands if c[:2] == ("docker", "exec"))
+    assert probe[2] == "hasuite-control-plane" and "hasuite.io/cluster=hasuite" in probe
 
 
 def test_every_cluster_command_pins_the_context() -> None:

@@ -241,3 +241,55 @@ def test_go_build_failure_names_the_module_and_leaves_nothing(tmp_path: Path) ->
     with pytest.raises(kindbuild.BuildError, match="broken: go build"):
         kindbuild.build_go(spec, cache=tmp_path / "cache", progress=lambda _: None)
     assert list((tmp_path / "cache/go").iterdir()) == []
+
+
+KUBEADM_136 = [
+    "registry.k8s.io/kube-apiserver:v1.36.4",
+    "registry.k8s.io/kube-controller-manager:v1.36.4",
+    "registry.k8s.io/kube-scheduler:v1.36.4",
+    "registry.k8s.io/kube-proxy:v1.36.4",
+    "registry.k8s.io/coredns/coredns:v1.14.2",
+    "registry.k8s.io/pause:3.10.2",
+    "registry.k8s.io/etcd:3.6.8-0",
+]
+
+
+def _bins(tmp_path: Path) -> dict[str, Path]:
+    return {n: tmp_path / n for n in kindbuild.BuildPins.load(ROOT).go_builds()}
+
+
+def test_node_images_carry_kubeadms_names_and_what_our_manifests_name(tmp_path: Path) -> None:
+    pins = kindbuild.BuildPins.load(ROOT)
+    refs = [s.ref for s in kindbuild.component_images(pins, _bins(tmp_path), KUBEADM_136)]
+    # every kubeadm image except CoreDNS, which runs at the tag we built (dns.imageTag patch)
+    assert set(KUBEADM_136) - set(refs) == {"registry.k8s.io/coredns/coredns:v1.14.2"}
+    assert f"registry.k8s.io/coredns/coredns:{pins.coredns}" in refs
+    manifests = "".join(
+        p.read_text()
+        for p in [
+            *(ROOT / "env/kind/node-image/files/kind/manifests").glob("*.yaml"),
+            *(ROOT / "env/kind/addons").glob("*.yaml"),
+        ]
+    )
+    named = {ln.split("image:")[1].strip() for ln in manifests.splitlines() if "image:" in ln}
+    assert named and named <= set(refs), named - set(refs)
+    containerd = (ROOT / "env/kind/node-image/files/etc/containerd/config.toml").read_text()
+    assert f'sandbox_image = "registry.k8s.io/pause:{pins.pause_image_tag}"' in containerd
+
+
+def test_a_kubeadm_etcd_tag_other_than_the_pin_is_an_error_saying_what_to_update(
+    tmp_path: Path,
+) -> None:
+    pins = kindbuild.BuildPins.load(ROOT)
+    other = [r.replace("3.6.8-0", "3.6.9-0") for r in KUBEADM_136]
+    with pytest.raises(kindbuild.BuildError, match="etcd_image_tag"):
+        kindbuild.component_images(pins, _bins(tmp_path), other)
+
+
+def test_image_keys_follow_their_content(tmp_path: Path) -> None:
+    a = tmp_path / "a"
+    a.write_text("one")
+    spec = kindbuild.ImageSpec(ref="x:1", files={"/a": a})
+    before = spec.key()
+    a.write_text("two")
+    assert spec.key() != before

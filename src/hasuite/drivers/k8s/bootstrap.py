@@ -135,7 +135,8 @@ def _seconds(text: str) -> float:
 
 
 def cluster_state(runner: CommandRunner, plan: KindPlan) -> str:
-    """'absent', 'ours' or 'foreign'; ClusterNotOursError when its nodes cannot be read.
+    """'absent', 'ours', 'interrupted' (ours, API unreadable) or 'foreign'; ClusterNotOursError
+    when its nodes cannot be read and nothing shows it is ours.
 
     "Ours" = the control-plane node carries ``hasuite.io/cluster=<name>``, a label only our
     env/kind/cluster.yaml sets at creation (kind cannot add it to an existing cluster).
@@ -144,6 +145,8 @@ def cluster_state(runner: CommandRunner, plan: KindPlan) -> str:
     if plan.cluster not in clusters:
         return "absent"
     nodes = runner.run(list(_marker_query(plan)), timeout_s=30, check=False)
+    if nodes.returncode != 0 and _marked_in_kubeadm_config(runner, plan):
+        return "interrupted"
     if nodes.returncode != 0:
         raise ClusterNotOursError(
             f"a kind cluster named {plan.cluster!r} exists but its nodes cannot be read through "
@@ -152,6 +155,26 @@ def cluster_state(runner: CommandRunner, plan: KindPlan) -> str:
             f"restore the context with `kind export kubeconfig --name {plan.cluster}` and retry"
         )
     return "ours" if nodes.stdout.strip() else "foreign"
+
+
+def _marked_in_kubeadm_config(runner: CommandRunner, plan: KindPlan) -> bool:
+    """The control-plane container's kubeadm config carries our marker label: kind wrote it
+    from our config, so the cluster is ours even when its API cannot be read (an `up` that was
+    interrupted before kind exported the kubeconfig, or whose control plane never came up)."""
+    probe = runner.run(
+        [
+            "docker",
+            "exec",
+            f"{plan.cluster}-control-plane",
+            "grep",
+            "-q",
+            f"{MARKER_LABEL}={plan.cluster}",
+            "/kind/kubeadm.conf",
+        ],
+        timeout_s=30,
+        check=False,
+    )
+    return probe.returncode == 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -367,6 +390,16 @@ def up(
             f"{MARKER_LABEL}={plan.cluster}: hasuite did not create it and will not touch it; "
             "delete it yourself (kind delete cluster --name ...) or pick another --kind-name"
         )
+    if state == "interrupted":
+        progress(
+            f"kind cluster {plan.cluster!r} was left by an interrupted up (ours, API unreadable): "
+            "deleting it to start over"
+        )
+        runner.run(
+            ["kind", "delete", "cluster", "--name", plan.cluster],
+            timeout_s=180 * plan.timeout_multiplier,
+        )
+        state = "absent"
     if state == "ours":
         progress(f"reusing kind cluster {plan.cluster!r} (created by hasuite)")
     else:

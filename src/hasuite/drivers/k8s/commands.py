@@ -292,7 +292,14 @@ def bring_up(
             "--start-docker), kind/kubectl(/helm) from the Go module proxy, and for the built "
             "flavor the node image (env/kind/README.md)"
         )
-        host = KindHost(flavor="built" if opts.node_image == "built" else "pinned")
+        if opts.node_image == "built":
+            from hasuite.drivers.k8s import kindbuild
+
+            version = kindbuild.BuildPins.load(opts.root).kubernetes
+            image = f"{kindbuild.NODE_IMAGE_REPO}:{version}-<hash>"
+            host = KindHost(flavor="built", node_image=image)
+        else:
+            host = KindHost(flavor="pinned")
     else:
         host = prepare_kind_host(opts, runner, progress)
     with tempfile.TemporaryDirectory(prefix="hasuite-kind-") as tmp:

@@ -39,6 +39,8 @@ class Instance:
     role: str | None
     ready: bool
     detail: str = ""
+    #: bytes a replica is behind its leader (None: not known on this target)
+    lag: int | None = None
 
 
 @runtime_checkable

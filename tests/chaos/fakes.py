@@ -108,6 +108,8 @@ def fast_experiments(tmp_path: Path, name: str, *, alerts: bool = False, **ext_u
         ext.pop("alerts", None)
         ext["promises"] = [p for p in ext["promises"] if not p.startswith("ALERT-")]
     ext.update({"baseline_s": 0.5, "settle_s": 0.3, "settle_timeout_s": 5, **ext_update})
+    hypothesis = experiment["steady-state-hypothesis"]["probes"][0]["provider"]
+    hypothesis.setdefault("arguments", {}).update(timeout_s=5, settle_timeout_s=2)
     if len(experiment["method"]) > 1:
         experiment["method"][1]["provider"]["arguments"].update(timeout_s=10, stable_s=0.3)
     folder = tmp_path / "experiments"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -280,3 +281,65 @@ def test_options_must_name_promises_of_the_experiment() -> None:
         select_promises(PROMISES, parse_options(exp))
     with pytest.raises(ConfigError, match="no `extensions"):
         parse_options({"title": "t"})
+
+
+class _SettlingTarget:
+    """A target whose replica catches up and whose alert resolves after a few polls."""
+
+    name = "local"
+
+    def __init__(self, lag_polls: int, ready: bool = True) -> None:
+        self.polls = 0
+        self.lag_polls = lag_polls
+        self.ready = ready
+
+    def instances(self, component: str) -> list[Instance]:
+        if component == "postgres":
+            self.polls += 1
+            lag = 4096 if self.polls <= self.lag_polls else 0
+            return [
+                Instance(component=component, name="postgres-1", role="leader", ready=True),
+                Instance(
+                    component=component, name="postgres-2", role="replica", ready=True, lag=lag
+                ),
+            ]
+        role = "master" if component == "redis" else None
+        return [Instance(component=component, name=f"{component}-1", role=role, ready=self.ready)]
+
+    def endpoints(self) -> Any:
+        return type("E", (), {"app_url": "http://127.0.0.1:9"})()
+
+
+def test_wait_settled_waits_for_lag_and_alerts_then_reports_the_time(monkeypatch) -> None:
+    from hasuite.session import waits
+
+    monkeypatch.setattr(waits, "check_stack_healthy", lambda target: (True, "ok"))
+    target = _SettlingTarget(lag_polls=2)
+    alerts = iter([["PostgresLeaderChanged"], ["PostgresLeaderChanged"], [], [], []])
+    now = [0.0]
+    settled = waits.wait_settled(
+        target,  # type: ignore[arg-type]
+        timeout_s=30,
+        active_alerts=lambda: next(alerts),
+        clock=lambda: now[0],
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+    )
+    assert settled.ok and settled.waited_s == 2.0  # two polls of lag and a firing alert
+
+
+def test_a_stack_that_does_not_settle_names_what(monkeypatch) -> None:
+    from hasuite.session import waits
+
+    monkeypatch.setattr(waits, "check_stack_healthy", lambda target: (True, "ok"))
+    now = [0.0]
+    settled = waits.wait_settled(
+        _SettlingTarget(lag_polls=10**6),  # type: ignore[arg-type]
+        timeout_s=5,
+        active_alerts=lambda: ["RedisMasterChanged"],
+        clock=lambda: now[0],
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+    )
+    assert not settled.ok and settled.waited_s >= 5
+    text = "; ".join(settled.problems)
+    assert "postgres replicas behind the leader: postgres-2 4096 B" in text
+    assert "alerts still active: RedisMasterChanged" in text

@@ -31,6 +31,12 @@ _MEASUREMENTS: dict[str, tuple[str, str]] = {
         "fault instant to the first successful task-run sample (Celery consumes tasks again)",
     ),
     "write_first_success_s": ("s", "fault instant to the first successful order-write"),
+    # before the fault
+    "settle_s": (
+        "s",
+        "wait before the fault until every instance was ready, replicas caught up and no alert "
+        "of an earlier fault was active (at least: it did not settle)",
+    ),
     # control plane
     "time_to_new_leader_s": (
         "s",

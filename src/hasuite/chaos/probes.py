@@ -1,33 +1,105 @@
-"""Chaos Toolkit probes: is the stack healthy, wait until a component recovered (bounded)."""
+"""Chaos Toolkit probes: is the stack settled, wait until a component recovered (bounded)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hasuite.chaos._common import target_from
+from hasuite.drivers.alerting import AlertingError, fetch_alerts
 from hasuite.errors import HasuiteError
+from hasuite.model import Measurement
 from hasuite.session.registry import active_session
-from hasuite.session.waits import bounded, check_stack_healthy
+from hasuite.session.waits import Settled, bounded, wait_settled
 from hasuite.session.waits import wait_recovered as _wait_recovered
 
 __all__ = ["stack_healthy", "wait_recovered"]
 
 
-def stack_healthy(timeout_s: float = 30.0, configuration: Mapping[str, Any] | None = None) -> bool:
-    """True when every component is ready, with one Postgres leader and one Redis master.
+#: Longest wait for the stack to settle before a fault (scaled by the timeout multiplier). The
+#: "changed" alerts (PostgresLeaderChanged, RedisMasterChanged) look back 3 min
+#: (env/alerts/rules: max_over_time(...[3m])), so a fault right after a failover waits up to
+#: that window, plus scrape and evaluation.
+SETTLE_TIMEOUT_S = 240.0
+#: The alert severities that keep the stack from being settled.
+SETTLE_SEVERITIES = ("critical", "warning")
 
-    The reason for False goes to the active session (it becomes the ERROR reason).
+
+def _active_alerts(url: str, notes: list[str]) -> Callable[[], list[str]] | None:
+    """Names of the alerts active in Alertmanager at ``url``; an unreachable Alertmanager is a
+    note, not a block (the experiments that judge alerts refuse the fault without it)."""
+    if not url:
+        return None
+
+    def active() -> list[str]:
+        try:
+            alerts = fetch_alerts(url)
+        except AlertingError as exc:
+            if not notes:
+                notes.append(f"alerts not checked: {exc}")
+            return []
+        return [
+            a.alertname
+            for a in alerts.values()
+            if a.state == "active" and a.severity in SETTLE_SEVERITIES
+        ]
+
+    return active
+
+
+def stack_healthy(
+    timeout_s: float = 30.0,
+    settle_timeout_s: float = SETTLE_TIMEOUT_S,
+    configuration: Mapping[str, Any] | None = None,
+) -> bool:
+    """True once the stack is settled for the next fault, within a bound.
+
+    Settled: every component ready with one Postgres leader and one Redis master, every replica
+    caught up (zero lag where the target tells), and no alert of an earlier fault still active.
+    The wait (at most ``max(timeout_s, settle_timeout_s)``, scaled by the session's timeout
+    multiplier) becomes the ``settle_s`` measurement; what did not settle becomes the ERROR
+    reason.
     """
     target = target_from(configuration)
-    try:
-        healthy, why = bounded(lambda: check_stack_healthy(target), timeout_s, "stack health")
-    except HasuiteError as exc:
-        healthy, why = False, str(exc)
     session = active_session()
-    if session is not None and not healthy:
-        session.last_health = why
-    return healthy
+    scale = session.timeout_multiplier if session is not None else 1.0
+    before_fault = session is None or session.hypothesis_runs == 0
+    # after the fault (chaoslib runs the hypothesis again) its own alerts may still be active:
+    # only health is asked then, within timeout_s
+    bound = (max(timeout_s, settle_timeout_s) if before_fault else timeout_s) * scale
+    notes: list[str] = []
+    url = target.endpoints().alertmanager_url if before_fault else ""
+    active = _active_alerts(url, notes)
+    try:
+        settled = bounded(
+            lambda: wait_settled(target, timeout_s=bound, active_alerts=active),
+            bound + 30.0,
+            "stack settling",
+        )
+    except HasuiteError as exc:
+        settled = Settled(ok=False, waited_s=bound, problems=(str(exc),))
+    if session is not None and before_fault:
+        detail = (
+            f"settled after {settled.waited_s:.1f} s"
+            if settled.ok
+            else f"not settled after {settled.waited_s:.0f} s: {'; '.join(settled.problems)}"
+        )
+        session.add_measurements(
+            [
+                Measurement(
+                    name="settle_s",
+                    value=settled.waited_s,
+                    unit="s",
+                    at_least=not settled.ok,
+                    detail="; ".join([detail, *notes]),
+                )
+            ]
+        )
+        if not settled.ok:
+            session.last_health = (
+                f"the stack did not settle within {bound:.0f} s: {'; '.join(settled.problems)}"
+            )
+    return settled.ok
 
 
 def wait_recovered(

@@ -90,6 +90,66 @@ def check_stack_healthy(
     return (not problems, "; ".join(problems) or "every component ready")
 
 
+def settle_problems(
+    target: Target, *, active_alerts: Callable[[], Sequence[str]] | None = None
+) -> list[str]:
+    """What keeps the stack from being settled for the next fault (empty: settled).
+
+    Every instance ready with one primary each (:func:`check_stack_healthy`), every Postgres
+    replica with zero lag where the target knows it, and no alert still active in Alertmanager
+    (one left from an earlier fault would be counted against this one).
+    """
+    healthy, why = check_stack_healthy(target)
+    problems = [] if healthy else [why]
+    try:
+        members = target.instances("postgres")
+    except HasuiteError as exc:
+        members = []
+        problems.append(f"postgres: {exc}")
+    lagging = [f"{m.name} {m.lag} B" for m in members if m.lag is not None and m.lag > 0]
+    if lagging:
+        problems.append(f"postgres replicas behind the leader: {', '.join(lagging)}")
+    if active_alerts is not None:
+        try:
+            alerts = list(active_alerts())
+        except HasuiteError as exc:
+            alerts = []
+            problems.append(f"alerts: {exc}")
+        if alerts:
+            problems.append(f"alerts still active: {', '.join(sorted(alerts))}")
+    return problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settled:
+    """The outcome of :func:`wait_settled`: settled or not, after how long, and what was not."""
+
+    ok: bool
+    waited_s: float
+    problems: tuple[str, ...] = ()
+
+
+def wait_settled(
+    target: Target,
+    *,
+    timeout_s: float,
+    active_alerts: Callable[[], Sequence[str]] | None = None,
+    poll_s: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Settled:
+    """Wait (at most ``timeout_s``) until :func:`settle_problems` finds nothing."""
+    start = clock()
+    while True:
+        problems = settle_problems(target, active_alerts=active_alerts)
+        waited = clock() - start
+        if not problems:
+            return Settled(ok=True, waited_s=waited)
+        if waited >= timeout_s:
+            return Settled(ok=False, waited_s=waited, problems=tuple(problems))
+        sleep(min(poll_s, max(timeout_s - waited, 0.0)))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Recovery:
     at: float

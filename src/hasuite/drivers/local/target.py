@@ -62,6 +62,7 @@ class LocalTarget:
                 role = m.get("role")
                 role = "leader" if role in ("leader", "master", "primary") else role
                 ready = m.get("state") in ("running", "streaming")
+                lag = m.get("lag")
                 out.append(
                     Instance(
                         component=component,
@@ -69,6 +70,7 @@ class LocalTarget:
                         role=role,
                         ready=ready,
                         detail=str(m.get("state", "absent")),
+                        lag=lag if isinstance(lag, int) and role != "leader" else None,
                     )
                 )
             return out

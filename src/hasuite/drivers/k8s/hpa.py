@@ -124,6 +124,7 @@ def run_hpa_scale(
 
     if window_s is not None:
         run.window_s = float(window_s)
+
     def now() -> float:
         return target.clock()[0]
 

@@ -800,6 +800,7 @@ def build_node_image(
             subprocess.run(
                 [*docker, "rmi", base_ref], capture_output=True, check=False, timeout=120
             )
+    _remove_older_node_images(docker, keep=ref)
     built = time.monotonic() - start
     progress(f"node image {ref} ready in {built:.0f} s")
     return NodeImage(
@@ -809,6 +810,21 @@ def build_node_image(
         images=result.images,
         build_s=built,
     )
+
+
+def _remove_older_node_images(docker: list[str], *, keep: str) -> None:
+    """Older builds of the node image (~1 GB each); one a cluster still runs on stays (rmi
+    without --force refuses an image in use)."""
+    listed = subprocess.run(
+        [*docker, "images", NODE_IMAGE_REPO, "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    ).stdout.split()
+    for ref in listed:
+        if ref != keep:
+            subprocess.run([*docker, "rmi", ref], capture_output=True, check=False, timeout=120)
 
 
 def _preload(

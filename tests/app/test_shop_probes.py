@@ -147,3 +147,15 @@ def test_probe_bad_parameters_are_400(client, probe_headers, method, url, messag
     response = getattr(client, method)(url, **probe_headers)
     assert response.status_code == 400
     assert message in response.json()["error"]
+
+
+def test_cache_probe_reads_acknowledged_keys_back(client, probe_headers) -> None:
+    client.post("/probe/cache?key=rb1&value=1", **probe_headers)
+    client.post("/probe/cache?key=rb2&value=2", **probe_headers)
+    from django.core.cache import cache
+
+    cache.delete("probe:rb2")  # lost with a master that died before replicating it
+    read = client.get("/probe/cache?keys=rb1,rb2,rb3", **probe_headers).json()
+    assert read["ok"] is True
+    assert read["present"] == ["rb1"] and read["missing"] == ["rb2", "rb3"]
+    assert client.get("/probe/cache", **probe_headers).status_code == 400

@@ -36,6 +36,8 @@ class FakeApp:
     unconfirmed: set[int] = field(default_factory=set)
     orders: dict[int, int] = field(default_factory=dict)  # order id -> rows
     tasks: dict[int, int] = field(default_factory=dict)
+    keys: set[str] = field(default_factory=set)
+    lose_keys: set[str] = field(default_factory=set)  # acknowledged, then gone
     next_order: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -63,13 +65,21 @@ class FakeApp:
                 return 503, {"ok": False, "error": "OperationalError: down", "backend": None}
             backend = {"kind": "postgres", "address": "127.0.0.1:5432", "in_recovery": False}
             if path == "/probe/cache":
-                return 200, {"ok": True, "key": query["key"][0], "backend": backend}
+                key = query["key"][0]
+                with self.lock:
+                    if key not in self.lose_keys:
+                        self.keys.add(key)
+                return 200, {"ok": True, "key": key, "backend": backend}
             if path == "/probe/order":
                 return 200, {"ok": True, "id": self.place(), "enqueued": True, "backend": backend}
             seq = int(query["seq"][0])
             with self.lock:
                 self.tasks[seq] = self.tasks.get(seq, 0) + 1
             return 200, {"ok": True, "seq": seq, "backend": backend}
+        if method == "GET" and path == "/probe/cache":
+            keys = query["keys"][0].split(",")
+            with self.lock:
+                return 200, {"ok": True, "present": [k for k in keys if k in self.keys]}
         if method == "GET" and path == "/api/orders":
             with self.lock:
                 ids = ints("ids")

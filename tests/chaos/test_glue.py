@@ -343,3 +343,28 @@ def test_a_stack_that_does_not_settle_names_what(monkeypatch) -> None:
     text = "; ".join(settled.problems)
     assert "postgres replicas behind the leader: postgres-2 4096 B" in text
     assert "alerts still active: RedisMasterChanged" in text
+
+
+def test_cache_keys_are_read_back_and_losses_counted() -> None:
+    from hasuite.drivers.recorders import fetch_key_check
+
+    app = FakeApp(lose_keys={"hasuite-1002"})
+    with serve(app) as url:
+        probes = ProbeSet(
+            ProbeConfig(
+                app_url=url,
+                token=TOKEN,
+                rate_hz=20,
+                timeout_s=0.5,
+                probes=("cache-write",),
+                seq_base=1000,
+            )
+        )
+        probes.start()
+        time.sleep(0.5)
+        probes.stop()
+        ledger = probes.ledger()
+        check = fetch_key_check(url, TOKEN, [e.key for e in ledger if e.kind == "key"])
+    lost = measure_lost(ledger, check, kind="key")
+    assert lost.name == "lost_keys" and lost.value == 1.0, lost.detail
+    assert "absent: hasuite-1002" in (lost.detail or "")

@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Probe-Token"
 CACHE_PREFIX = "probe:"
-CACHE_TTL = 300
+# Longer than any experiment, so a key read back after recovery that is absent was lost, not
+# expired.
+CACHE_TTL = 3600
+#: keys per read-back request
+MAX_READ_KEYS = 1000
 
 View = Callable[..., JsonResponse]
 
@@ -127,11 +131,26 @@ def probe_order(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
     return JsonResponse({"ok": True, "id": placed.order.id, **placed.enqueue, "backend": backend})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @probe
 def probe_cache(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
-    key, value = str_param(request, "key"), str_param(request, "value")
     backend.update(backends.describe_redis())
+    if request.method == "GET":
+        # read-back: which of the acknowledged keys the cache (the current master) still holds
+        keys = [k for k in str_param(request, "keys").split(",") if k]
+        if len(keys) > MAX_READ_KEYS:
+            raise BadRequest(f"keys: at most {MAX_READ_KEYS} keys, got {len(keys)}")
+        values = cache.get_many([CACHE_PREFIX + k for k in keys])
+        present = [k for k in keys if CACHE_PREFIX + k in values]
+        return JsonResponse(
+            {
+                "ok": True,
+                "present": present,
+                "missing": [k for k in keys if CACHE_PREFIX + k not in values],
+                "backend": backend,
+            }
+        )
+    key, value = str_param(request, "key"), str_param(request, "value")
     cache.set(CACHE_PREFIX + key, value, timeout=CACHE_TTL)
     got = cache.get(CACHE_PREFIX + key)
     if got != value:

@@ -226,23 +226,25 @@ def _measure_tasks(
     deadline_s: float | None,
     error: str | None,
 ) -> list[Measurement]:
-    """Lost and duplicated probe tasks; cache keys are not read back."""
+    """Lost and duplicated probe tasks."""
     if tasks is None:
         why = f"ledger not read back: {error or 'no read-back'}"
-        out = [unmeasured("lost_tasks", "count", why), unmeasured("duplicate_tasks", "count", why)]
-    else:
-        out = [
-            measure_lost(ledger, tasks, kind="task", deadline_s=deadline_s),
-            measure_duplicates(ledger, tasks, kind="task"),
-        ]
-    out.append(
-        unmeasured(
-            "lost_keys",
-            "count",
-            "the app has no cache read-back endpoint (POST /probe/cache reads back only at write)",
-        )
-    )
-    return out
+        return [unmeasured("lost_tasks", "count", why), unmeasured("duplicate_tasks", "count", why)]
+    return [
+        measure_lost(ledger, tasks, kind="task", deadline_s=deadline_s),
+        measure_duplicates(ledger, tasks, kind="task"),
+    ]
+
+
+def _measure_keys(
+    ledger: Sequence[LedgerEntry], keys: LedgerCheck | None, *, error: str | None
+) -> Measurement:
+    """Acknowledged cache keys the cache no longer holds after recovery."""
+    if not any(e.kind == "key" for e in ledger):
+        return unmeasured("lost_keys", "count", "no cache write was acknowledged")
+    if keys is None:
+        return unmeasured("lost_keys", "count", f"keys not read back: {error or 'no read-back'}")
+    return measure_lost(ledger, keys, kind="key")
 
 
 def _measure_beat(
@@ -284,6 +286,8 @@ def measure_experiment(
     beat: Mapping[str, Any] | None = None,
     ledger_error: str | None = None,
     orders_error: str | None = None,
+    keys: LedgerCheck | None = None,
+    keys_error: str | None = None,
 ) -> list[Measurement]:
     """Every measurement this experiment can give (pure; None values say why not).
 
@@ -306,6 +310,7 @@ def measure_experiment(
             confirm_within_s=confirm_within_s,
         ),
         *_measure_tasks(ledger, tasks, deadline_s=task_deadline_s, error=ledger_error),
+        _measure_keys(ledger, keys, error=keys_error),
         *_measure_beat(timeline, beat, fault),
     ]
 

@@ -60,6 +60,7 @@ __all__ = [
     "OrderReadBack",
     "ProbeConfig",
     "ProbeSet",
+    "fetch_key_check",
     "fetch_ledger_check",
     "fetch_order_read_back",
 ]
@@ -358,8 +359,8 @@ def fetch_ledger_check(
     headers = {TOKEN_HEADER: token} if token else {}
     base = app_url.rstrip("/")
 
-    def read(path: str, seqs: Sequence[int]) -> dict[str, Any]:
-        url = f"{base}{path}?seqs={','.join(str(s) for s in seqs)}"
+    def read(path: str, param: str, items: Sequence[Any]) -> dict[str, Any]:
+        url = f"{base}{path}?{param}={','.join(str(s) for s in items)}"
         deadline = time.monotonic() + retry_for_s
         last = "not tried"
         while True:
@@ -374,14 +375,14 @@ def fetch_ledger_check(
             if time.monotonic() >= deadline:
                 raise HasuiteError(
                     f"ledger read-back {path} failed for {retry_for_s:.0f} s: {last}; "
-                    f"{len(seqs)} seqs unread"
+                    f"{len(items)} {param} unread"
                 )
             time.sleep(0.5)
 
     try:
         task_counts: dict[str, int] = {}
         for batch in _chunks(list(task_seqs), READ_BATCH):
-            body = read("/probe/tasks", batch)
+            body = read("/probe/tasks", "seqs", batch)
             task_counts.update({str(k): int(v) for k, v in body.get("counts", {}).items()})
         return LedgerCheck(
             present=frozenset(k for k, n in task_counts.items() if n > 0),
@@ -392,6 +393,50 @@ def fetch_ledger_check(
     finally:
         if session is None:
             http.close()
+
+
+def fetch_key_check(
+    app_url: str,
+    token: str | None,
+    keys: Sequence[str],
+    *,
+    timeout_s: float = 5.0,
+    retry_for_s: float = 30.0,
+    clock: Callable[[], float] = time.monotonic,
+    session: requests.Session | None = None,
+) -> LedgerCheck:
+    """Read the acknowledged cache keys back (``GET /probe/cache?keys=``): which the cache
+    still holds. A batch that cannot be read raises HasuiteError (unread is not "0 lost")."""
+    from hasuite.errors import HasuiteError
+
+    http = session or requests.Session()
+    headers = {TOKEN_HEADER: token} if token else {}
+    base = app_url.rstrip("/")
+    present: set[str] = set()
+    try:
+        for batch in _chunks(list(keys), READ_BATCH):
+            url = f"{base}/probe/cache?keys={','.join(batch)}"
+            deadline = time.monotonic() + retry_for_s
+            last = "not tried"
+            while True:
+                try:
+                    resp = http.get(url, headers=headers, timeout=timeout_s)
+                    if resp.status_code == 200:
+                        present.update(str(k) for k in resp.json().get("present", []))
+                        break
+                    last = _answer_error(resp)
+                except (requests.RequestException, ValueError, AttributeError) as exc:
+                    last = _error_kind(exc)
+                if time.monotonic() >= deadline:
+                    raise HasuiteError(
+                        f"cache read-back GET /probe/cache failed for {retry_for_s:.0f} s: "
+                        f"{last}; {len(batch)} keys unread"
+                    )
+                time.sleep(0.5)
+    finally:
+        if session is None:
+            http.close()
+    return LedgerCheck(present=frozenset(present), checked_at=clock())
 
 
 def fetch_order_read_back(

@@ -48,6 +48,7 @@ from hasuite.drivers.recorders import (
     ObserverSet,
     ProbeConfig,
     ProbeSet,
+    fetch_key_check,
     fetch_ledger_check,
     fetch_order_read_back,
 )
@@ -167,6 +168,8 @@ class ExperimentSession:
     _tasks: LedgerCheck | None = None
     _orders: OrderReadBack | None = None
     _orders_error: str | None = None
+    _keys: LedgerCheck | None = None
+    _keys_error: str | None = None
     _load_stats: tuple[PhaseLoadStats, ...] = ()
     _adequacy: LoadAdequacy | None = None
     _extra: list[Measurement] = field(default_factory=list)
@@ -403,6 +406,15 @@ class ExperimentSession:
         except HasuiteError as exc:
             ledger_error = str(exc)
             self.note_error(f"ledger read-back failed: {exc}")
+        keys = [e.key for e in self._ledger if e.kind == "key"]
+        if keys:
+            try:
+                self._keys = fetch_key_check(
+                    endpoints.app_url, endpoints.probe_token, keys, clock=self.clock
+                )
+            except HasuiteError as exc:
+                self._keys_error = str(exc)
+                self.note_error(f"cache read-back failed: {exc}")
         beat = (
             self._fetch_beat(endpoints.app_url, endpoints.probe_token)
             if (self.options.beat)
@@ -435,6 +447,8 @@ class ExperimentSession:
                 beat=beat,
                 ledger_error=ledger_error,
                 orders_error=self._orders_error,
+                keys=self._keys,
+                keys_error=self._keys_error,
             )
         ) + tuple(
             measure_load_and_alerts(
@@ -646,6 +660,7 @@ class ExperimentSession:
             ledger=self._ledger,
             orders=self._orders,
             tasks=self._tasks,
+            keys=self._keys,
             orders_error=self._orders_error,
             measurements=self.result.measurements,
             load_profile=self.options.load,

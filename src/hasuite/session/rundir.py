@@ -141,6 +141,7 @@ class ExperimentRecord:
     ledger: Sequence[LedgerEntry]
     orders: OrderReadBack | None
     tasks: LedgerCheck | None
+    keys: LedgerCheck | None
     orders_error: str | None
     measurements: Sequence[Measurement]
     #: the load: None when the experiment asked for none (no load.json)
@@ -167,7 +168,7 @@ def _ledger_json(r: ExperimentRecord) -> dict[str, Any]:
         "by_source": {
             "order": count_by_source(r.ledger, orders.check if orders else None, kind="order"),
             "task": count_by_source(r.ledger, tasks, kind="task"),
-            "key": count_by_source(r.ledger, None, kind="key"),
+            "key": count_by_source(r.ledger, r.keys, kind="key"),
         },
         "orders_present": sorted(orders.check.present) if orders else None,
         "orders_confirmed": sorted(orders.confirmed) if orders else None,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hasuite.drivers.local.lab import LocalLab
+from hasuite.drivers.local.lock import lab_lock
 from hasuite.errors import HasuiteError
 from hasuite.settings import load_stack, project_dir, suite_settings_from_env
 
@@ -39,9 +41,19 @@ def _lab(args: argparse.Namespace) -> LocalLab:
     return LocalLab(suite, stack, project_dir(), progress=progress)
 
 
+@contextlib.contextmanager
+def _locked(lab: LocalLab) -> Iterator[None]:
+    """One command at a time on the lab (its lock names the holder when refused)."""
+    with lab_lock(lab.layout.root) as note:
+        if note:
+            console.print(f"[yellow]{note}[/yellow]")
+        yield
+
+
 def cmd_lab_up(args: argparse.Namespace) -> int:
     lab = _lab(args)
-    took = lab.up()
+    with _locked(lab):
+        took = lab.up()
     out.print(
         f"lab healthy in {took:.1f} s; app at {lab.layout.app_url}; logs in {lab.layout.log_dir}"
     )
@@ -51,7 +63,8 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
 def cmd_lab_down(args: argparse.Namespace) -> int:
     lab = _lab(args)
     start = time.monotonic()
-    summary = lab.down(purge=args.purge)
+    with _locked(lab):
+        summary = lab.down(purge=args.purge)
     out.print(f"{summary} ({time.monotonic() - start:.1f} s)")
     return 0
 
@@ -101,7 +114,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     secrets: list[str] = []
     if args.target == "local":
         lab = _lab(args)
-        with RunProgress(console, total, active_session=active_session) as progress:
+        with (
+            _locked(lab),
+            RunProgress(console, total, active_session=active_session) as progress,
+        ):
             result = run_local(args.experiments, lab, progress=progress.line)
         secrets = lab_secret_values(lab.layout.secrets_file)
     else:

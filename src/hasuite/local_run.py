@@ -13,7 +13,7 @@ from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.target import LocalTarget
 from hasuite.session.options import task_deadline
 from hasuite.session.runner import RunResult, run_experiments
-from hasuite.settings import SuiteSettings, load_stack, project_dir
+from hasuite.settings import SuiteSettings, check_writable, load_stack, project_dir
 
 
 def local_lab(
@@ -39,12 +39,16 @@ def run_local(
     Must be called from the main thread (chaoslib installs signal handlers). ``only_promises``
     judges only those (e.g. a seeded violation's one promise: no waiting for unrelated alerts).
     """
-    lab.up()
     project = project_dir()
     promises = project / "suites" / "promises.yaml"
     reports = lab.suite.reports_dir
     if not reports.is_absolute():
         reports = project / reports
+    # refused before the lab starts: nothing is left half-done
+    check_writable(
+        reports, "reports folder", "set HASUITE_REPORTS_DIR to a writable folder or fix it"
+    )
+    lab.up()
     return run_experiments(
         experiments,
         LocalTarget(lab=lab),

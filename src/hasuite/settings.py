@@ -226,6 +226,37 @@ def _build(cls: type[T], data: Mapping[str, Any], where: str, source: str) -> T:
     return cls(**kwargs)
 
 
+#: Smallest (and largest) values that make sense, by dotted setting (a count of 0 instances, a
+#: Sentinel quorum above the Sentinels, a zero interval would break the lab or the promise).
+_RANGES: dict[str, tuple[int, int | None]] = {
+    "pooler.instances": (1, None),
+    "pooler.default_pool_size": (1, None),
+    "django.replicas": (1, None),
+    "django.gunicorn_workers": (1, None),
+    "celery.workers": (1, None),
+    "celery.concurrency": (1, None),
+    "celery.beat_interval": (1, None),
+    "celery.visibility_timeout": (1, None),
+    "celery.unacked_restore_throttle": (1, None),
+    "redis.sentinel.quorum": (1, 3),
+    "redis.sentinel.down_after_milliseconds": (100, None),
+    "patroni.loop_wait": (1, None),
+    "monitoring.scrape_interval": (1, None),
+    "monitoring.evaluation_interval": (1, None),
+}
+
+
+def _check_ranges(stack: StackSettings, source: str) -> None:
+    values = flat_settings(stack)
+    for path, (low, high) in _RANGES.items():
+        value = values[path]
+        if value < low or (high is not None and value > high):
+            want = f">= {low}" if high is None else f"within {low}..{high}"
+            raise ConfigError(
+                f"{source}: {path} must be {want}, got {value}; fix it in env/stack.yaml"
+            )
+
+
 def load_stack(path: Path | None = None, profile: str | None = None) -> StackSettings:
     """Read env/stack.yaml (or `path`), apply `profile` from its `profiles:` section."""
     path = path or project_dir() / "env" / "stack.yaml"
@@ -246,6 +277,7 @@ def load_stack(path: Path | None = None, profile: str | None = None) -> StackSet
             )
         raw = deep_merge(raw, profiles[profile])
     stack = _build(StackSettings, raw, "", str(path))
+    _check_ranges(stack, f"{path}" + (f" (profile {profile})" if profile else ""))
     if stack.patroni.ttl < 20:
         raise ConfigError(f"{path}: patroni.ttl {stack.patroni.ttl} < 20; Patroni enforces >= 20")
     if stack.nginx.upstream_keepalive_timeout >= stack.django.gunicorn_keepalive:
@@ -310,3 +342,16 @@ def suite_settings_from_env(env: Mapping[str, str], **overrides: Any) -> SuiteSe
     if not 1024 <= s.port_base <= 65000:
         raise ConfigError(f"port base must be within 1024..65000, got {s.port_base}")
     return s
+
+
+def check_writable(folder: Path, what: str, hint: str) -> None:
+    """ConfigError unless ``folder`` can be created and written (checked before any work)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".hasuite-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"the {what} {folder} cannot be written: {exc.strerror or exc}; {hint}"
+        ) from exc

@@ -81,6 +81,25 @@ class ExperimentOptions:
     task_wait_s: float = 0.0
 
 
+#: The keys of an experiment's ``hasuite`` extension (anything else is a typo, refused).
+_EXTENSION_KEYS = (
+    "name",
+    "experiment",
+    "promises",
+    "observe",
+    "probes",
+    "load",
+    "alerts",
+    "fault",
+    "beat",
+    "baseline_s",
+    "settle_s",
+    "settle_timeout_s",
+    "task_hold_s",
+    "task_wait_s",
+)
+
+
 def parse_options(experiment: Mapping[str, Any]) -> ExperimentOptions:
     """Read the ``hasuite`` extension (ConfigError naming the key on bad input)."""
     ext = next(
@@ -90,6 +109,11 @@ def parse_options(experiment: Mapping[str, Any]) -> ExperimentOptions:
     if ext is None:
         raise ConfigError(f"experiment {title!r}: no `extensions: [{{name: hasuite, ...}}]`")
     where = f"experiment {title!r}: extensions.hasuite"
+    unknown = sorted(str(k) for k in ext if k not in _EXTENSION_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(_EXTENSION_KEYS)}"
+        )
     name = ext.get("experiment")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"{where}.experiment: expected the experiment's name, got {name!r}")

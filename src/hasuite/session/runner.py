@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,19 @@ from typing import Any
 from hasuite.analysis import (
     aggregate_status,
 )
-from hasuite.errors import HasuiteError
+from hasuite.errors import ConfigError, HasuiteError
 from hasuite.model import (
     PromiseResult,
     Verdict,
 )
-from hasuite.promises import load_promises
+from hasuite.promises import PromiseCatalog, load_promises
 from hasuite.session.experiment import ExperimentResult, ExperimentSession
-from hasuite.session.options import parse_options, resolve_experiments, select_promises
+from hasuite.session.options import (
+    ExperimentOptions,
+    parse_options,
+    resolve_experiments,
+    select_promises,
+)
 from hasuite.session.registry import REGISTRY
 from hasuite.session.rundir import dump, new_run_id, point_latest, write_summary
 from hasuite.session.targets import known_good_stack, stack_of
@@ -46,6 +51,31 @@ class RunResult:
     run_dir: Path
     status: Verdict
     experiments: list[ExperimentResult]
+
+
+def load_checked(
+    path: Path, settings: Mapping[str, Any], catalog: PromiseCatalog
+) -> tuple[Any, ExperimentOptions]:
+    """Read an experiment file and check it: valid YAML, a valid Chaos Toolkit experiment, a
+    valid ``hasuite`` extension, promises that name it. ConfigError naming the file otherwise."""
+    from chaoslib.exceptions import ChaosException
+    from chaoslib.experiment import ensure_experiment_is_valid
+    from chaoslib.loader import load_experiment
+
+    try:
+        experiment = load_experiment(str(path), dict(settings))
+        ensure_experiment_is_valid(experiment)
+    except ChaosException as exc:
+        raise ConfigError(
+            f"{path}: not a valid experiment: {exc}; fix the file (`chaos --no-version-check "
+            f"validate {path}` shows the same)"
+        ) from exc
+    try:
+        options = parse_options(experiment)
+        select_promises(catalog, options)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return experiment, options
 
 
 def run_experiments(
@@ -70,8 +100,6 @@ def run_experiments(
     current experiment's rollbacks; the summary is then marked INTERRUPTED. ``only_promises``
     narrows what each experiment judges (default: all it names).
     """
-    from chaoslib.experiment import ensure_experiment_is_valid
-    from chaoslib.loader import load_experiment
     from chaoslib.run import Runner
     from chaoslib.types import Strategy
 
@@ -79,14 +107,22 @@ def run_experiments(
         raise HasuiteError("run_experiments must be called from the main thread (chaoslib)")
     files = resolve_experiments(names, experiments_dir)
     catalog = load_promises(promises_path)
+    settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
+    # Every file is read and checked before anything runs: a bad one is refused up front.
+    loaded = {path: load_checked(path, settings, catalog) for path in files}
     run_id = run_id or new_run_id()
     run_dir = reports_dir / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    point_latest(reports_dir, run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        point_latest(reports_dir, run_dir)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the run folder {run_dir}: {exc.strerror or exc}; choose a writable "
+            "reports folder (HASUITE_REPORTS_DIR) or fix its permissions"
+        ) from exc
     started = time.time()
     results: list[ExperimentResult] = []
     interrupted = False
-    settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
 
     def summarize(finished: float | None) -> Verdict:
         pending = [f.stem for f in files if f.stem not in {r.name for r in results}]
@@ -135,9 +171,7 @@ def run_experiments(
         for path in files:
             if interrupted:
                 break
-            experiment = load_experiment(str(path), settings)
-            ensure_experiment_is_valid(experiment)
-            options = parse_options(experiment)
+            experiment, options = loaded[path]
             session = ExperimentSession(
                 options=options,
                 promises=tuple(

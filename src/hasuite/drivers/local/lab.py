@@ -28,7 +28,7 @@ from hasuite.drivers.local.layout import (
 from hasuite.drivers.local.render import PATRONI_VENV, Program, app_env, render_lab
 from hasuite.drivers.local.supervisor import Supervisor
 from hasuite.errors import ConfigError, LabError
-from hasuite.settings import StackSettings, SuiteSettings
+from hasuite.settings import StackSettings, SuiteSettings, check_writable
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,11 @@ class LocalLab:
         """Bring the lab up (idempotent); return the seconds it took to be healthy."""
         started = time.monotonic()
         deadline = started + self.suite.scaled(timeout_s)
+        check_writable(
+            self.layout.root,
+            "lab folder",
+            "set HASUITE_LAB_DIR (or --lab-dir) to a writable folder on a local disk",
+        )
         if self.is_running():
             self._check_same_lab()
             self.progress("lab already running: checking every component")

@@ -60,9 +60,16 @@ def lab_lock(lab_dir: Path, command: str | None = None) -> Iterator[str | None]:
     Yields a note when a lock left by a dead process was taken over (else None).
     """
     path = lock_path(lab_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     command = command or " ".join(["hasuite", *sys.argv[1:]])
-    with path.open("a+") as fh:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = path.open("a+")
+    except OSError as exc:
+        raise LabError(
+            f"the lab's lock {path} cannot be written: {exc.strerror or exc}; set "
+            "HASUITE_LAB_DIR (or --lab-dir) to a writable folder on a local disk"
+        ) from exc
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

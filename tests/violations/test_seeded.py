@@ -68,7 +68,10 @@ SEEDED = [
     ),
     Seeded("rollout-violated", "django-rollout", "ROLLOUT", r"failed requests \d+ != 0"),
     Seeded(
-        "celery-noloss-violated", "celery-workers-kill", "CELERY-NOLOSS", r"lost tasks \d+ != 0"
+        "celery-noloss-violated",
+        "celery-workers-kill",
+        "CELERY-NOLOSS",
+        r"lost tasks (at least )?\d+ != 0",
     ),
     # every alert rule rendered with `for: 90s`: nothing can page within the 60 s bound
     Seeded(

@@ -30,6 +30,12 @@ from hasuite.settings import suite_settings_from_env
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 LAB_DIR = Path("/var/tmp") / f"hasuite-violations{_WORKER}-lab-{os.getuid()}"
 PORT_BASE = 28000 + 300 * _WORKER
+# Two labs share the 2 cores, and the order probe places real orders (with their confirmation
+# tasks): at 10 Hz each, the probes of both labs timed out in the baseline (median latency of the
+# cheapest probe 0.3 s), and the verdicts were ERROR. 5 Hz halves that load; every seeded
+# violation misses its threshold by far more than the 0.2 s resolution. The healthy suite
+# (one lab) probes at the default 10 Hz.
+PROBE_HZ = 5.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,7 @@ def fresh_lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalL
         lab_dir=LAB_DIR,
         port_base=PORT_BASE,
         reports_dir=Path(reports) if reports else tmp_path / "reports",
+        probe_hz=PROBE_HZ,
     )
     lab = local_lab(suite, request.param)
     lab.down(purge=True)

@@ -101,3 +101,11 @@ def test_no_baseline_measurement_is_not_a_verdict_on_health():
 def test_build_phases_rejects_inverted_window():
     with pytest.raises(ValueError):
         build_phases([], start=5.0, end=1.0)
+
+
+def test_one_isolated_failure_in_a_long_baseline_is_noise_but_two_are_not():
+    phases = build_phases([ev("fault", 6.0)], start=0.0, end=7.0)
+    one = "." * 30 + "x" + "." * 29 + "x" * 10  # 1 of 60 before the fault
+    assert unhealthy_baseline(measure_phase_errors(series(one), phases)) is None
+    two = "." * 30 + "xx" + "." * 28 + "x" * 10
+    assert unhealthy_baseline(measure_phase_errors(series(two), phases)) is not None

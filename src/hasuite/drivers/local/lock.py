@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from hasuite.drivers.local import procs
 from hasuite.errors import LabError
 
 __all__ = ["LabBusyError", "lab_lock", "lock_path"]
@@ -42,15 +43,7 @@ def _holder(fh: IO[str]) -> dict[str, object]:
 
 
 def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return isinstance(pid, int) and pid > 0 and procs.alive(pid)
 
 
 @contextlib.contextmanager

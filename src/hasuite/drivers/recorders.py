@@ -31,7 +31,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -337,6 +337,39 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[i : i + size]
 
 
+def _get_json_retrying(
+    http: requests.Session,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    retry_for_s: float,
+    what: str,
+    unread: str,
+) -> dict[str, Any]:
+    """GET ``url`` until it answers 200 with a JSON object, for at most ``retry_for_s`` (the app
+    may still be recovering); HasuiteError naming ``what`` and what stays ``unread`` after."""
+    from hasuite.errors import HasuiteError
+
+    deadline = time.monotonic() + retry_for_s
+    last = "not tried"
+    while True:
+        try:
+            resp = http.get(url, headers=dict(headers), timeout=timeout_s)
+            if resp.status_code == 200:
+                body = resp.json()
+                if isinstance(body, dict):
+                    return body
+                last = "answer not a JSON object"
+            else:
+                last = _answer_error(resp)
+        except (requests.RequestException, ValueError) as exc:
+            last = _error_kind(exc)
+        if time.monotonic() >= deadline:
+            raise HasuiteError(f"{what} failed for {retry_for_s:.0f} s: {last}; {unread}")
+        time.sleep(0.5)
+
+
 def fetch_ledger_check(
     app_url: str,
     token: str | None,
@@ -353,36 +386,23 @@ def fetch_ledger_check(
     Each batch is retried for up to ``retry_for_s`` (the app may still be recovering); a batch
     that cannot be read raises ``HasuiteError`` (an unreadable ledger is not "0 lost").
     """
-    from hasuite.errors import HasuiteError
 
     http = session or requests.Session()
     headers = {TOKEN_HEADER: token} if token else {}
     base = app_url.rstrip("/")
 
-    def read(path: str, param: str, items: Sequence[Any]) -> dict[str, Any]:
-        url = f"{base}{path}?{param}={','.join(str(s) for s in items)}"
-        deadline = time.monotonic() + retry_for_s
-        last = "not tried"
-        while True:
-            try:
-                resp = http.get(url, headers=headers, timeout=timeout_s)
-                if resp.status_code == 200:
-                    body: dict[str, Any] = resp.json()
-                    return body
-                last = _answer_error(resp)
-            except (requests.RequestException, ValueError) as exc:
-                last = _error_kind(exc)
-            if time.monotonic() >= deadline:
-                raise HasuiteError(
-                    f"ledger read-back {path} failed for {retry_for_s:.0f} s: {last}; "
-                    f"{len(items)} {param} unread"
-                )
-            time.sleep(0.5)
-
     try:
         task_counts: dict[str, int] = {}
         for batch in _chunks(list(task_seqs), READ_BATCH):
-            body = read("/probe/tasks", "seqs", batch)
+            body = _get_json_retrying(
+                http,
+                f"{base}/probe/tasks?seqs={','.join(str(s) for s in batch)}",
+                headers=headers,
+                timeout_s=timeout_s,
+                retry_for_s=retry_for_s,
+                what="ledger read-back /probe/tasks",
+                unread=f"{len(batch)} seqs unread",
+            )
             task_counts.update({str(k): int(v) for k, v in body.get("counts", {}).items()})
         return LedgerCheck(
             present=frozenset(k for k, n in task_counts.items() if n > 0),
@@ -407,7 +427,6 @@ def fetch_key_check(
 ) -> LedgerCheck:
     """Read the acknowledged cache keys back (``GET /probe/cache?keys=``): which the cache
     still holds. A batch that cannot be read raises HasuiteError (unread is not "0 lost")."""
-    from hasuite.errors import HasuiteError
 
     http = session or requests.Session()
     headers = {TOKEN_HEADER: token} if token else {}
@@ -415,24 +434,16 @@ def fetch_key_check(
     present: set[str] = set()
     try:
         for batch in _chunks(list(keys), READ_BATCH):
-            url = f"{base}/probe/cache?keys={','.join(batch)}"
-            deadline = time.monotonic() + retry_for_s
-            last = "not tried"
-            while True:
-                try:
-                    resp = http.get(url, headers=headers, timeout=timeout_s)
-                    if resp.status_code == 200:
-                        present.update(str(k) for k in resp.json().get("present", []))
-                        break
-                    last = _answer_error(resp)
-                except (requests.RequestException, ValueError, AttributeError) as exc:
-                    last = _error_kind(exc)
-                if time.monotonic() >= deadline:
-                    raise HasuiteError(
-                        f"cache read-back GET /probe/cache failed for {retry_for_s:.0f} s: "
-                        f"{last}; {len(batch)} keys unread"
-                    )
-                time.sleep(0.5)
+            body = _get_json_retrying(
+                http,
+                f"{base}/probe/cache?keys={','.join(batch)}",
+                headers=headers,
+                timeout_s=timeout_s,
+                retry_for_s=retry_for_s,
+                what="cache read-back GET /probe/cache",
+                unread=f"{len(batch)} keys unread",
+            )
+            present.update(str(k) for k in body.get("present", []))
     finally:
         if session is None:
             http.close()

@@ -35,6 +35,16 @@ def ev(kind: str, at: float) -> Event:
             id="settle-beyond-end",
         ),
         pytest.param([ev("fault", 0)], [("during", 0, 100)], id="fault-at-start"),
+        pytest.param(
+            [ev("baseline", 4), ev("fault", 10)],
+            [("warmup", 0, 4), ("before", 4, 10), ("during", 10, 100)],
+            id="steady-gate-skipped-a-warm-up",
+        ),
+        pytest.param(
+            [ev("fault", 10), ev("baseline", 20)],
+            [("before", 0, 10), ("during", 10, 100)],
+            id="baseline-after-the-fault-ignored",
+        ),
     ],
 )
 def test_build_phases(events, expected):
@@ -109,3 +119,16 @@ def test_one_isolated_failure_in_a_long_baseline_is_noise_but_two_are_not():
     assert unhealthy_baseline(measure_phase_errors(series(one), phases)) is None
     two = "." * 30 + "xx" + "." * 28 + "x" * 10
     assert unhealthy_baseline(measure_phase_errors(series(two), phases)) is not None
+
+
+def test_failures_in_the_warm_up_are_reported_but_do_not_make_the_baseline_unhealthy():
+    # 0..0.9 a burst of timeouts, the gate's baseline from 1.0, the fault at 2.0
+    samples = series("xxxxx....." + ".........." + "xxxxx.....")
+    phases = build_phases([ev("baseline", 1.0), ev("fault", 2.0)], start=0.0, end=2.9)
+    got = {m.name: m for m in measure_phase_errors(samples, phases)}
+    assert got["errors_warmup"].value == 5.0
+    assert got["errors_before"].value == 0.0
+    assert unhealthy_baseline(got.values()) is None
+    # without the gate's event the same burst is an unhealthy baseline (ERROR)
+    phases = build_phases([ev("fault", 2.0)], start=0.0, end=2.9)
+    assert unhealthy_baseline(measure_phase_errors(samples, phases)) is not None

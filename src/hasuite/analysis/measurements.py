@@ -15,7 +15,7 @@ __all__ = ["MEASUREMENTS", "PHASES", "UNITS"]
 UNITS: tuple[str, ...] = ("s", "count", "ratio", "intervals")
 
 #: Phase names of an experiment, in order (see ``hasuite.analysis.phases``).
-PHASES: tuple[str, ...] = ("before", "during", "recovery", "after")
+PHASES: tuple[str, ...] = ("warmup", "before", "during", "recovery", "after")
 
 _MEASUREMENTS: dict[str, tuple[str, str]] = {
     # outages seen through the app (probes at ~10 Hz)

@@ -2,7 +2,10 @@
 
 Phases come from events on the timeline:
 
-- ``before``: from the start of the recording to the fault instant (first ``"fault"`` event);
+- ``warmup``: only when the steady-state gate skipped failures before the fault: from the start
+  of the recording to its ``"baseline"`` event (reported, never judged);
+- ``before``: from the start of the recording, or the ``"baseline"`` event, to the fault instant
+  (first ``"fault"`` event);
 - ``during``: from the fault to the first ``"recovered"`` event after it (the control plane says
   the component is back: new leader, instance ready, ...);
 - ``recovery``: from ``recovered`` to the first ``"steady"`` event after it, or ``settle_s`` later
@@ -39,7 +42,12 @@ def build_phases(
         raise ValueError(f"end {end} before start {start}")
     evs = list(events)
     fault = _first(evs, "fault", not_before=start)
-    bounds: list[tuple[str, float]] = [("before", start)]
+    baseline = _first(evs, "baseline", not_before=start)
+    bounds: list[tuple[str, float]] = []
+    if baseline is not None and baseline <= end and (fault is None or baseline <= fault):
+        bounds += [("warmup", start), ("before", baseline)]
+    else:
+        bounds.append(("before", start))
     if fault is not None and fault <= end:
         bounds.append(("during", fault))
         recovered = _first(evs, "recovered", not_before=fault)

@@ -108,7 +108,12 @@ def before_method_control(context: Mapping[str, Any], **kwargs: Any) -> None:
     if session is None:
         return
     load = session.options.load
-    budget = 30.0 + session.options.baseline_s + (load.ramp_s if load is not None else 0.0)
+    budget = (
+        30.0
+        + session.options.baseline_s
+        + session.options.baseline_timeout_s * session.timeout_multiplier
+        + (load.ramp_s if load is not None else 0.0)
+    )
     try:
         bounded(session.start_recorders, budget, "start recorders")
     except Exception as exc:

@@ -12,6 +12,7 @@ judgement share its state; splitting them further would pass that state around b
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -285,7 +286,64 @@ class ExperimentSession:
             ", ".join(self.observed_components()) or "nothing",
         )
         ramp = self.options.load.ramp_s if self.options.load is not None else 0.0
+        recording_from = self.clock()
         self.sleep(ramp + self.options.baseline_s)
+        self._await_steady(recording_from)
+
+    def _await_steady(self, recording_from: float) -> None:
+        """The steady-state gate: the fault goes in only after ``baseline_s`` without a failed
+        request probe.
+
+        A probe that failed while the stack warmed up (a first slow answer, a neighbour's burst
+        on a shared machine) would otherwise make the whole verdict ERROR ("not healthy before
+        the fault"). The gate keeps recording until a clean window of ``baseline_s`` and, when
+        it had to skip failures, puts a ``"baseline"`` event at the window's start: the
+        ``before`` phase begins there, and the skipped samples form the ``warmup`` phase,
+        reported but not judged. A stack that never gets ``baseline_s`` clean within
+        ``baseline_timeout_s`` (scaled by the timeout multiplier) gets no fault: the
+        experiment is refused, ERROR, and nothing was broken on top of the trouble.
+        """
+        if self.probes is None:
+            return
+        window = self.options.baseline_s
+        limit = self.options.baseline_timeout_s * self.timeout_multiplier
+        deadline = self.clock() + limit
+        while True:
+            now = self.clock()
+            failed = [
+                s.at for s in self.probes.samples() if s.probe in REQUEST_PROBES and not s.ok
+            ]
+            clean_from = max([recording_from, *failed])
+            if now - clean_from >= window:
+                break
+            if now >= deadline:
+                self.refuse(
+                    f"fault not injected: the stack was not steady: {len(failed)} request "
+                    f"probe(s) failed while recording, the last {now - clean_from:.1f} s ago; "
+                    f"no {window:g} s without a failure within {limit:g} s "
+                    "(extensions.hasuite.baseline_timeout_s)"
+                )
+                return
+            self.sleep(min(0.2, window - (now - clean_from)))
+        if failed:
+            start = math.nextafter(clean_from, math.inf)  # the last failure stays in the warm-up
+            self.events.append(
+                Event(
+                    at=start,
+                    wall=self.wall() - (self.clock() - start),
+                    kind="baseline",
+                    detail=(
+                        f"{len(failed)} failed request probe(s) before it (warm-up, not judged); "
+                        f"{window:g} s clean before the fault"
+                    ),
+                )
+            )
+            log.info(
+                "%s: steady after %.1f s (%d failed probe(s) in the warm-up)",
+                self.name,
+                start - recording_from,
+                len(failed),
+            )
 
     def note_injection(self, injection: Injection) -> None:
         self.injections.append(injection)

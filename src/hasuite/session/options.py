@@ -57,7 +57,9 @@ class ExperimentOptions:
 
     ``name``: the experiment's name (its file stem); ``promises``: ids judged; ``observe``:
     components whose roles/readiness are recorded; ``probes``: which app probes run;
-    ``baseline_s``: recording before the fault; ``settle_s``: recording after recovery.
+    ``baseline_s``: recording before the fault; ``settle_s``: recording after recovery;
+    ``baseline_timeout_s``: how long the steady-state gate waits for ``baseline_s`` of request
+    probes without a failure before it refuses to inject the fault.
     """
 
     name: str
@@ -65,6 +67,7 @@ class ExperimentOptions:
     observe: tuple[str, ...] = ()
     probes: tuple[str, ...] = ("order-write", "cache-write", "task-enqueue", "task-run")
     baseline_s: float = 3.0
+    baseline_timeout_s: float = 60.0
     settle_s: float = 3.0
     settle_timeout_s: float = 60.0
     beat: bool = False
@@ -93,6 +96,7 @@ _EXTENSION_KEYS = (
     "fault",
     "beat",
     "baseline_s",
+    "baseline_timeout_s",
     "settle_s",
     "settle_timeout_s",
     "task_hold_s",
@@ -125,7 +129,14 @@ def parse_options(experiment: Mapping[str, Any]) -> ExperimentOptions:
     if bad:
         raise ConfigError(f"{where}.observe: unknown component(s) {bad}")
     kwargs: dict[str, Any] = {}
-    for key in ("baseline_s", "settle_s", "settle_timeout_s", "task_hold_s", "task_wait_s"):
+    for key in (
+        "baseline_s",
+        "baseline_timeout_s",
+        "settle_s",
+        "settle_timeout_s",
+        "task_hold_s",
+        "task_wait_s",
+    ):
         if key in ext:
             value = ext[key]
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

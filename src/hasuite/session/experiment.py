@@ -310,9 +310,7 @@ class ExperimentSession:
         deadline = self.clock() + limit
         while True:
             now = self.clock()
-            failed = [
-                s.at for s in self.probes.samples() if s.probe in REQUEST_PROBES and not s.ok
-            ]
+            failed = [s.at for s in self.probes.samples() if s.probe in REQUEST_PROBES and not s.ok]
             clean_from = max([recording_from, *failed])
             if now - clean_from >= window:
                 break

@@ -103,8 +103,9 @@ def cmd_lab_logs(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run experiments on a target (local: the lab, brought up if needed); render the report."""
     from hasuite.local_run import run_local
-    from hasuite.report import lab_secret_values, render_run
+    from hasuite.report import render_run
     from hasuite.report.terminal import RunProgress, verdict_table
+    from hasuite.runfolder import lab_secret_values
     from hasuite.session.options import resolve_experiments
     from hasuite.session.registry import active_session
     from hasuite.session.runner import run_experiments
@@ -242,16 +243,9 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-render a saved run (html, junit, history) or compare two runs' numbers."""
-    from hasuite.report import (
-        compare_runs,
-        lab_secret_values,
-        load_run,
-        parse_tolerances,
-        render_run,
-        resolve_run,
-    )
-    from hasuite.report.redact import Redactor
+    from hasuite.report import compare_runs, parse_tolerances, render_run, resolve_run
     from hasuite.report.terminal import compare_table, verdict_table
+    from hasuite.runfolder import Redactor, lab_secret_values, load_run
 
     suite = suite_settings_from_env(os.environ, lab_dir=args.lab_dir)
     reports = suite.reports_dir

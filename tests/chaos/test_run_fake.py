@@ -98,32 +98,71 @@ def test_long_outage_fails_with_numbers(tmp_path: Path) -> None:
     assert promise["recommendation"].startswith("the settings known to move this")
 
 
-def test_requests_failing_before_the_fault_make_the_verdict_error(tmp_path: Path) -> None:
-    """The control plane looked healthy, but users' requests already failed in the baseline
-    (CI: nginx had marked every app instance down): neither PASS nor FAIL may come of it."""
+def _failing_orders(app: FakeApp, target: FakeTarget, failing: list[int]) -> None:
+    """The first ``failing[0]`` order writes of the recording fail (all of them: -1), until the
+    fault is injected (CI: nginx had marked every app instance down)."""
+    original = app.handle
+
+    def flaky(method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        if method == "POST" and path == "/probe/order" and failing[0] != 0 and not target.calls:
+            failing[0] -= 1
+            return 502, {"ok": False, "error": "bad gateway", "backend": None}
+        return original(method, path, query)
+
+    app.handle = flaky  # type: ignore[method-assign]
+
+
+def test_failures_in_the_warm_up_are_waited_out_before_the_fault(tmp_path: Path) -> None:
+    """Users' requests failed at the start of the recording: the steady-state gate injects only
+    after baseline_s clean, and the judged baseline starts after the last failure."""
     app = FakeApp()
     with serve(app) as url:
         target = FakeTarget(app=app, app_url=url, outage_s=0.5)
-        original = app.handle
-        failing = [3]  # the first three order writes of the recording fail
-
-        def flaky(method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
-            if method == "POST" and path == "/probe/order" and failing[0] > 0 and not target.calls:
-                failing[0] -= 1
-                return 502, {"ok": False, "error": "bad gateway", "backend": None}
-            return original(method, path, query)
-
-        app.handle = flaky  # type: ignore[method-assign]
+        failing = [3]
+        _failing_orders(app, target, failing)
         summary = _run(tmp_path, target)
     exp = summary["experiments"][0]
     promise = _promise(exp, "PG-FAILOVER")
-    assert failing == [0] and target.calls == ["crash"]  # the fault still ran, after them
+    assert failing == [0] and target.calls == ["crash"]
+    assert promise["verdict"] == "PASS", promise["reason"]
+    folder = tmp_path / "reports" / "test-run" / NAME
+    measured = {
+        m["name"]: m["value"] for m in json.loads((folder / "measurements.json").read_text())
+    }
+    assert measured["errors_warmup"] == 3
+    assert measured["errors_before"] == 0
+    events = json.loads((folder / "events.json").read_text())
+    (baseline,) = [e for e in events if e["kind"] == "baseline"]
+    (fault,) = [e for e in events if e["kind"] == "fault"]
+    assert fault["at"] - baseline["at"] >= 0.5  # baseline_s clean before the fault
+    assert target.restored == 1
+
+
+def test_a_baseline_that_never_steadies_gets_no_fault(tmp_path: Path) -> None:
+    """Requests keep failing before the fault: nothing is injected, and the verdict is ERROR
+    (neither PASS nor FAIL may come of it)."""
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, outage_s=0.5)
+        _failing_orders(app, target, [-1])
+        result = run_experiments(
+            [NAME],
+            target,
+            reports_dir=tmp_path / "reports",
+            experiments_dir=fast_experiments(tmp_path, NAME, baseline_timeout_s=1.5),
+            promises_path=ROOT / "suites" / "promises.yaml",
+            probe_hz=20,
+            run_id="test-run",
+        )
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    exp = summary["experiments"][0]
+    promise = _promise(exp, "PG-FAILOVER")
+    assert target.calls == []  # no fault on top of the trouble
     assert promise["verdict"] == "ERROR"
     assert exp["status"] == "ERROR"
-    assert promise["reason"].startswith("the stack was not healthy before the fault: 3 of ")
-    assert "failed in the before phase" in promise["reason"]
-    assert "; measured: " in promise["reason"]  # the numbers are kept for the reader
-    assert target.restored == 1
+    assert "fault not injected: the stack was not steady" in promise["reason"]
+    assert "baseline_timeout_s" in promise["reason"]
+    assert target.restored >= 1
 
 
 def test_unhealthy_stack_is_error_and_rollbacks_run(tmp_path: Path) -> None:

@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from hasuite.cli import main
-from hasuite.report import (
-    ReportError,
-    compare_runs,
-    load_run,
-    parse_tolerances,
-    render_run,
-)
-from hasuite.report.redact import Redactor
+from hasuite.report import ReportError, compare_runs, parse_tolerances, render_run
+from hasuite.runfolder import Redactor, RunFolderError, load_run
 from hasuite.report.timeline import primary_changes
 
 from .conftest import EXPERIMENTS, REAL_RUN, add_load_and_alerts
@@ -182,7 +176,7 @@ def test_missing_or_corrupt_run_is_an_error_and_nothing_is_written(
     real_run: Path, reports: Path, damage: object, message: str
 ) -> None:
     damage(real_run)  # type: ignore[operator]
-    with pytest.raises(ReportError, match=re.escape(message)):
+    with pytest.raises(RunFolderError, match=re.escape(message)):
         render_run(real_run)
     assert not (real_run / "report.html").exists() and not (real_run / "junit.xml").exists()
     assert not (reports / "history.jsonl").exists()
@@ -192,13 +186,13 @@ def test_rerender_failure_keeps_the_previous_report(real_run: Path) -> None:
     render_run(real_run)
     before = (real_run / "report.html").read_text()
     (real_run / "postgres-leader-kill" / "events.json").write_text("[")
-    with pytest.raises(ReportError, match=r"events\.json is not valid JSON"):
+    with pytest.raises(RunFolderError, match=r"events\.json is not valid JSON"):
         render_run(real_run)
     assert (real_run / "report.html").read_text() == before
 
 
 def test_missing_run_folder_names_it(tmp_path: Path) -> None:
-    with pytest.raises(ReportError, match=r"run folder .*nope does not exist"):
+    with pytest.raises(RunFolderError, match=r"run folder .*nope does not exist"):
         render_run(tmp_path / "nope")
 
 
@@ -206,7 +200,7 @@ def test_newer_schema_version_is_refused(real_run: Path) -> None:
     summary = json.loads((real_run / "summary.json").read_text())
     summary["schema_version"] = 2
     (real_run / "summary.json").write_text(json.dumps(summary))
-    with pytest.raises(ReportError, match="schema_version 2 is newer"):
+    with pytest.raises(RunFolderError, match="schema_version 2 is newer"):
         load_run(real_run)
 
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from chaos import fakes  # tests/chaos (pytest puts tests/ on sys.path)
 
-from hasuite.report import render_run, summary_schema
-from hasuite.session.rundir import SUMMARY_SCHEMA_VERSION
+from hasuite.report import render_run
+from hasuite.runfolder import SUMMARY_SCHEMA_VERSION, summary_schema
 from hasuite.session.runner import run_experiments
 
 from .conftest import DATA, REAL_RUN

@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from hasuite.report.rundata import ReportError, RunData
+from hasuite.report.errors import ReportError
+from hasuite.runfolder import CheckRecord, PromiseRecord, RunData
 
 __all__ = [
     "DEFAULT_ABSOLUTE",
@@ -101,21 +101,27 @@ class Comparison:
         return tuple(r for r in self.rows if r.regression)
 
 
-def _index(run: RunData) -> dict[tuple[str, str, str | None], dict[str, Any]]:
-    out: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+@dataclass(frozen=True)
+class _Entry:
+    promise: PromiseRecord
+    check: CheckRecord | None
+    at_least: bool
+
+
+def _index(run: RunData) -> dict[tuple[str, str, str | None], _Entry]:
+    out: dict[tuple[str, str, str | None], _Entry] = {}
     for exp in run.experiments:
         for p in exp.promises:
-            for c in p["checks"] or [None]:
-                key = (exp.name, p["id"], c["measurement"] if c else None)
-                m = exp.measurement(c["measurement"]) if c else None
-                out[key] = {"promise": p, "check": c, "at_least": bool(m and m.at_least)}
+            checks: tuple[CheckRecord | None, ...] = p.checks or (None,)
+            for c in checks:
+                key = (exp.name, p.id, c.measurement if c else None)
+                m = exp.measurement(c.measurement) if c else None
+                out[key] = _Entry(promise=p, check=c, at_least=bool(m and m.at_least))
     return out
 
 
-def _judge(
-    c: Mapping[str, Any], a: float, b: float, a_at_least: bool, tol: Tolerance
-) -> tuple[str, str]:
-    op, threshold, unit = c["comparison"], float(c["threshold"]), c["unit"]
+def _judge(c: CheckRecord, a: float, b: float, a_at_least: bool, tol: Tolerance) -> tuple[str, str]:
+    op, threshold, unit = c.comparison, float(c.threshold), c.unit
     if op in ("<=", "<"):
         worse_by, reference = b - a, a
     elif op in (">=", ">"):
@@ -142,11 +148,11 @@ def compare_runs(a: RunData, b: RunData, tolerance: Tolerance | None = None) -> 
         ea, eb = ia.get(key), ib.get(key)
         ref = eb or ea
         assert ref is not None
-        c = ref["check"]
-        va = ea["check"]["measured"] if ea and ea["check"] else None
-        vb = eb["check"]["measured"] if eb and eb["check"] else None
-        verdict_a = ea["promise"]["verdict"] if ea else None
-        verdict_b = eb["promise"]["verdict"] if eb else None
+        c = ref.check
+        va = ea.check.measured if ea and ea.check else None
+        vb = eb.check.measured if eb and eb.check else None
+        verdict_a = ea.promise.verdict if ea else None
+        verdict_b = eb.promise.verdict if eb else None
         if ea is None:
             status, note = "new", "only in run B"
         elif eb is None:
@@ -155,7 +161,7 @@ def compare_runs(a: RunData, b: RunData, tolerance: Tolerance | None = None) -> 
             status = "not measured" if (va is None) != (vb is None) else "same"
             note = "" if status == "same" else f"measured only in run {'A' if vb is None else 'B'}"
         else:
-            status, note = _judge(c, float(va), float(vb), ea["at_least"], tol)
+            status, note = _judge(c, float(va), float(vb), ea.at_least, tol)
         if (
             verdict_a == "PASS"
             and verdict_b in ("FAIL", "ERROR")
@@ -168,9 +174,9 @@ def compare_runs(a: RunData, b: RunData, tolerance: Tolerance | None = None) -> 
                 experiment=key[0],
                 promise=key[1],
                 measurement=key[2],
-                unit=c["unit"] if c else "",
-                comparison=c["comparison"] if c else "",
-                threshold=c["threshold"] if c else None,
+                unit=c.unit if c else "",
+                comparison=c.comparison if c else "",
+                threshold=c.threshold if c else None,
                 a=va,
                 b=vb,
                 a_verdict=verdict_a,

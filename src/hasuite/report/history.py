@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hasuite.report.errors import ReportError
 from hasuite.report.files import write_atomic
-from hasuite.report.rundata import ReportError, RunData
+from hasuite.runfolder import RunData
 
 __all__ = ["history_lines", "read_history", "update_history"]
 
@@ -30,25 +31,25 @@ __all__ = ["history_lines", "read_history", "update_history"]
 def history_lines(run: RunData) -> list[dict[str, Any]]:
     """The history lines of ``run`` (pure)."""
     s = run.summary
-    base = {"run_id": run.run_id, "started": s["started"], "target": s["target"]}
+    base = {"run_id": run.run_id, "started": s.started, "target": s.target}
     out: list[dict[str, Any]] = []
     for exp in run.experiments:
         for p in exp.promises:
-            head = {**base, "experiment": exp.name, "promise": p["id"], "verdict": p["verdict"]}
-            if not p["checks"]:
+            head = {**base, "experiment": exp.name, "promise": p.id, "verdict": p.verdict}
+            if not p.checks:
                 out.append({**head, "measurement": None, "value": None, "at_least": False})
-            for c in p["checks"]:
-                m = exp.measurement(c["measurement"])
+            for c in p.checks:
+                m = exp.measurement(c.measurement)
                 out.append(
                     {
                         **head,
-                        "measurement": c["measurement"],
-                        "value": c["measured"],
+                        "measurement": c.measurement,
+                        "value": c.measured,
                         "at_least": bool(m and m.at_least),
-                        "unit": c["unit"],
-                        "comparison": c["comparison"],
-                        "threshold": c["threshold"],
-                        "enforce": c["enforce"],
+                        "unit": c.unit,
+                        "comparison": c.comparison,
+                        "threshold": c.threshold,
+                        "enforce": c.enforce,
                     }
                 )
     return out

@@ -8,14 +8,16 @@ when they were recorded. Every value is HTML-escaped; every string was redacted 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from hasuite import __version__
-from hasuite.report.rundata import ExperimentData, RunData
 from hasuite.report.timeline import render_timeline
+from hasuite.runfolder import AlertLine, ExperimentData, RunData
 
 __all__ = ["render_html"]
 
@@ -98,12 +100,12 @@ def _summary_table(run: RunData) -> str:
             rows.append(
                 [
                     _td(f'<a href="#exp-{_e(exp.name)}">{_e(exp.name)}</a>'),
-                    _td(_e(p["id"])),
-                    _td(_verdict(p["verdict"])),
-                    _td(_num(p["measured"]), True),
-                    _td(_num(p["threshold"]), True),
-                    _td(_e(p["unit"])),
-                    _td(_e(p["reason"])),
+                    _td(_e(p.id)),
+                    _td(_verdict(p.verdict)),
+                    _td(_num(p.measured), True),
+                    _td(_num(p.threshold), True),
+                    _td(_e(p.unit)),
+                    _td(_e(p.reason)),
                 ]
             )
     return _table(
@@ -116,17 +118,17 @@ def _summary_table(run: RunData) -> str:
 def _checks(exp: ExperimentData) -> str:
     rows = []
     for p in exp.promises:
-        for c in p["checks"]:
-            m = exp.measurement(c["measurement"])
+        for c in p.checks:
+            m = exp.measurement(c.measurement)
             at_least = bool(m and m.at_least)
-            holds = {True: "holds", False: "violated", None: "undecided"}[c["holds"]]
+            holds = {True: "holds", False: "violated", None: "undecided"}[c.holds]
             rows.append(
                 [
-                    _td(_e(p["id"])),
-                    _td(f"<code>{_e(c['measurement'])}</code>"),
-                    _td(_num(c["measured"], c["unit"], at_least), True),
-                    _td(f"{_e(c['comparison'])} {_num(c['threshold'], c['unit'])}", True),
-                    _td(_e(holds) + ("" if c["enforce"] else " (reported, not enforced)")),
+                    _td(_e(p.id)),
+                    _td(f"<code>{_e(c.measurement)}</code>"),
+                    _td(_num(c.measured, c.unit, at_least), True),
+                    _td(f"{_e(c.comparison)} {_num(c.threshold, c.unit)}", True),
+                    _td(_e(holds) + ("" if c.enforce else " (reported, not enforced)")),
                 ]
             )
     if not rows:
@@ -162,23 +164,22 @@ def _scalar(value: Any) -> str:
 def _load(exp: ExperimentData) -> str:
     parts = []
     if exp.load is not None:
-        scalars = [(k, v) for k, v in exp.load.items() if not isinstance(v, list)]
+        load = asdict(exp.load)
+        scalars = [(k, v) for k, v in load.items() if not isinstance(v, list | tuple)]
         if scalars:
             parts.append(
                 _table(("load", "value"), ([_td(_e(k)), _td(_scalar(v))] for k, v in scalars))
             )
-        for key, value in exp.load.items():
-            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-                cols = list(dict.fromkeys(k for row in value for k in row))
-                parts.append(f"<h4>{_e(key)}</h4>")
-                parts.append(_table(cols, ([_td(_scalar(r.get(c))) for c in cols] for r in value)))
+        if exp.load.phases:
+            rows = [asdict(st) for st in exp.load.phases]
+            cols = list(rows[0])
+            parts.append("<h4>phases</h4>")
+            parts.append(_table(cols, ([_td(_scalar(r.get(c))) for c in cols] for r in rows)))
     if exp.load_records is not None:
-        requests = [r for r in exp.load_records if r.get("event", "request") == "request"]
-        failed = [r for r in requests if not r.get("ok")]
-        kinds: dict[str, int] = {}
-        for r in failed:
-            kinds[str(r.get("error") or "?")] = kinds.get(str(r.get("error") or "?"), 0) + 1
-        top = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:5])
+        requests = [r for r in exp.load_records if r.event == "request"]
+        failed = [r for r in requests if not r.ok]
+        kinds = Counter(str(r.error or "?") for r in failed)
+        top = ", ".join(f"{k} {n}" for k, n in kinds.most_common(5))
         parts.append(
             f'<p class="meta">Load records: {len(requests)} requests, {len(failed)} failed'
             f"{f' ({_e(top)})' if top else ''}.</p>"
@@ -210,7 +211,7 @@ def _alerts(exp: ExperimentData) -> str:
         parts.append(
             f"<details><summary>Alert notifications ({len(exp.alerts)})</summary>"
             + "".join(
-                f"<pre>{_e(json.dumps(a, indent=1, default=str)[:2000])}</pre>"
+                f"<pre>{_e(json.dumps(_alert_json(a), indent=1, default=str)[:2000])}</pre>"
                 for a in exp.alerts[:50]
             )
             + "</details>"
@@ -222,15 +223,19 @@ def _alerts(exp: ExperimentData) -> str:
     return "<h3>Alerts</h3>" + "".join(parts)
 
 
+def _alert_json(a: AlertLine) -> dict[str, Any]:
+    """An alerts.jsonl line as it was written (the fields it had)."""
+    return {k: v for k, v in asdict(a).items() if v not in (None, "")}
+
+
 def _injections(exp: ExperimentData) -> str:
-    inj = exp.result.get("injections") or []
-    errors = exp.result.get("errors") or []
+    inj = exp.result.injections if exp.result else ()
+    errors = exp.result.errors if exp.result else ()
     parts = []
     for i in inj:
-        if isinstance(i, dict):
-            hit = ", ".join(str(x) for x in i.get("instances", []))
-            role = f" {i['role']}" if i.get("role") else ""
-            parts.append(f"{_e(i.get('action'))} {_e(i.get('component'))}{_e(role)} ({_e(hit)})")
+        hit = ", ".join(i.instances)
+        role = f" {i.role}" if i.role else ""
+        parts.append(f"{_e(i.action)} {_e(i.component)}{_e(role)} ({_e(hit)})")
     text = (
         f'<p class="meta">Fault: {"; ".join(parts)}'
         if parts
@@ -245,21 +250,16 @@ def _injections(exp: ExperimentData) -> str:
 
 def _ledger(exp: ExperimentData) -> str:
     """Acknowledged writes per kind and source, and how many the read-back did not find."""
-    by_source = exp.ledger_by_source or {}
-    rows = []
-    for kind, sources in by_source.items():
-        if not isinstance(sources, dict):
-            continue
-        for source, n in sources.items():
-            missing = n.get("missing") if isinstance(n, dict) else None
-            rows.append(
-                "<tr>"
-                + _td(_e(kind))
-                + _td(_e(source))
-                + _td(_e(str(n.get("acknowledged") if isinstance(n, dict) else "")))
-                + _td(_e("not read back" if missing is None else str(missing)))
-                + "</tr>"
-            )
+    rows = [
+        "<tr>"
+        + _td(_e(kind))
+        + _td(_e(source))
+        + _td(_e(str(n.acknowledged)))
+        + _td(_e("not read back" if n.missing is None else str(n.missing)))
+        + "</tr>"
+        for kind, sources in (exp.ledger_by_source or {}).items()
+        for source, n in sources.items()
+    ]
     if not rows:
         return ""
     head = "".join(f"<th>{h}</th>" for h in ("kind", "source", "acknowledged", "missing"))
@@ -302,7 +302,7 @@ def render_html(run: RunData, *, generated: datetime | None = None) -> str:
     counts: dict[str, int] = {}
     for exp in run.experiments:
         for p in exp.promises:
-            counts[p["verdict"]] = counts.get(p["verdict"], 0) + 1
+            counts[p.verdict] = counts.get(p.verdict, 0) + 1
     tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     return (
         "<!DOCTYPE html>\n"
@@ -311,9 +311,9 @@ def render_html(run: RunData, *, generated: datetime | None = None) -> str:
         f"<title>hasuite run {_e(run.run_id)}: {_e(run.status)}</title>"
         f"<style>{CSS}</style></head><body>"
         f"<h1>hasuite run {_e(run.run_id)} {_verdict(run.status)}</h1>"
-        f'<p class="meta">target <b>{_e(s["target"])}</b>; started {_e(s["started"])}; '
-        f"finished {_e(s['finished'] or 'not finished')}; promises: {_e(tally or 'none')}; "
-        f"summary schema version {_e(s['schema_version'])}; rendered "
+        f'<p class="meta">target <b>{_e(s.target)}</b>; started {_e(s.started)}; '
+        f"finished {_e(s.finished or 'not finished')}; promises: {_e(tally or 'none')}; "
+        f"summary schema version {_e(s.schema_version)}; rendered "
         f"{_e(generated.isoformat(timespec='seconds'))} by hasuite {_e(__version__)}.</p>"
         "<h2>Promises</h2>"
         + _summary_table(run)

@@ -18,33 +18,32 @@ experiment's duration shared evenly among its promises.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
 
-from hasuite.report.rundata import ExperimentData, RunData
+from hasuite.runfolder import ExperimentData, PromiseRecord, RunData
 
 __all__ = ["render_junit"]
 
 
-def _numbers(promise: dict[str, Any]) -> str:
-    lines = [f"{promise['id']}: {promise['verdict']}"]
-    for c in promise["checks"]:
-        measured = "not measured" if c["measured"] is None else f"{c['measured']:g}"
-        enforced = "" if c["enforce"] else " (reported, not enforced)"
+def _numbers(promise: PromiseRecord) -> str:
+    lines = [f"{promise.id}: {promise.verdict}"]
+    for c in promise.checks:
+        measured = "not measured" if c.measured is None else f"{c.measured:g}"
+        enforced = "" if c.enforce else " (reported, not enforced)"
         lines.append(
-            f"  {c['measurement']}: measured {measured} {c['unit']}, "
-            f"required {c['comparison']} {c['threshold']:g} {c['unit']}{enforced}"
+            f"  {c.measurement}: measured {measured} {c.unit}, "
+            f"required {c.comparison} {c.threshold:g} {c.unit}{enforced}"
         )
-    lines.append(f"reason: {promise['reason']}")
+    lines.append(f"reason: {promise.reason}")
     return "\n".join(lines) + "\n"
 
 
 def _suite(root: ET.Element, exp: ExperimentData, timestamp: str) -> dict[str, int]:
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     duration = exp.duration_s or 0.0
-    started = str(exp.result.get("started") or timestamp)[:19]
+    started = str((exp.result.started if exp.result else None) or timestamp)[:19]
     suite = ET.SubElement(root, "testsuite", name=exp.name, timestamp=started)
     cases: list[tuple[str, str, str, str]] = [
-        (p["id"], p["verdict"], p["reason"], _numbers(p)) for p in exp.promises
+        (p.id, p.verdict, p.reason, _numbers(p)) for p in exp.promises
     ]
     if not cases:
         verdict = "INTERRUPTED" if exp.status == "INTERRUPTED" else "SKIPPED"
@@ -76,7 +75,7 @@ def render_junit(run: RunData) -> str:
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     time = 0.0
     for exp in run.experiments:
-        for key, value in _suite(root, exp, str(run.summary["started"])[:19]).items():
+        for key, value in _suite(root, exp, str(run.summary.started)[:19]).items():
             totals[key] += value
         time += exp.duration_s or 0.0
     for key, value in totals.items():

@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hasuite.report.errors import ReportError
 from hasuite.report.files import write_atomic
 from hasuite.report.history import update_history
 from hasuite.report.html import render_html
 from hasuite.report.junit import render_junit
-from hasuite.report.redact import Redactor
-from hasuite.report.rundata import ReportError, RunData, load_run
+from hasuite.runfolder import Redactor, RunData, load_run
 
 __all__ = ["HISTORY_FILE", "Rendered", "render_run", "resolve_run"]
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hasuite.report.compare import Comparison
-from hasuite.report.rundata import RunData
+from hasuite.runfolder import RunData
 
 __all__ = ["RunProgress", "compare_table", "session_phase", "verdict_table"]
 
@@ -41,19 +41,19 @@ def _c(text: str) -> str:
 
 
 def verdict_table(run: RunData) -> Table:
-    table = Table(title=f"run {run.run_id} on {run.summary['target']}: {run.status}")
+    table = Table(title=f"run {run.run_id} on {run.summary.target}: {run.status}")
     for col in ("experiment", "promise", "verdict", "measured", "threshold", "reason"):
         table.add_column(col, overflow="fold")
     for exp in run.experiments:
         for p in exp.promises:
-            unit = f" {p['unit']}" if p["unit"] and p["measured"] is not None else ""
+            unit = f" {p.unit}" if p.unit and p.measured is not None else ""
             table.add_row(
                 exp.name,
-                p["id"],
-                _c(p["verdict"]),
-                _n(p["measured"]) + unit,
-                _n(p["threshold"]),
-                p["reason"],
+                p.id,
+                _c(p.verdict),
+                _n(p.measured) + unit,
+                _n(p.threshold),
+                p.reason,
             )
         if not exp.promises:
             table.add_row(exp.name, "-", _c(exp.status), "", "", exp.reason)

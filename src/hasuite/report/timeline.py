@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from hasuite.analysis import build_outages
 from hasuite.model import Outage, RoleObservation, Sample
-from hasuite.report.rundata import ExperimentData
+from hasuite.runfolder import ExperimentData, LoadRecord
 
 __all__ = ["OUTAGE_MEASUREMENTS", "PRIMARY_ROLES", "primary_changes", "render_timeline"]
 
@@ -164,17 +164,17 @@ def _outages(exp: ExperimentData, fault: float | None) -> list[tuple[str, Outage
     return out
 
 
-def _load_bins(records: Sequence[Mapping[str, object]]) -> list[tuple[int, int, int]]:
+def _load_bins(records: Sequence[LoadRecord]) -> list[tuple[int, int, int]]:
     """(second, requests, failures) per whole second of the monotonic clock."""
     total: Counter[int] = Counter()
     failed: Counter[int] = Counter()
     for r in records:
-        mono = r.get("mono")
-        if r.get("event", "request") != "request" or not isinstance(mono, int | float):
+        mono = r.mono
+        if r.event != "request" or not isinstance(mono, int | float):
             continue
         sec = math.floor(mono)
         total[sec] += 1
-        if not r.get("ok"):
+        if not r.ok:
             failed[sec] += 1
     if not total:
         return []
@@ -188,9 +188,9 @@ def render_timeline(exp: ExperimentData) -> str:  # noqa: C901, PLR0915
     """The experiment's timeline as an ``<svg>`` element (a string), or a note when empty."""
     samples = sorted(exp.samples, key=lambda s: s.at)
     roles = sorted(exp.roles, key=lambda r: r.at)
-    records = [r for r in exp.load_records or () if isinstance(r.get("mono"), int | float)]
+    records = [r for r in exp.load_records or () if isinstance(r.mono, int | float)]
     ats = [s.at for s in samples] + [r.at for r in roles] + [e.at for e in exp.events]
-    ats += [float(r["mono"]) for r in records]
+    ats += [float(r.mono) for r in records if r.mono is not None]
     if not ats:
         return '<p class="note">Nothing was recorded for this experiment: no timeline.</p>'
     fault = exp.fault_at

@@ -8,8 +8,8 @@ A run goes through these stages, each in its own module:
 - :mod:`~hasuite.session.waits`: bounded calls, the stack's health, the wait for recovery;
 - :mod:`~hasuite.session.experiment`: one experiment's session: recorders, read-backs,
   verdicts (the pure measurement is :mod:`hasuite.analysis.experiment`);
-- :mod:`~hasuite.session.rundir`: the run folder it writes (read back by
-  :mod:`hasuite.report.rundata`);
+- the run folder it writes is :mod:`hasuite.runfolder` (which owns the format and reads it
+  back for the report);
 - :mod:`~hasuite.session.registry`: the one registry through which the Chaos Toolkit
   providers reach the active session;
 - :mod:`~hasuite.session.runner`: the runner (``hasuite run``, pytest, the tests).

@@ -3,7 +3,7 @@
 :class:`ExperimentSession` is driven by the Chaos Toolkit control (:mod:`hasuite.chaos.control`):
 ``start_recorders()`` -> (``note_injection``, ``note_recovered``) -> ``stop_and_measure()`` ->
 ``finish(journal_status)``. The measurements are computed by the pure
-:mod:`hasuite.analysis.experiment`; the folder is written by :mod:`hasuite.session.rundir`.
+:mod:`hasuite.analysis.experiment`; the folder is written by :mod:`hasuite.runfolder`.
 
 This module is over 400 lines: the session is one lifecycle, and its recording, read-back and
 judgement share its state; splitting them further would pass that state around by hand.
@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +68,8 @@ from hasuite.model import (
     Timeline,
     Verdict,
 )
+from hasuite.runfolder import ExperimentRecord, LoadFacts, write_experiment
 from hasuite.session.options import ExperimentOptions
-from hasuite.session.rundir import ExperimentRecord, write_experiment
 from hasuite.session.waits import Recovery
 from hasuite.settings import (
     StackSettings,
@@ -721,8 +721,9 @@ class ExperimentSession:
             keys=self._keys,
             orders_error=self._orders_error,
             measurements=self.result.measurements,
-            load_profile=self.options.load,
-            load_result=self.load_result,
+            load_profile=asdict(self.options.load) if self.options.load is not None else None,
+            load_asked_rps=self.options.load.asked_rps if self.options.load is not None else None,
+            load=_load_facts(self.load_result) if self.load_result is not None else None,
             adequacy=self._adequacy,
             load_stats=self._load_stats,
             alerts_recorded=self.alert_recorder is not None or self.records_alerts,
@@ -735,6 +736,18 @@ class ExperimentSession:
             injections=tuple(self.injections),
             errors=tuple(self.errors),
         )
+
+
+def _load_facts(res: LoadResult) -> LoadFacts:
+    return LoadFacts(
+        ledger=res.ledger,
+        requests=len(res.samples),
+        bad_record_lines=res.records.bad_lines,
+        cpu_s=res.cpu_s,
+        cpu_percent=res.cpu_percent,
+        exit_code=res.exit_code,
+        stopped_by=res.stopped_by,
+    )
 
 
 def _downgrade(result: PromiseResult, reason: str) -> PromiseResult:

@@ -26,6 +26,7 @@ from hasuite.model import (
     Verdict,
 )
 from hasuite.promises import PromiseCatalog, load_promises
+from hasuite.runfolder import dump, new_run_id, point_latest, write_summary
 from hasuite.session.experiment import ExperimentResult, ExperimentSession
 from hasuite.session.options import (
     ExperimentOptions,
@@ -34,7 +35,6 @@ from hasuite.session.options import (
     select_promises,
 )
 from hasuite.session.registry import REGISTRY
-from hasuite.session.rundir import dump, new_run_id, point_latest, write_summary
 from hasuite.session.targets import known_good_stack, stack_of
 from hasuite.session.waits import bounded
 from hasuite.settings import (

@@ -12,8 +12,8 @@ import pytest
 
 from hasuite.cli import main
 from hasuite.report import ReportError, compare_runs, parse_tolerances, render_run
-from hasuite.runfolder import Redactor, RunFolderError, load_run
 from hasuite.report.timeline import primary_changes
+from hasuite.runfolder import Redactor, RunFolderError, load_run
 
 from .conftest import EXPERIMENTS, REAL_RUN, add_load_and_alerts
 

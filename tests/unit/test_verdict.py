@@ -177,7 +177,7 @@ def test_error_and_interrupted_results():
 
 
 def test_explain_gives_the_detail_of_every_check_that_did_not_hold():
-    from hasuite.session.experiment import ExperimentResult
+    from hasuite.session.result import ExperimentResult
 
     measured = (
         m("write_outage_s", 34.2, detail="order-write: 1 outage(s); longest 34.2 s"),

@@ -18,49 +18,30 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-import requests
-
-from hasuite.analysis import (
-    aggregate_status,
-    confirm_deadline,
-    error_result,
-    interrupted_result,
-    judge_all,
-    unhealthy_baseline,
-)
+from hasuite.analysis import aggregate_status, confirm_deadline
 from hasuite.analysis.experiment import (
     ALERT_MEASUREMENTS,
     REQUEST_PROBES,
     measure_experiment,
     measure_load_and_alerts,
 )
-from hasuite.analysis.load import (
-    LoadAdequacy,
-    PhaseLoadStats,
-    build_timeline_load_stats,
-    note_load_adequacy,
-)
+from hasuite.analysis.judgement import judge_experiment
+from hasuite.analysis.load import LoadAdequacy, PhaseLoadStats, build_timeline_load_stats
 from hasuite.analysis.recommend import with_recommendation
-from hasuite.drivers.alerting import AlertingError, AlertRecorder, fetch_notifications
+from hasuite.drivers.alerting import AlertRecorder
 from hasuite.drivers.load import LoadResult, LoadRun, check_reachable, start_load
 from hasuite.drivers.recorders import (
     ObserverSet,
     ProbeConfig,
     ProbeSet,
-    fetch_key_check,
-    fetch_ledger_check,
-    fetch_order_read_back,
 )
 from hasuite.errors import HasuiteError
 from hasuite.model import (
     Event,
     Injection,
-    LedgerCheck,
     LedgerEntry,
     Measurement,
-    OrderReadBack,
     Promise,
     PromiseResult,
     RoleObservation,
@@ -70,6 +51,8 @@ from hasuite.model import (
 )
 from hasuite.runfolder import ExperimentRecord, LoadFacts, write_experiment
 from hasuite.session.options import ExperimentOptions
+from hasuite.session.readback import ReadBack, read_back
+from hasuite.session.result import ExperimentResult
 from hasuite.session.waits import Recovery
 from hasuite.settings import (
     StackSettings,
@@ -79,41 +62,6 @@ from hasuite.settings import (
 from hasuite.target import Target
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ExperimentResult:
-    name: str
-    status: Verdict
-    reason: str
-    promises: tuple[PromiseResult, ...]
-    measurements: tuple[Measurement, ...] = ()
-    dir: str = ""
-
-    def explain(self, result: PromiseResult) -> str:
-        """``result``'s verdict and reason, then the detail of every check that did not hold.
-
-        A CI log is often all there is to tell a cause: "4 of 2521 requests failed (http 502
-        x4)" says more than "failed requests 4 != 0".
-        """
-        details = {m.name: m.detail for m in self.measurements if m.detail}
-        lines = [f"{self.name}: {result.verdict.value}: {result.reason}"]
-        for check in result.checks:
-            name = check.check.measurement
-            if check.holds is not True and name in details:
-                lines.append(f"    {name}: {details[name]}")
-        if self.dir:
-            lines.append(f"    evidence: {self.dir}")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status.value,
-            "reason": self.reason,
-            "dir": self.dir,
-            "promises": [p.to_dict() for p in self.promises],
-        }
 
 
 @dataclass
@@ -163,23 +111,18 @@ class ExperimentSession:
     #: how often the steady-state hypothesis ran (the first run is the one before the fault)
     hypothesis_runs: int = 0
     measurements: tuple[Measurement, ...] | None = None
+    #: what the read-back after the recording found (empty until then)
+    read: ReadBack = field(default_factory=ReadBack)
     result: ExperimentResult | None = None
     started_wall: float = field(default_factory=time.time)
     _samples: tuple[Sample, ...] = ()
     _roles: tuple[RoleObservation, ...] = ()
     _ledger: tuple[LedgerEntry, ...] = ()
-    _tasks: LedgerCheck | None = None
-    _orders: OrderReadBack | None = None
-    _orders_error: str | None = None
-    _keys: LedgerCheck | None = None
-    _keys_error: str | None = None
     _load_stats: tuple[PhaseLoadStats, ...] = ()
     _adequacy: LoadAdequacy | None = None
     _extra: list[Measurement] = field(default_factory=list)
     _alert_error: str | None = None
     _alert_started: float | None = None
-    _notifications: list[dict[str, Any]] = field(default_factory=list)
-    _notifications_error: str | None = None
 
     @property
     def name(self) -> str:
@@ -443,41 +386,20 @@ class ExperimentSession:
         self._ledger = self.probes.ledger() + (
             self.load_result.ledger if self.load_result is not None else ()
         )
-        endpoints = self.target.endpoints()
-        self._read_back_orders(endpoints.app_url)
-        if self.records_alerts and endpoints.alert_receiver_url:
-            try:
-                self._notifications = fetch_notifications(
-                    endpoints.alert_receiver_url, since_wall=self.started_wall
-                )
-            except AlertingError as exc:
-                self._notifications_error = str(exc)
-        ledger_error = None
-        try:
-            self._tasks = fetch_ledger_check(
-                endpoints.app_url,
-                endpoints.probe_token,
-                task_seqs=self.probes.acked_seqs("task"),
-                task_first_seen=self.probes.task_first_seen(),
-                clock=self.clock,
-            )
-        except HasuiteError as exc:
-            ledger_error = str(exc)
-            self.note_error(f"ledger read-back failed: {exc}")
-        keys = [e.key for e in self._ledger if e.kind == "key"]
-        if keys:
-            try:
-                self._keys = fetch_key_check(
-                    endpoints.app_url, endpoints.probe_token, keys, clock=self.clock
-                )
-            except HasuiteError as exc:
-                self._keys_error = str(exc)
-                self.note_error(f"cache read-back failed: {exc}")
-        beat = (
-            self._fetch_beat(endpoints.app_url, endpoints.probe_token)
-            if (self.options.beat)
-            else None
+        rb = read_back(
+            self.target.endpoints(),
+            self._ledger,
+            task_seqs=self.probes.acked_seqs("task"),
+            task_first_seen=self.probes.task_first_seen(),
+            confirm_until=self._confirm_until(),
+            alerts_since_wall=self.started_wall if self.records_alerts else None,
+            beat_since_wall=self.started_wall if self.options.beat else None,
+            clock=self.clock,
+            sleep=self.sleep,
         )
+        self.read = rb
+        for error in rb.errors:
+            self.note_error(error)
         load_samples = self.load_result.samples if self.load_result is not None else ()
         timeline = Timeline(
             samples=self._samples + load_samples, roles=self._roles, events=tuple(self.events)
@@ -495,18 +417,18 @@ class ExperimentSession:
             measure_experiment(
                 timeline,
                 ledger=self._ledger,
-                orders=self._orders,
-                tasks=self._tasks,
+                orders=rb.orders,
+                tasks=rb.tasks,
                 injection=self.injections[0] if self.injections else None,
                 end=end,
                 resolution_s=1.0 / self.probe_hz,
                 task_deadline_s=self.task_deadline_s,
                 confirm_within_s=self.confirm_within_s,
-                beat=beat,
-                ledger_error=ledger_error,
-                orders_error=self._orders_error,
-                keys=self._keys,
-                keys_error=self._keys_error,
+                beat=rb.beat,
+                ledger_error=rb.ledger_error,
+                orders_error=rb.orders_error,
+                keys=rb.keys,
+                keys_error=rb.keys_error,
             )
         ) + tuple(
             measure_load_and_alerts(
@@ -588,53 +510,17 @@ class ExperimentSession:
                 return float(p.params.get("confirm_within_s", 60.0))
         return None
 
-    def _read_back_orders(self, app_url: str) -> None:
-        """Read every acknowledged order (probes and load) back; with a confirm deadline, wait
-        (bounded) until each is confirmed or its deadline passed."""
-        entries = [e for e in self._ledger if e.kind == "order"]
-        if not entries:
-            return
+    def _confirm_until(self) -> float | None:
+        """With a confirm deadline, the read-back waits (bounded) until every acknowledged order
+        is confirmed or its deadline passed; None: no wait."""
         within = self.confirm_within_s
-        until = None
-        if within is not None:
-            recovered = next((e.at for e in self.events if e.kind == "recovered"), None)
-            last = max(
-                confirm_deadline(e, recovered_at=recovered, within_s=within) for e in entries
-            )
-            cap = self.clock() + self.order_confirm_wait_s * self.timeout_multiplier
-            until = min(last + 1.0, cap)
-        try:
-            self._orders = fetch_order_read_back(
-                app_url,
-                [e.key for e in entries],
-                confirm_until=until,
-                clock=self.clock,
-                sleep=self.sleep,
-            )
-        except HasuiteError as exc:
-            self._orders_error = str(exc)
-            self.note_error(f"order read-back failed: {exc}")
-
-    def _fetch_beat(self, app_url: str, token: str | None) -> dict[str, Any] | None:
-        since = int(self.started_wall)
-        try:
-            resp = requests.get(
-                f"{app_url.rstrip('/')}/probe/beat?since={since}",
-                headers={"X-Probe-Token": token or ""},
-                timeout=5,
-            )
-            body: dict[str, Any] = resp.json()
-            interval = float(body["interval"])
-            return {
-                "interval": interval,
-                "slots": body["slots"],
-                # whole slots inside the recording only
-                "first_slot": int(since // interval) + 1,
-                "last_slot": int(body["current_slot"]) - 1,
-            }
-        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-            self.note_error(f"beat slots could not be read: {type(exc).__name__}: {exc}")
+        entries = [e for e in self._ledger if e.kind == "order"]
+        if within is None or not entries:
             return None
+        recovered = next((e.at for e in self.events if e.kind == "recovered"), None)
+        last = max(confirm_deadline(e, recovered_at=recovered, within_s=within) for e in entries)
+        cap = self.clock() + self.order_confirm_wait_s * self.timeout_multiplier
+        return min(last + 1.0, cap)
 
     # -- judgement ---------------------------------------------------------------------------
 
@@ -649,35 +535,16 @@ class ExperimentSession:
         except Exception as exc:  # a verdict must still be written
             log.exception("%s: measuring failed", self.name)
             self.note_error(f"measuring failed: {type(exc).__name__}: {exc}")
-        target_name = self.target.name
-        if interrupted:
-            reason = "run interrupted (Ctrl-C or signal) before the experiment completed"
-            results = tuple(interrupted_result(p, reason) for p in self.promises)
-        elif self.errors and not self.injections:
-            reason = "; ".join(self.errors)
-            results = tuple(error_result(p, reason) for p in self.promises)
-        elif not self.injections and self.options.fault:
-            reason = "no fault was injected (the method did not run or its action failed)"
-            results = tuple(error_result(p, reason) for p in self.promises)
-        else:
-            reason = "; ".join(self.errors)
-            results = judge_all(self.promises, measurements, target_name)
-            if self._adequacy is not None:
-                adequacy = self._adequacy
-                results = tuple(note_load_adequacy(r, adequacy) for r in results)
-            if self.errors:
-                results = tuple(
-                    _downgrade(r, reason) if r.verdict == Verdict.PASS else r for r in results
-                )
-            baseline = unhealthy_baseline(measurements) if self.options.fault else None
-            if baseline:
-                # Neither PASS nor FAIL can be trusted: the numbers mix the fault with the
-                # earlier trouble (issue: "the stack unhealthy before the fault: ERROR").
-                reason = "; ".join((*self.errors, baseline))
-                results = tuple(
-                    _downgrade(r, baseline) if r.verdict in (Verdict.PASS, Verdict.FAIL) else r
-                    for r in results
-                )
+        reason, results = judge_experiment(
+            self.promises,
+            measurements,
+            target=self.target.name,
+            errors=tuple(self.errors),
+            injected=bool(self.injections),
+            fault_expected=self.options.fault,
+            interrupted=interrupted,
+            adequacy=self._adequacy,
+        )
         results = self._recommend(results)
         status = Verdict.INTERRUPTED if interrupted else aggregate_status(results)
         self.result = ExperimentResult(
@@ -716,10 +583,10 @@ class ExperimentSession:
             roles=self._roles,
             events=tuple(self.events),
             ledger=self._ledger,
-            orders=self._orders,
-            tasks=self._tasks,
-            keys=self._keys,
-            orders_error=self._orders_error,
+            orders=self.read.orders,
+            tasks=self.read.tasks,
+            keys=self.read.keys,
+            orders_error=self.read.orders_error,
             measurements=self.result.measurements,
             load_profile=asdict(self.options.load) if self.options.load is not None else None,
             load_asked_rps=self.options.load.asked_rps if self.options.load is not None else None,
@@ -727,8 +594,8 @@ class ExperimentSession:
             adequacy=self._adequacy,
             load_stats=self._load_stats,
             alerts_recorded=self.alert_recorder is not None or self.records_alerts,
-            notifications=tuple(self._notifications),
-            notifications_error=self._notifications_error,
+            notifications=tuple(self.read.notifications),
+            notifications_error=self.read.notifications_error,
             result=self.result.to_dict(),
             target=self.target.name,
             started_wall=self.started_wall,
@@ -747,18 +614,4 @@ def _load_facts(res: LoadResult) -> LoadFacts:
         cpu_percent=res.cpu_percent,
         exit_code=res.exit_code,
         stopped_by=res.stopped_by,
-    )
-
-
-def _downgrade(result: PromiseResult, reason: str) -> PromiseResult:
-    """A verdict that cannot be trusted (a recording error, an unhealthy baseline): ERROR with
-    both reasons."""
-    return PromiseResult(
-        id=result.id,
-        verdict=Verdict.ERROR,
-        measured=result.measured,
-        threshold=result.threshold,
-        unit=result.unit,
-        reason=f"{reason}; measured: {result.reason}",
-        checks=result.checks,
     )

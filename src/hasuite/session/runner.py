@@ -27,7 +27,7 @@ from hasuite.model import (
 )
 from hasuite.promises import PromiseCatalog, load_promises
 from hasuite.runfolder import dump, new_run_id, point_latest, write_summary
-from hasuite.session.experiment import ExperimentResult, ExperimentSession
+from hasuite.session.experiment import ExperimentSession
 from hasuite.session.options import (
     ExperimentOptions,
     parse_options,
@@ -35,6 +35,7 @@ from hasuite.session.options import (
     select_promises,
 )
 from hasuite.session.registry import REGISTRY
+from hasuite.session.result import ExperimentResult
 from hasuite.session.targets import known_good_stack, stack_of
 from hasuite.session.waits import bounded
 from hasuite.settings import (

@@ -1,0 +1,71 @@
+"""One experiment's verdicts from its measurements and what happened around them (pure).
+
+:func:`~hasuite.analysis.verdict.judge_all` compares numbers with thresholds; this module decides
+when those numbers may be trusted at all: an interrupted run, a recording error, no fault
+injected, or a stack that failed users' requests before the fault turn PASS (and FAIL) into
+ERROR with both reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hasuite.analysis.load import LoadAdequacy, note_load_adequacy
+from hasuite.analysis.phases import unhealthy_baseline
+from hasuite.analysis.verdict import error_result, interrupted_result, judge_all
+from hasuite.model import Measurement, Promise, PromiseResult, Verdict
+
+__all__ = ["downgrade", "judge_experiment"]
+
+
+def downgrade(result: PromiseResult, reason: str) -> PromiseResult:
+    """A verdict that cannot be trusted (a recording error, an unhealthy baseline): ERROR with
+    both reasons."""
+    return PromiseResult(
+        id=result.id,
+        verdict=Verdict.ERROR,
+        measured=result.measured,
+        threshold=result.threshold,
+        unit=result.unit,
+        reason=f"{reason}; measured: {result.reason}",
+        checks=result.checks,
+    )
+
+
+def judge_experiment(
+    promises: Sequence[Promise],
+    measurements: Sequence[Measurement],
+    *,
+    target: str,
+    errors: Sequence[str],
+    injected: bool,
+    fault_expected: bool,
+    interrupted: bool,
+    adequacy: LoadAdequacy | None,
+) -> tuple[str, tuple[PromiseResult, ...]]:
+    """(the experiment's reason, one result per promise)."""
+    if interrupted:
+        reason = "run interrupted (Ctrl-C or signal) before the experiment completed"
+        return reason, tuple(interrupted_result(p, reason) for p in promises)
+    if errors and not injected:
+        reason = "; ".join(errors)
+        return reason, tuple(error_result(p, reason) for p in promises)
+    if not injected and fault_expected:
+        reason = "no fault was injected (the method did not run or its action failed)"
+        return reason, tuple(error_result(p, reason) for p in promises)
+    reason = "; ".join(errors)
+    results = judge_all(promises, measurements, target)
+    if adequacy is not None:
+        results = tuple(note_load_adequacy(r, adequacy) for r in results)
+    if errors:
+        results = tuple(downgrade(r, reason) if r.verdict == Verdict.PASS else r for r in results)
+    baseline = unhealthy_baseline(measurements) if fault_expected else None
+    if baseline:
+        # Neither PASS nor FAIL can be trusted: the numbers mix the fault with the earlier
+        # trouble (the stack was unhealthy before the fault: ERROR).
+        reason = "; ".join((*errors, baseline))
+        results = tuple(
+            downgrade(r, baseline) if r.verdict in (Verdict.PASS, Verdict.FAIL) else r
+            for r in results
+        )
+    return reason, results

@@ -13,7 +13,8 @@ import pytest
 
 from hasuite.analysis import judge_all, measure_lost
 from hasuite.analysis.experiment import measure_experiment
-from hasuite.drivers.recorders import ObserverSet, ProbeConfig, ProbeSet, fetch_order_read_back
+from hasuite.drivers.readback import fetch_order_read_back
+from hasuite.drivers.recorders import ObserverSet, ProbeConfig, ProbeSet
 from hasuite.errors import ConfigError, HasuiteError
 from hasuite.model import (
     Event,
@@ -346,7 +347,7 @@ def test_a_stack_that_does_not_settle_names_what(monkeypatch) -> None:
 
 
 def test_cache_keys_are_read_back_and_losses_counted() -> None:
-    from hasuite.drivers.recorders import fetch_key_check
+    from hasuite.drivers.readback import fetch_key_check
 
     app = FakeApp(lose_keys={"hasuite-1002"})
     with serve(app) as url:

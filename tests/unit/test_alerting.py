@@ -28,7 +28,7 @@ from hasuite.drivers.alerting import (
     parse_alerts,
 )
 from hasuite.drivers.local.receiver import make_handler
-from hasuite.drivers.recorders import fetch_order_read_back
+from hasuite.drivers.readback import fetch_order_read_back
 from hasuite.errors import HasuiteError
 
 

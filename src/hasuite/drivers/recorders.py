@@ -11,14 +11,14 @@ door users use, on every target:
   sample per acknowledged task the first time it is seen executed.
 
 Requests are issued on a fixed schedule by a small pool, so a hung request does not lower the
-sampling rate; each has a hard timeout (default 1 s). A sample's ``at``/``wall`` is the instant
+sampling rate; each has a hard timeout (the session sets 2 s). A sample's ``at``/``wall`` is the instant
 the ANSWER arrived (``latency_s`` gives the start): an outage is then "no successful answer
 between these two instants", which never under-reports what a user waited.
 
 Every acknowledged write is put in the ledger with source ``probe`` (``order`` keyed by the
 order id the app answered, ``task`` by seq, ``key`` for cache keys); the Locust users' orders
-join it with source ``load``. :func:`fetch_order_read_back` reads every acknowledged order back
-through the shop's API; :func:`fetch_ledger_check` reads the probe tasks back.
+join it with source ``load``. :mod:`hasuite.drivers.readback` reads them back after the
+recording.
 
 Observers poll ``Target.instances(component)`` (~4 Hz) into ``RoleObservation`` records.
 
@@ -31,14 +31,14 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from hasuite.model import LedgerCheck, LedgerEntry, OrderReadBack, RoleObservation, Sample
+from hasuite.model import LedgerEntry, RoleObservation, Sample
 from hasuite.target import Target
 
 log = logging.getLogger(__name__)
@@ -57,20 +57,13 @@ def join_threads(threads: Sequence[threading.Thread], timeout_s: float, what: st
 __all__ = [
     "PROBES",
     "ObserverSet",
-    "OrderReadBack",
     "ProbeConfig",
     "ProbeSet",
-    "fetch_key_check",
-    "fetch_ledger_check",
-    "fetch_order_read_back",
 ]
 
 #: The probes a ProbeSet can run.
 PROBES: tuple[str, ...] = ("order-write", "cache-write", "task-enqueue", "task-run")
 TOKEN_HEADER = "X-Probe-Token"
-# ids per read-back request: seqs have ~16 digits, and gunicorn refuses a request line over
-# 4094 bytes (limit_request_line), so 150 ids (~2.6 KB) leave room for the rest of the URL.
-READ_BATCH = 150
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,7 +92,7 @@ class ProbeConfig:
             raise ValueError(f"unknown probe(s) {unknown}; known: {', '.join(PROBES)}")
 
 
-def _error_kind(exc: BaseException) -> str:
+def error_kind(exc: BaseException) -> str:
     if isinstance(exc, requests.Timeout):
         return "timeout"
     if isinstance(exc, requests.ConnectionError):
@@ -107,7 +100,7 @@ def _error_kind(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _answer_error(resp: requests.Response) -> str:
+def answer_error(resp: requests.Response) -> str:
     """A short, groupable error for a non-200 answer: ``http 503 postgres: OperationalError``."""
     try:
         body = resp.json()
@@ -279,9 +272,9 @@ class ProbeSet:
                 if not ok:
                     error = "answer without ok"
             else:
-                error = _answer_error(resp)
+                error = answer_error(resp)
         except (requests.RequestException, ValueError) as exc:
-            error = _error_kind(exc)
+            error = error_kind(exc)
         latency = time.monotonic() - started
         at, wall = self._clock(), self._wall()
         sample = Sample(
@@ -330,206 +323,6 @@ class ProbeSet:
                                 key=key,
                             )
                         )
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _get_json_retrying(
-    http: requests.Session,
-    url: str,
-    *,
-    headers: Mapping[str, str],
-    timeout_s: float,
-    retry_for_s: float,
-    what: str,
-    unread: str,
-) -> dict[str, Any]:
-    """GET ``url`` until it answers 200 with a JSON object, for at most ``retry_for_s`` (the app
-    may still be recovering); HasuiteError naming ``what`` and what stays ``unread`` after."""
-    from hasuite.errors import HasuiteError
-
-    deadline = time.monotonic() + retry_for_s
-    last = "not tried"
-    while True:
-        try:
-            resp = http.get(url, headers=dict(headers), timeout=timeout_s)
-            if resp.status_code == 200:
-                body = resp.json()
-                if isinstance(body, dict):
-                    return body
-                last = "answer not a JSON object"
-            else:
-                last = _answer_error(resp)
-        except (requests.RequestException, ValueError) as exc:
-            last = _error_kind(exc)
-        if time.monotonic() >= deadline:
-            raise HasuiteError(f"{what} failed for {retry_for_s:.0f} s: {last}; {unread}")
-        time.sleep(0.5)
-
-
-def fetch_ledger_check(
-    app_url: str,
-    token: str | None,
-    *,
-    task_seqs: Sequence[int] = (),
-    timeout_s: float = 5.0,
-    retry_for_s: float = 30.0,
-    task_first_seen: dict[str, float] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    session: requests.Session | None = None,
-) -> LedgerCheck:
-    """Read the acknowledged probe task seqs back (how often each ran).
-
-    Each batch is retried for up to ``retry_for_s`` (the app may still be recovering); a batch
-    that cannot be read raises ``HasuiteError`` (an unreadable ledger is not "0 lost").
-    """
-
-    http = session or requests.Session()
-    headers = {TOKEN_HEADER: token} if token else {}
-    base = app_url.rstrip("/")
-
-    try:
-        task_counts: dict[str, int] = {}
-        for batch in _chunks(list(task_seqs), READ_BATCH):
-            body = _get_json_retrying(
-                http,
-                f"{base}/probe/tasks?seqs={','.join(str(s) for s in batch)}",
-                headers=headers,
-                timeout_s=timeout_s,
-                retry_for_s=retry_for_s,
-                what="ledger read-back /probe/tasks",
-                unread=f"{len(batch)} seqs unread",
-            )
-            task_counts.update({str(k): int(v) for k, v in body.get("counts", {}).items()})
-        return LedgerCheck(
-            present=frozenset(k for k, n in task_counts.items() if n > 0),
-            executions=task_counts,
-            first_seen=dict(task_first_seen or {}),
-            checked_at=clock(),
-        )
-    finally:
-        if session is None:
-            http.close()
-
-
-def fetch_key_check(
-    app_url: str,
-    token: str | None,
-    keys: Sequence[str],
-    *,
-    timeout_s: float = 5.0,
-    retry_for_s: float = 30.0,
-    clock: Callable[[], float] = time.monotonic,
-    session: requests.Session | None = None,
-) -> LedgerCheck:
-    """Read the acknowledged cache keys back (``GET /probe/cache?keys=``): which the cache
-    still holds. A batch that cannot be read raises HasuiteError (unread is not "0 lost")."""
-
-    http = session or requests.Session()
-    headers = {TOKEN_HEADER: token} if token else {}
-    base = app_url.rstrip("/")
-    present: set[str] = set()
-    try:
-        for batch in _chunks(list(keys), READ_BATCH):
-            body = _get_json_retrying(
-                http,
-                f"{base}/probe/cache?keys={','.join(batch)}",
-                headers=headers,
-                timeout_s=timeout_s,
-                retry_for_s=retry_for_s,
-                what="cache read-back GET /probe/cache",
-                unread=f"{len(batch)} keys unread",
-            )
-            present.update(str(k) for k in body.get("present", []))
-    finally:
-        if session is None:
-            http.close()
-    return LedgerCheck(present=frozenset(present), checked_at=clock())
-
-
-def fetch_order_read_back(
-    app_url: str,
-    order_ids: Sequence[str],
-    *,
-    confirm_until: float | None = None,
-    timeout_s: float = 5.0,
-    retry_for_s: float = 30.0,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    session: requests.Session | None = None,
-) -> OrderReadBack:
-    """Read acknowledged orders (every source) back through the shop's own API.
-
-    Orders present but still pending are read again about once a second until they are
-    confirmed or ``confirm_until`` (monotonic; None: one read) has passed; the instant each is
-    first seen confirmed is kept. A batch that cannot be read within ``retry_for_s`` raises
-    HasuiteError: an unreadable ledger is not "0 lost".
-    """
-    from hasuite.errors import HasuiteError
-
-    http = session or requests.Session()
-    base = app_url.rstrip("/")
-    ids = sorted({str(i) for i in order_ids}, key=lambda k: (len(k), k))
-    bad = [i for i in ids if not i.isdigit()]
-    if bad:
-        raise HasuiteError(f"order ids must be whole numbers, got {bad[:5]}")
-
-    def read(batch: Sequence[str]) -> dict[str, dict[str, Any]]:
-        url = f"{base}/api/orders?ids={','.join(batch)}"
-        deadline = clock() + retry_for_s
-        last = "not tried"
-        while True:
-            try:
-                resp = http.get(url, timeout=timeout_s)
-                if resp.status_code == 200:
-                    body = resp.json()
-                    return {str(o["id"]): o for o in body.get("orders", [])}
-                last = _answer_error(resp)
-            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-                last = _error_kind(exc)
-            if clock() >= deadline:
-                raise HasuiteError(
-                    f"order read-back GET /api/orders failed for {retry_for_s:.0f} s: {last}; "
-                    f"{len(batch)} order ids unread"
-                )
-            sleep(0.5)
-
-    found: dict[str, dict[str, Any]] = {}
-    seen: dict[str, float] = {}
-
-    def note_confirmed() -> list[str]:
-        now = clock()
-        pending = []
-        for k, o in found.items():
-            if o.get("status") == "confirmed":
-                seen.setdefault(k, now)
-            else:
-                pending.append(k)
-        return pending
-
-    try:
-        for batch in _chunks(ids, READ_BATCH):
-            found.update(read(batch))
-        pending = note_confirmed()
-        while pending and confirm_until is not None and clock() < confirm_until:
-            sleep(1.0)
-            for batch in _chunks(pending, READ_BATCH):
-                found.update(read(batch))
-            pending = note_confirmed()
-    finally:
-        if session is None:
-            http.close()
-    return OrderReadBack(
-        check=LedgerCheck(
-            present=frozenset(found), executions={k: 1 for k in found}, checked_at=clock()
-        ),
-        confirmed=frozenset(seen),
-        confirmed_seen=seen,
-        confirm_executions={k: int(o.get("confirm_executions") or 0) for k, o in found.items()},
-    )
 
 
 class ObserverSet:

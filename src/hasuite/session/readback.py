@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from hasuite.drivers.alerting import AlertingError, fetch_notifications
-from hasuite.drivers.recorders import fetch_key_check, fetch_ledger_check, fetch_order_read_back
+from hasuite.drivers.readback import fetch_key_check, fetch_ledger_check, fetch_order_read_back
 from hasuite.errors import HasuiteError
 from hasuite.model import LedgerCheck, LedgerEntry, OrderReadBack
 from hasuite.target import Endpoints

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hasuite.drivers.k8s import bootstrap, commands, engine, kindbuild, oci_wrapper
+from hasuite.drivers.k8s import bootstrap, build, commands, engine, gobuild, kindbuild, oci_wrapper
 from hasuite.drivers.k8s.boundary import CommandResult
 
 from .conftest import ROOT
@@ -212,22 +212,22 @@ def test_taken_ingress_port_is_an_error_before_anything_is_created() -> None:
 
 
 def test_build_pins_come_from_charts_yaml_and_name_every_node_program() -> None:
-    pins = kindbuild.BuildPins.load(ROOT)
+    pins = gobuild.BuildPins.load(ROOT)
     charts = yaml.safe_load((ROOT / "env/k8s/charts.yaml").read_text())
     assert charts["kind"]["node_image"].startswith(f"kindest/node:{pins.kubernetes}@")
     builds = pins.go_builds()
     k8s = builds["kubernetes"]
-    assert {b for b, _ in k8s.programs} == set(kindbuild.K8S_PROGRAMS)
+    assert {b for b, _ in k8s.programs} == set(gobuild.K8S_PROGRAMS)
     assert ("k8s.io/client-go", "k8s.io/client-go v0.36.4") in k8s.replace
     assert "gitVersion=v1.36.4" in k8s.ldflags
     # the cache key follows every input: a version bump is a new folder
-    other = kindbuild.GoBuild(**{**k8s.__dict__, "version": "v1.36.5"})
+    other = gobuild.GoBuild(**{**k8s.__dict__, "version": "v1.36.5"})
     assert other.key("go1.26") != k8s.key("go1.26")
     assert k8s.key("go1.26") != k8s.key("go1.27")
 
 
 def test_go_build_failure_names_the_module_and_leaves_nothing(tmp_path: Path) -> None:
-    spec = kindbuild.GoBuild(
+    spec = gobuild.GoBuild(
         name="broken",
         module="",
         version="v0",
@@ -236,10 +236,10 @@ def test_go_build_failure_names_the_module_and_leaves_nothing(tmp_path: Path) ->
     )
     (tmp_path / "src").mkdir()
     (tmp_path / "src/main.go").write_text("package main\nfunc main() { undefined() }\n")
-    if kindbuild.shutil.which("go") is None:
+    if gobuild.shutil.which("go") is None:
         pytest.skip("needs the Go toolchain (go on PATH)")
-    with pytest.raises(kindbuild.BuildError, match="broken: go build"):
-        kindbuild.build_go(spec, cache=tmp_path / "cache", progress=lambda _: None)
+    with pytest.raises(build.BuildError, match="broken: go build"):
+        gobuild.build_go(spec, cache=tmp_path / "cache", progress=lambda _: None)
     assert list((tmp_path / "cache/go").iterdir()) == []
 
 
@@ -255,11 +255,11 @@ KUBEADM_136 = [
 
 
 def _bins(tmp_path: Path) -> dict[str, Path]:
-    return {n: tmp_path / n for n in kindbuild.BuildPins.load(ROOT).go_builds()}
+    return {n: tmp_path / n for n in gobuild.BuildPins.load(ROOT).go_builds()}
 
 
 def test_node_images_carry_kubeadms_names_and_what_our_manifests_name(tmp_path: Path) -> None:
-    pins = kindbuild.BuildPins.load(ROOT)
+    pins = gobuild.BuildPins.load(ROOT)
     refs = [s.ref for s in kindbuild.component_images(pins, _bins(tmp_path), KUBEADM_136)]
     # every kubeadm image except CoreDNS, which runs at the tag we built (dns.imageTag patch)
     assert set(KUBEADM_136) - set(refs) == {"registry.k8s.io/coredns/coredns:v1.14.2"}
@@ -280,16 +280,16 @@ def test_node_images_carry_kubeadms_names_and_what_our_manifests_name(tmp_path: 
 def test_a_kubeadm_etcd_tag_other_than_the_pin_is_an_error_saying_what_to_update(
     tmp_path: Path,
 ) -> None:
-    pins = kindbuild.BuildPins.load(ROOT)
+    pins = gobuild.BuildPins.load(ROOT)
     other = [r.replace("3.6.8-0", "3.6.9-0") for r in KUBEADM_136]
-    with pytest.raises(kindbuild.BuildError, match="etcd_image_tag"):
+    with pytest.raises(build.BuildError, match="etcd_image_tag"):
         kindbuild.component_images(pins, _bins(tmp_path), other)
 
 
 def test_image_keys_follow_their_content(tmp_path: Path) -> None:
     a = tmp_path / "a"
     a.write_text("one")
-    spec = kindbuild.ImageSpec(ref="x:1", files={"/a": a})
+    spec = build.ImageSpec(ref="x:1", files={"/a": a})
     before = spec.key()
     a.write_text("two")
     assert spec.key() != before

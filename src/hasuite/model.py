@@ -12,6 +12,8 @@ along so a report can print real times.
 "Down" is data, never an exception: a failed probe is ``Sample(ok=False, error="...")``.
 """
 
+# size: every record of the data flow (samples, events, timeline, ledger, promises, verdicts)
+# in one module, so analysis and every driver share one vocabulary; each class is small and frozen.
 from __future__ import annotations
 
 import enum

@@ -206,6 +206,8 @@ def poisson_cdf(k: int, lam: float) -> float:
     return min(total, 1.0)
 
 
+# size: one calculation with its documented cases (no rate asked, empty window,
+# the Poisson bound); splitting it would hide the order they are decided in.
 def build_load_adequacy(
     samples: Iterable[Sample],
     *,

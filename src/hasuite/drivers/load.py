@@ -12,6 +12,8 @@ CPU of the load process comes from the kernel: ``/proc/<pid>/stat`` while it run
 child's rusage (``os.wait4``) once it has exited.
 """
 
+# size: the Locust load: profiles, the process's lifecycle and its records; the analysis of
+# the records is pure, in analysis/load.py.
 from __future__ import annotations
 
 import json

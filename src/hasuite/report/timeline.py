@@ -12,6 +12,7 @@ lane: the measured outage windows shaded, the fault, the recovery, primary chang
 and resolution as vertical lines.
 """
 
+# size: one SVG plot: the lanes (probes, load, roles, events) and their shared scales.
 from __future__ import annotations
 
 import itertools
@@ -182,7 +183,7 @@ def _load_bins(records: Sequence[LoadRecord]) -> list[tuple[int, int, int]]:
     return [(s, total[s], failed[s]) for s in range(lo, hi + 1)]
 
 
-# One SVG drawn top to bottom, lane by lane: splitting it would pass the scales and the
+# size: one SVG drawn top to bottom, lane by lane: splitting it would pass the scales and the
 # lane positions to every helper; it is covered by tests/report (render, browser).
 def render_timeline(exp: ExperimentData) -> str:  # noqa: C901, PLR0915
     """The experiment's timeline as an ``<svg>`` element (a string), or a note when empty."""

@@ -9,6 +9,8 @@ This module is over 400 lines: the session is one lifecycle, and its recording, 
 judgement share its state; splitting them further would pass that state around by hand.
 """
 
+# size: the session is one lifecycle object (record, wait, read back, judge, write); the
+# pure steps are in analysis, the read-back in session/readback.py, the result in session/result.py.
 from __future__ import annotations
 
 import logging
@@ -363,6 +365,7 @@ class ExperimentSession:
             self.clock() - start,
         )
 
+    # size: one ordered sequence (settle, stop, read back, measure); each step is a call.
     def stop_and_measure(self) -> tuple[Measurement, ...]:
         """Settle, stop the recorders, read the ledger back, compute measurements (once)."""
         if self.measurements is not None:

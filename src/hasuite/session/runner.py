@@ -79,6 +79,8 @@ def load_checked(
     return experiment, options
 
 
+# size: the run's one loop: per experiment load, activate, run chaoslib, finish,
+# write the summary, with the interrupt and error paths each must take; read top to bottom.
 def run_experiments(
     names: Sequence[str],
     target: Target,

@@ -6,6 +6,8 @@ our marker is reused, charts are ``helm upgrade --install``, manifests ``kubectl
 A kind cluster of the same name WITHOUT the marker is refused, never touched.
 """
 
+# size: the kind cluster's plan (config, steps, add-ons) and its execution with its checks;
+# plan and execution are kept side by side so --dry-run prints exactly what `up` runs.
 from __future__ import annotations
 
 import logging
@@ -209,6 +211,7 @@ def rollout_status_argv(context: str, deploy: str, timeout_s: int) -> tuple[str,
     )
 
 
+# size: the install steps as one list, in install order (charts.yaml).
 def plan_install(plan: KindPlan, *, create: bool, config_path: Path) -> list[Step]:
     """The steps of ``up`` after the cluster check, in order (pure: nothing runs)."""
     charts = plan.charts()

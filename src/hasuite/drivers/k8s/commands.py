@@ -14,6 +14,8 @@ Settings file (YAML; ``--k8s-settings PATH`` or ``HASUITE_K8S_SETTINGS``), every
 Command-line values win over the file; allow-lists add up (option + file).
 """
 
+# size: the `up`/`down` commands for kind and cluster: options, the kind host's preparation,
+# the install plan and the port-forwards that `open_target` hands the session.
 from __future__ import annotations
 
 import os

@@ -198,6 +198,7 @@ def _stage_node_rootfs(rootfs: Path, stage: Path, pins: BuildPins, bins: dict[st
     )
 
 
+# size: the node image's steps in kind's contract order (env/kind/README.md).
 def build_node_image(
     pins: BuildPins,
     docker: list[str],
@@ -302,6 +303,8 @@ def _remove_older_node_images(docker: list[str], *, keep: str) -> None:
             subprocess.run([*docker, "rmi", ref], capture_output=True, check=False, timeout=120)
 
 
+# size: starts a containerd in the staged root, imports every image, stops it, with
+# the cleanup each failure needs.
 def _preload(
     docker: list[str], base_ref: str, ref: str, archive: Path, key: str, count: int
 ) -> None:

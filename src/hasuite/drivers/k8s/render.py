@@ -16,6 +16,8 @@ Rendered (each file starts with a GENERATED header; edit this module or env/stac
 (tests/k8s/test_render.py does the same).
 """
 
+# size: one builder per generated file of env/k8s (shop-env, Django, nginx.conf, the
+# postgresql CR, rules, chart values); each is a plain data mapping of env/stack.yaml.
 from __future__ import annotations
 
 import argparse
@@ -82,6 +84,7 @@ def build_shop_env(stack: StackSettings) -> dict[str, Any]:
     }
 
 
+# size: one Deployment manifest as data, field by field from env/stack.yaml.
 def build_django(stack: StackSettings) -> dict[str, Any]:
     """The Django Deployment: gunicorn, probes, graceful drain, spread over nodes."""
     labels = _labels("django")

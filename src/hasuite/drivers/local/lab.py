@@ -1,5 +1,7 @@
 """The local lab: bring the whole stack up as supervised processes, inspect it, bring it down."""
 
+# size: one class, the lab's whole lifecycle (up with its database bootstrap, health checks,
+# status, down); the rendering, processes, lock and layout are already modules of their own.
 from __future__ import annotations
 
 import importlib.util

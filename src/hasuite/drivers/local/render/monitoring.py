@@ -17,6 +17,8 @@ from hasuite.drivers.local.render.common import (
 )
 
 
+# size: the exporters, Prometheus, Alertmanager and the receiver as one block of
+# programs with their ports.
 def render_monitoring(r: RenderContext) -> list[Program]:
     """Monitoring: exporters, Prometheus, Alertmanager and the webhook receiver."""
     out: list[Program] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,20 @@ def test_stale_detection_can_fail(tmp_path: Path) -> None:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text((ROOT / rel).read_text())
     (tmp_path / "env/alerts/rules").mkdir()
+    # the overlay is rendered from the base's objects and its scripts
+    shutil.copytree(ROOT / "env/k8s/base", tmp_path / "env/k8s/base")
+    shutil.copytree(
+        ROOT / "env/k8s/overlays/local-images/scripts",
+        tmp_path / "env/k8s/overlays/local-images/scripts",
+    )
     assert render.stale_files(tmp_path)  # nothing written yet: everything is stale
     render.write_all(tmp_path)
     assert not render.stale_files(tmp_path)
     stack = tmp_path / "env/stack.yaml"
     stack.write_text(stack.read_text().replace("ttl: 30", "ttl: 40", 1))
-    assert Path("env/k8s/base/generated/postgresql.yaml") in render.stale_files(tmp_path)
+    stale = render.stale_files(tmp_path)
+    assert Path("env/k8s/base/generated/postgresql.yaml") in stale
+    assert Path("env/k8s/overlays/local-images/generated/postgres.yaml") in stale
 
 
 def test_patroni_and_pooler_from_stack(objects: list[dict[str, Any]]) -> None:

@@ -76,11 +76,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listen-port", type=int, required=True)
     parser.add_argument("--pgbouncer-port", type=int, required=True)
     parser.add_argument("--user", default="postgres")
+    # 127.0.0.1 in the lab; 0.0.0.0 in a pod, where Prometheus scrapes from another pod
+    parser.add_argument("--listen-addr", default="127.0.0.1")
     args = parser.parse_args(argv)
     # The password comes from the environment, never the command line (visible in ps).
     password = os.environ.get("PGBOUNCER_EXPORTER_PASSWORD", "")
     REGISTRY.register(PgBouncerCollector(args.pgbouncer_port, args.user, password))
-    start_http_server(args.listen_port, addr="127.0.0.1")
+    start_http_server(args.listen_port, addr=args.listen_addr)
     while True:
         time.sleep(3600)
 

@@ -1,0 +1,220 @@
+"""The stack image of the local-images overlay, built on this machine (no registry).
+
+One image plays every role of the overlay (env/k8s/overlays/local-images): the shop (Django on
+gunicorn, Celery worker and beat), PostgreSQL with Patroni on its Kubernetes DCS, PgBouncer,
+Redis and Sentinel, nginx, Prometheus, Alertmanager, the exporters and the alert receiver. Each
+pod runs one of its programs; the manifests say which. One shared image keeps the build to one
+Debian root file system and one venv, and ``kind load`` copies it to the nodes once.
+
+Built from what this machine reaches: Debian bookworm packages (debootstrap, the package list in
+``image/packages.txt``), PyPI (the shop's ``env/app/requirements.txt`` and
+``image/requirements.txt`` into ``/opt/hasuite/venv``), and the shop's code at ``/app``. Cached
+by a content hash of all of it (the tag is the hash), so an unchanged image is never rebuilt.
+The manifests name :data:`PLACEHOLDER`; :func:`pin_image` puts the built tag in before apply.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hasuite.drivers.k8s.build import (
+    CACHE_ROOT,
+    BuildError,
+    Progress,
+    build_rootfs,
+    content_hash,
+    image_key,
+    run_step,
+)
+
+__all__ = [
+    "OVERLAY",
+    "PLACEHOLDER",
+    "STACK_IMAGE_REPO",
+    "build_stack_image",
+    "pin_image",
+    "stack_packages",
+    "stack_requirements",
+]
+
+OVERLAY = Path("env/k8s/overlays/local-images")
+STACK_IMAGE_REPO = "hasuite.local/stack"
+#: The image the overlay's manifests name; replaced by the built ``STACK_IMAGE_REPO:<hash>``.
+PLACEHOLDER = f"{STACK_IMAGE_REPO}:overlay"
+VENV = "/opt/hasuite/venv"
+#: PgBouncer's exporter (the lab's own, src/hasuite/drivers/local/pgbouncer_exporter.py; why
+#: not Debian's is in its docstring), copied into the image as a plain script.
+EXPORTER_SOURCE = Path("src/hasuite/drivers/local/pgbouncer_exporter.py")
+EXPORTER_FILE = "/opt/hasuite/pgbouncer_exporter.py"
+#: The shop's user in the image (env/app/Dockerfile runs the shop as 10001 too).
+SHOP_UID = 10001
+
+
+def _lines(path: Path) -> list[str]:
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def stack_packages(root: Path) -> list[str]:
+    return _lines(root / OVERLAY / "image/packages.txt")
+
+
+def stack_requirements(root: Path) -> list[str]:
+    """The venv's requirements: the shop's pins, then the overlay's own (Patroni)."""
+    return _lines(root / "env/app/requirements.txt") + _lines(
+        root / OVERLAY / "image/requirements.txt"
+    )
+
+
+def _ignore(_dir: str, names: list[str]) -> set[str]:
+    return {n for n in names if n in ("__pycache__", ".pytest_cache") or n.endswith(".pyc")}
+
+
+def build_stack_image(
+    root: Path,
+    docker: list[str],
+    *,
+    cache: Path = CACHE_ROOT,
+    progress: Progress = print,
+) -> str:
+    """The stack image's reference (``hasuite.local/stack:<hash>``): reused, or built now."""
+    start = time.monotonic()
+    rootfs = build_rootfs(stack_packages(root), cache=cache, progress=progress)
+    requirements = stack_requirements(root)
+    key = content_hash(
+        rootfs.name, requirements, VENV, SHOP_UID, root / "env/app", root / EXPORTER_SOURCE
+    )
+    ref = f"{STACK_IMAGE_REPO}:{key}"
+    if image_key(docker, ref) == key:
+        progress(f"stack image {ref} is current")
+        return ref
+    (cache / "stack").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="hasuite-stack-", dir=cache / "stack") as tmp:
+        stage = Path(tmp) / "rootfs"
+        run_step(
+            ["cp", "-a", f"{rootfs}/.", str(stage)],
+            step="stack image: copy the root file system",
+            timeout_s=600,
+        )
+        (stage / ".complete").unlink(missing_ok=True)
+        _install_venv(stage, requirements, progress)
+        _install_shop(root, stage)
+        archive = Path(tmp) / "stack.tar"
+        run_step(
+            ["tar", "-C", str(stage), "--numeric-owner", "-cf", str(archive), "."],
+            step="stack image: tar the root file system",
+            timeout_s=900,
+        )
+        shutil.rmtree(stage)
+        changes = [
+            "--change",
+            f"LABEL hasuite.key={key}",
+            "--change",
+            f"ENV PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--change",
+            "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8",
+            "--change",
+            "WORKDIR /app",
+        ]
+        run_step(
+            [*docker, "import", *changes, str(archive), ref],
+            step=f"stack image: docker import {ref}",
+            timeout_s=900,
+        )
+    progress(f"stack image {ref} built in {time.monotonic() - start:.0f} s")
+    return ref
+
+
+def _install_venv(stage: Path, requirements: list[str], progress: Progress) -> None:
+    """The venv from PyPI, inside the image's own Python (chroot; the host's DNS for pip)."""
+    resolv = stage / "etc/resolv.conf"
+    resolv.unlink(missing_ok=True)
+    shutil.copy("/etc/resolv.conf", resolv)
+    try:
+        progress(f"stack image: venv with {len(requirements)} requirements (PyPI)")
+        run_step(
+            ["chroot", str(stage), "/usr/bin/python3", "-m", "venv", VENV],
+            step="stack image: python3 -m venv",
+            timeout_s=300,
+        )
+        run_step(
+            [
+                "chroot",
+                str(stage),
+                f"{VENV}/bin/pip",
+                "install",
+                "-q",
+                "--no-cache-dir",
+                "--disable-pip-version-check",
+                *requirements,
+            ],
+            step="stack image: pip install",
+            timeout_s=1800,
+        )
+    finally:
+        resolv.unlink(missing_ok=True)
+        resolv.write_text("")  # kubelet mounts the pod's own
+
+
+def _install_shop(root: Path, stage: Path) -> None:
+    exporter = stage / EXPORTER_FILE.lstrip("/")
+    exporter.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / EXPORTER_SOURCE, exporter)
+    app = stage / "app"
+    if app.exists():
+        shutil.rmtree(app)
+    shutil.copytree(root / "env/app", app, ignore=_ignore)
+    run_step(
+        ["chroot", str(stage), f"{VENV}/bin/python", "-m", "compileall", "-q", "/app"],
+        step="stack image: compile the shop",
+        timeout_s=300,
+    )
+    passwd = (stage / "etc/passwd").read_text()
+    if f":{SHOP_UID}:" not in passwd:
+        run_step(
+            [
+                "chroot",
+                str(stage),
+                "useradd",
+                "--system",
+                "--uid",
+                str(SHOP_UID),
+                "--user-group",
+                "--home-dir",
+                "/app",
+                "--shell",
+                "/usr/sbin/nologin",
+                "shop",
+            ],
+            step="stack image: add the shop user",
+            timeout_s=60,
+        )
+
+
+def pin_image(docs: Iterable[dict[str, Any]], ref: str) -> list[dict[str, Any]]:
+    """The overlay's documents with every container image :data:`PLACEHOLDER` set to ``ref``
+    (pull policy Never: the image exists only on the nodes). BuildError when none names it."""
+    out = []
+    pinned = 0
+    for doc in docs:
+        spec = doc.get("spec", {})
+        template = spec.get("jobTemplate", {}).get("spec", spec).get("template", {})
+        pod = template.get("spec", {})
+        for c in [*pod.get("initContainers", []), *pod.get("containers", [])]:
+            if c.get("image") == PLACEHOLDER:
+                c["image"] = ref
+                c["imagePullPolicy"] = "Never"
+                pinned += 1
+        out.append(doc)
+    if not pinned:
+        raise BuildError(f"no container of the overlay names {PLACEHOLDER}: nothing to pin")
+    return out

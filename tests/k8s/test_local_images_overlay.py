@@ -1,0 +1,163 @@
+"""The local-images overlay (env/k8s/overlays/local-images), offline: schemas, the driver's
+contract (names, labels, containers), the scrape contract, and the image pinning.
+
+Its real run is `hasuite up --target kind --node-image built` (tests/k8s/test_real_cluster.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from hasuite.drivers.k8s import stackimage
+from hasuite.drivers.k8s.build import BuildError
+from hasuite.drivers.k8s.manifests import assemble
+from hasuite.drivers.k8s.overlay import SCRAPE, transform_base
+from hasuite.drivers.k8s.target import COMPONENTS, NAMESPACE
+
+from .conftest import K8S, ROOT
+
+OVERLAY = K8S / "overlays" / "local-images"
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[dict[str, Any]]:
+    return assemble(OVERLAY)
+
+
+def _pods(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] in {"Deployment", "StatefulSet", "Job"}]
+
+
+def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    pod: dict[str, Any] = doc["spec"]["template"]["spec"]
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+def test_builtin_objects_valid_strict(docs: list[dict[str, Any]]) -> None:
+    kv = pytest.importorskip("kubernetes_validate")
+    import yaml
+
+    version = str(yaml.safe_load((K8S / "charts.yaml").read_text())["kubernetes"])
+    errors = []
+    for doc in docs:
+        try:
+            kv.validate(doc, version, strict=True)
+        except kv.ValidationError as exc:
+            errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message}")
+    assert not errors, errors
+
+
+def test_no_custom_resources_and_no_registry_images(docs: list[dict[str, Any]]) -> None:
+    kinds = {d["kind"] for d in docs}
+    assert not kinds & {"postgresql", "PrometheusRule", "ServiceMonitor", "IngressRoute"}
+    images = {c["image"] for d in _pods(docs) for c in _containers(d)}
+    assert images == {stackimage.PLACEHOLDER}
+    assert all(c["imagePullPolicy"] == "Never" for d in _pods(docs) for c in _containers(d))
+
+
+def test_every_component_of_the_driver_has_pods_with_its_labels(
+    docs: list[dict[str, Any]],
+) -> None:
+    """The driver finds pods by COMPONENTS' selectors in namespace shop: each must match a
+    workload of the overlay, as it matches Spilo's and the charts' pods in the chart flavor."""
+    templates = [
+        d["spec"]["template"]["metadata"]["labels"]
+        for d in _pods(docs)
+        if d["metadata"].get("namespace") == NAMESPACE
+    ]
+    for component, (selector, _container) in COMPONENTS.items():
+        wanted = dict(kv.split("=") for kv in selector.split(","))
+        assert any(wanted.items() <= t.items() for t in templates), component
+
+
+def test_redis_pods_have_the_sentinel_container_the_driver_asks(
+    docs: list[dict[str, Any]],
+) -> None:
+    (redis,) = [d for d in docs if d["metadata"]["name"] == "redis-ha-server"]
+    names = {c["name"] for c in _containers(redis)}
+    assert {"redis", "sentinel"} <= names
+    env = (ROOT / "env/k8s/base/generated/shop-env.yaml").read_text()
+    for name in re.findall(r"(redis-announce-\d)\.shop\.svc", env):
+        assert any(d["kind"] == "Service" and d["metadata"]["name"] == name for d in docs), name
+
+
+def test_services_select_pods(docs: list[dict[str, Any]]) -> None:
+    templates = [d["spec"]["template"]["metadata"]["labels"] for d in _pods(docs)]
+    for doc in docs:
+        if doc["kind"] != "Service":
+            continue
+        sel = doc["spec"]["selector"]
+        assert any(sel.items() <= live.items() for t in templates for live in _at_runtime(t)), (
+            f"Service {doc['metadata']['name']} selects nothing"
+        )
+
+
+def _at_runtime(template: dict[str, str]) -> list[dict[str, str]]:
+    """The labels pods carry once running: a StatefulSet's pod-name, Patroni's role label."""
+    if template.get("app") == "redis-ha":
+        return [
+            {**template, "statefulset.kubernetes.io/pod-name": f"redis-ha-server-{i}"}
+            for i in range(3)
+        ]
+    if template.get("application") == "spilo":
+        return [{**template, "spilo-role": role} for role in ("master", "replica")]
+    return [template]
+
+
+def test_the_scrape_config_sets_every_job_of_the_rules_on_a_named_port(
+    docs: list[dict[str, Any]],
+) -> None:
+    jobs_in_rules = set()
+    for path in (ROOT / "env/alerts/rules").glob("*.yml"):
+        jobs_in_rules |= set(re.findall(r'job="([^"]+)"', path.read_text()))
+    assert jobs_in_rules <= set(SCRAPE), jobs_in_rules - set(SCRAPE)
+    for job, (labels, port, _path) in SCRAPE.items():
+        matching = [
+            d
+            for d in _pods(docs)
+            if labels.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        ports = {p["name"] for d in matching for c in _containers(d) for p in c.get("ports", [])}
+        assert port in ports, f"job {job}: no pod with a port named {port}"
+
+
+def test_the_base_objects_keep_their_probes_and_get_a_command() -> None:
+    base = assemble(K8S / "base")
+    out = {(d["kind"], d["metadata"]["name"]): d for d in transform_base(base)}
+    django = out[("Deployment", "django")]
+    (c,) = _containers(django)
+    assert c["command"][0] == "gunicorn" and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["securityContext"]["runAsUser"] == 10001
+    assert ("HorizontalPodAutoscaler", "django") in out
+    assert ("PodDisruptionBudget", "django") in out
+    assert not any(k == "PrometheusRule" for k, _ in out)
+
+
+def test_a_base_container_without_a_known_command_is_an_error() -> None:
+    base = assemble(K8S / "base")
+    for d in base:
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "django":
+            d["spec"]["template"]["spec"]["containers"][0]["name"] = "surprise"
+    with pytest.raises(ValueError, match="no command for container surprise"):
+        transform_base(base)
+
+
+def test_pin_image_sets_the_built_tag(docs: list[dict[str, Any]]) -> None:
+    import copy
+
+    pinned = stackimage.pin_image(copy.deepcopy(docs), "hasuite.local/stack:abc123")
+    images = {c["image"] for d in _pods(pinned) for c in _containers(d)}
+    assert images == {"hasuite.local/stack:abc123"}
+    with pytest.raises(BuildError, match="nothing to pin"):
+        stackimage.pin_image([{"kind": "ConfigMap", "metadata": {"name": "x"}}], "x:1")
+
+
+def test_the_image_inputs_exist_and_key_the_cache() -> None:
+    packages = stackimage.stack_packages(ROOT)
+    assert {"postgresql-15", "pgbouncer", "redis-server", "nginx", "prometheus"} <= set(packages)
+    requirements = stackimage.stack_requirements(ROOT)
+    assert any(r.startswith("patroni[kubernetes]") for r in requirements)
+    assert any(r.startswith("Django==") for r in requirements)

@@ -225,6 +225,8 @@ def _patroni_config(stack: StackSettings) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
+# size: the Patroni members' objects as data (RBAC, secrets, config, StatefulSet, Services),
+# one field per line; splitting it would scatter one StatefulSet over helpers.
 def build_postgres(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
     """Patroni members (StatefulSet ``shop-db``) with their RBAC, config and Services."""
     sa = PG_CLUSTER
@@ -515,6 +517,7 @@ def build_pooler(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
 # -- Redis and Sentinel ------------------------------------------------------------------------
 
 
+# size: the Redis pods' objects as data (config, four containers, Services), one field per line.
 def build_redis(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
     """Redis + Sentinel pods (the redis-ha chart's labels and container names)."""
     r = stack.redis
@@ -706,6 +709,7 @@ def _prometheus_config(stack: StackSettings) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
+# size: Prometheus and Alertmanager with their RBAC, config and Services, as data.
 def build_monitoring(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
     """Prometheus (pod discovery in ``shop``, the shared rules) and Alertmanager (the shared
     routing, to the suite's receiver), under kube-prometheus-stack's Service names."""

@@ -204,6 +204,7 @@ def _kube_options(args: argparse.Namespace) -> Any:
         app_url=getattr(args, "app_url", None),
         node_image=getattr(args, "node_image", None),
         start_docker=getattr(args, "start_docker", False),
+        cluster_only=getattr(args, "cluster_only", False),
     )
 
 
@@ -312,6 +313,11 @@ def _kube_opts(p: argparse.ArgumentParser, *, dry_run: bool = True) -> None:
         action="store_true",
         help="kind: no Docker daemon running? start hasuite's own (root, Debian/Ubuntu; "
         "implied by CI=true)",
+    )
+    p.add_argument(
+        "--cluster-only",
+        action="store_true",
+        help="kind, built flavor: the cluster and its add-ons only, without the shop stack",
     )
 
 

@@ -63,14 +63,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--node-image",
         choices=("auto", "pinned", "built"),
         default=None,
-        help="kind: pinned (official image + charts), built (node image built here, cluster "
-        "only), auto (default)",
+        help="kind: pinned (official image + charts), built (node image and stack image built "
+        "here, the local-images overlay), auto (default)",
     )
     group.addoption(
         "--start-docker",
         action="store_true",
         default=False,
         help="kind: start hasuite's own dockerd when none runs (root; implied by CI=true)",
+    )
+    group.addoption(
+        "--cluster-only",
+        action="store_true",
+        default=False,
+        help="kind, built flavor: the cluster and its add-ons only, without the shop stack",
     )
     group.addoption(
         "--app-url", default=None, help="cluster: the shop's URL (kind: http://127.0.0.1:8080)"
@@ -104,6 +110,7 @@ def kube_options_from(config: pytest.Config, root: Path) -> Any:
         probe_token=os.environ.get("HASUITE_PROBE_TOKEN"),
         node_image=config.getoption("--node-image"),
         start_docker=config.getoption("--start-docker"),
+        cluster_only=config.getoption("--cluster-only"),
     )
 
 

@@ -59,7 +59,8 @@ def check_tools(runner: CommandRunner, tools: tuple[str, ...] = tuple(TOOLS)) ->
 #: only, since the charts' images need a registry.
 FLAVORS = ("pinned", "built")
 #: Add-ons of the built flavor (images preloaded in the node image), applied after creation.
-BUILT_ADDONS = ("env/kind/addons/metrics-server.yaml", "env/kind/addons/ingress-standin.yaml")
+INGRESS_STANDIN = "env/kind/addons/ingress-standin.yaml"
+BUILT_ADDONS = ("env/kind/addons/metrics-server.yaml", INGRESS_STANDIN)
 #: Host ports the kind config maps to the ingress NodePorts (env/kind/cluster.yaml).
 INGRESS_PORTS = (8080, 8443)
 
@@ -83,6 +84,10 @@ class KindPlan:
     node_image: str | None = None  # None: charts.yaml kind.node_image
     coredns_tag: str | None = None  # built flavor: the CoreDNS tag preloaded
     cgroup_v1: bool = False  # the Docker host is cgroup v1: kubelet >= 1.35 needs failCgroupV1
+    #: built flavor: the stack image to load and the local-images overlay (image pinned) to
+    #: apply; None = the cluster and its add-ons only
+    stack_image: str | None = None
+    stack_manifest: Path | None = None
 
     @property
     def context(self) -> str:
@@ -242,6 +247,8 @@ def plan_install(plan: KindPlan, *, create: bool, config_path: Path) -> list[Ste
         )
     if plan.flavor == "built":
         steps += plan_built_addons(plan)
+        if plan.stack_image and plan.stack_manifest:
+            steps += plan_built_stack(plan)
         return steps
     app_image = charts["images"]["app"]
     add("build app image", ["docker", "build", "-t", app_image, "env/app"], 900)
@@ -307,17 +314,26 @@ def plan_built_addons(plan: KindPlan) -> list[Step]:
             timeout_s=330 * t,
         ),
     ]
+    with_stack = bool(plan.stack_image)
     for path in BUILT_ADDONS:
+        if with_stack and path == INGRESS_STANDIN:
+            # the shop's nginx takes the ingress NodePorts; a stand-in left by a cluster-only
+            # `up` would hold them
+            argv: tuple[str, ...] = (*ctx, "delete", "-f", path, "--ignore-not-found")
+            steps.append(Step(phase=f"remove {path}", argv=argv, timeout_s=120 * t))
+            continue
         steps.append(
             Step(phase=f"apply {path}", argv=(*ctx, "apply", "-f", path), timeout_s=60 * t)
         )
-    for ns, obj in (
+    waits = [
         ("kube-system", "daemonset/hasuite-cni"),
         ("kube-system", "deployment/coredns"),
         ("local-path-storage", "deployment/local-path-provisioner"),
         ("kube-system", "deployment/metrics-server"),
-        ("hasuite-system", "deployment/ingress-standin"),
-    ):
+    ]
+    if not with_stack:
+        waits.append(("hasuite-system", "deployment/ingress-standin"))
+    for ns, obj in waits:
         steps.append(
             Step(
                 phase=f"wait for {obj}",
@@ -328,9 +344,73 @@ def plan_built_addons(plan: KindPlan) -> list[Step]:
     return steps
 
 
+#: The stack's workloads `up` waits for (namespace, object), in the order they can become ready.
+STACK_WORKLOADS = (
+    ("shop", "statefulset/shop-db"),
+    ("shop", "statefulset/redis-ha-server"),
+    ("shop", "deployment/shop-db-pooler"),
+    ("shop", "deployment/django"),
+    ("shop", "deployment/celery-worker"),
+    ("shop", "deployment/celery-beat"),
+    ("shop", "deployment/nginx"),
+    ("shop", "deployment/hasuite-alert-receiver"),
+    ("monitoring", "deployment/prometheus"),
+    ("monitoring", "deployment/alertmanager"),
+)
+
+
+def plan_built_stack(plan: KindPlan) -> list[Step]:
+    """Built flavor with the stack: load the stack image, apply the local-images overlay (its
+    image pinned), wait for the migration and every workload."""
+    assert plan.stack_image and plan.stack_manifest
+    t = plan.timeout_multiplier
+    ctx = ["kubectl", "--context", plan.context]
+    steps = [
+        Step(
+            phase="load the stack image",
+            argv=("kind", "load", "docker-image", plan.stack_image, "--name", plan.cluster),
+            timeout_s=900 * t,
+        ),
+        Step(
+            phase="apply the local-images overlay",
+            argv=(
+                *ctx,
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                str(plan.stack_manifest),
+            ),
+            timeout_s=180 * t,
+        ),
+        Step(
+            phase="wait for the database migration",
+            argv=(
+                *ctx,
+                "-n",
+                "shop",
+                "wait",
+                "--for=condition=complete",
+                "job/shop-migrate",
+                "--timeout=900s",
+            ),
+            timeout_s=930 * t,
+        ),
+    ]
+    for ns, obj in STACK_WORKLOADS:
+        steps.append(
+            Step(
+                phase=f"wait for {obj}",
+                argv=(*ctx, "-n", ns, "rollout", "status", obj, "--timeout=600s"),
+                timeout_s=630 * t,
+            )
+        )
+    return steps
+
+
 BUILT_STOP = (
-    "built flavor: cluster ready; stopping before the shop's Helm charts and images, which need "
-    "a registry (on a connected machine: --node-image pinned)"
+    "built flavor, cluster only: cluster ready; the shop stack is left out (--cluster-only); "
+    "without it `up` installs the local-images overlay from the stack image built here"
 )
 
 
@@ -425,7 +505,7 @@ def up(
         log.info("kind up: %s", step.describe())
         runner.run(list(step.argv), timeout_s=step.timeout_s, cwd=str(plan.root))
         done.append(step.argv)
-    if plan.flavor == "built":
+    if plan.flavor == "built" and not plan.stack_image:
         progress(f"cluster up on {plan.context} in {time.monotonic() - start:.0f} s")
         progress(BUILT_STOP)
     else:

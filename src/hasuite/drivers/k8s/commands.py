@@ -34,6 +34,13 @@ import yaml
 
 from hasuite.drivers.k8s import bootstrap, engine
 from hasuite.drivers.k8s.boundary import CommandRunner, KubeApi, SubprocessRunner
+from hasuite.drivers.k8s.manifests import assemble
+from hasuite.drivers.k8s.stackimage import (
+    OVERLAY,
+    STACK_IMAGE_REPO,
+    build_stack_image,
+    pin_image,
+)
 from hasuite.drivers.k8s.target import KubeTarget, check_context
 from hasuite.errors import ConfigError, HasuiteError
 from hasuite.target import Endpoints
@@ -67,6 +74,8 @@ class KubeOptions:
     probe_token: str | None = None
     node_image: str = "auto"  # auto | pinned | built (bootstrap.FLAVORS)
     start_docker: bool = False  # may start hasuite's own dockerd (root; or CI=true)
+    #: built flavor: the cluster and its add-ons only, no stack image and no shop
+    cluster_only: bool = False
 
     def resolved_context(self) -> str:
         """The one context every call pins; ConfigError when it cannot be decided or is refused."""
@@ -140,6 +149,7 @@ def build_options(
     probe_token: str | None = None,
     node_image: str | None = None,
     start_docker: bool = False,
+    cluster_only: bool = False,
 ) -> KubeOptions:
     """Options from the command line over the settings file over defaults."""
     if node_image not in (None, "auto", *bootstrap.FLAVORS):
@@ -159,6 +169,7 @@ def build_options(
         probe_token=probe_token,
         node_image=node_image or os.environ.get("HASUITE_KIND_NODE_IMAGE", "auto"),
         start_docker=start_docker,
+        cluster_only=cluster_only,
     )
 
 
@@ -170,6 +181,7 @@ class KindHost:
     node_image: str | None = None  # None: charts.yaml's pinned image
     coredns_tag: str | None = None
     cgroup_v1: bool = False
+    stack_image: str | None = None  # built flavor: the stack image (None: cluster only)
 
 
 def host_is_cgroup_v1() -> bool:
@@ -235,9 +247,23 @@ def prepare_kind_host(
     if flavor == "pinned":
         return KindHost(flavor="pinned", cgroup_v1=cgroup_v1)
     image = kindbuild.build_node_image(pins, ["docker"], progress=progress)
-    return KindHost(
-        flavor="built", node_image=image.ref, coredns_tag=image.coredns_tag, cgroup_v1=cgroup_v1
+    stack = (
+        None if opts.cluster_only else build_stack_image(opts.root, ["docker"], progress=progress)
     )
+    return KindHost(
+        flavor="built",
+        node_image=image.ref,
+        coredns_tag=image.coredns_tag,
+        cgroup_v1=cgroup_v1,
+        stack_image=stack,
+    )
+
+
+def write_stack_manifest(root: Path, ref: str, path: Path) -> Path:
+    """The local-images overlay's documents with the stack image pinned to ``ref``."""
+    docs = pin_image(assemble(root / OVERLAY), ref)
+    path.write_text("---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs))
+    return path
 
 
 def kind_flavor(opts: KubeOptions) -> str:
@@ -256,9 +282,13 @@ def opts_charts(opts: KubeOptions) -> dict[str, Any]:
     return dict(yaml.safe_load((opts.root / "env/k8s/charts.yaml").read_text()))
 
 
-def _plan(opts: KubeOptions, host: KindHost | None = None) -> bootstrap.KindPlan:
+def _plan(
+    opts: KubeOptions, host: KindHost | None = None, stack_manifest: Path | None = None
+) -> bootstrap.KindPlan:
     host = host or KindHost()
     return bootstrap.KindPlan(
+        stack_image=host.stack_image,
+        stack_manifest=stack_manifest if host.stack_image else None,
         cluster=opts.kind_name,
         root=opts.root,
         timeout_multiplier=opts.timeout_multiplier,
@@ -299,15 +329,19 @@ def bring_up(
 
             version = kindbuild.BuildPins.load(opts.root).kubernetes
             image = f"{kindbuild.NODE_IMAGE_REPO}:{version}-<hash>"
-            host = KindHost(flavor="built", node_image=image)
+            stack = None if opts.cluster_only else f"{STACK_IMAGE_REPO}:<hash>"
+            host = KindHost(flavor="built", node_image=image, stack_image=stack)
         else:
             host = KindHost(flavor="pinned")
     else:
         host = prepare_kind_host(opts, runner, progress)
     with tempfile.TemporaryDirectory(prefix="hasuite-kind-") as tmp:
+        manifest = Path(tmp) / "local-images.yaml"
+        if host.stack_image and not opts.dry_run:
+            write_stack_manifest(opts.root, host.stack_image, manifest)
         return bootstrap.up(
             runner,
-            _plan(opts, host),
+            _plan(opts, host, manifest),
             config_path=Path(tmp) / "kind-cluster.yaml",
             dry_run=opts.dry_run,
             progress=progress,

@@ -161,3 +161,32 @@ def test_the_image_inputs_exist_and_key_the_cache() -> None:
     requirements = stackimage.stack_requirements(ROOT)
     assert any(r.startswith("patroni[kubernetes]") for r in requirements)
     assert any(r.startswith("Django==") for r in requirements)
+
+
+def test_the_built_flavor_installs_the_stack_unless_cluster_only(tmp_path: Any) -> None:
+    from hasuite.drivers.k8s import bootstrap
+
+    manifest = tmp_path / "stack.yaml"
+    plan = bootstrap.KindPlan(
+        root=ROOT,
+        flavor="built",
+        node_image="hasuite/kind-node:x",
+        stack_image="hasuite.local/stack:abc",
+        stack_manifest=manifest,
+    )
+    steps = bootstrap.plan_install(plan, create=True, config_path=tmp_path / "kind.yaml")
+    argvs = [" ".join(s.argv) for s in steps]
+    assert "kind load docker-image hasuite.local/stack:abc --name hasuite" in argvs
+    assert any(a.endswith(f"-f {manifest}") and " apply " in a for a in argvs)
+    assert any("delete -f env/kind/addons/ingress-standin.yaml" in a for a in argvs)
+    assert not any("deployment/ingress-standin" in a for a in argvs)
+    assert any("statefulset/shop-db" in a for a in argvs)
+    assert any("job/shop-migrate" in a for a in argvs)
+    only = bootstrap.plan_install(
+        bootstrap.KindPlan(root=ROOT, flavor="built", node_image="hasuite/kind-node:x"),
+        create=True,
+        config_path=tmp_path / "kind.yaml",
+    )
+    argvs = [" ".join(s.argv) for s in only]
+    assert any("apply -f env/kind/addons/ingress-standin.yaml" in a for a in argvs)
+    assert not any("local-images" in a or "stack" in a for a in argvs)

@@ -88,7 +88,7 @@ def build_stack_image(
 ) -> str:
     """The stack image's reference (``hasuite.local/stack:<hash>``): reused, or built now."""
     start = time.monotonic()
-    rootfs = build_rootfs(stack_packages(root), cache=cache, progress=progress)
+    rootfs = packaged_rootfs(stack_packages(root), cache=cache, progress=progress)
     requirements = stack_requirements(root)
     key = content_hash(
         rootfs.name, requirements, VENV, SHOP_UID, root / "env/app", root / EXPORTER_SOURCE
@@ -132,6 +132,80 @@ def build_stack_image(
         )
     progress(f"stack image {ref} built in {time.monotonic() - start:.0f} s")
     return ref
+
+
+#: What debootstrap installs; the stack's packages go in with apt-get after it (below).
+BASE_PACKAGES = ("ca-certificates", "apt-utils")
+
+
+def packaged_rootfs(
+    packages: list[str], *, cache: Path = CACHE_ROOT, progress: Progress = print
+) -> Path:
+    """Debian bookworm with the stack's packages, cached by the package list.
+
+    Not debootstrap's ``--include``: packages are installed by apt-get in the chroot with
+    services kept from starting (policy-rc.d) and without postgresql-common's default
+    ``main`` cluster, which Patroni would not use.
+    """
+    key = content_hash("stack-rootfs", BASE_PACKAGES, packages)
+    out = cache / "rootfs" / f"stack-{key}"
+    if (out / ".complete").exists():
+        return out
+    base = build_rootfs(BASE_PACKAGES, cache=cache, progress=progress)
+    work = cache / "rootfs" / f".stack-{key}.partial"
+    if work.exists():
+        shutil.rmtree(work)
+    t0 = time.monotonic()
+    run_step(["cp", "-a", f"{base}/.", str(work)], step="stack rootfs: copy", timeout_s=600)
+    (work / ".complete").unlink(missing_ok=True)
+    policy = work / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    conf = work / "etc/postgresql-common/createcluster.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text("create_main_cluster = false\n")
+    shutil.copy("/etc/resolv.conf", work / "etc/resolv.conf")
+    env = {"DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
+    run_step(["mount", "-t", "proc", "proc", str(work / "proc")], step="mount proc", timeout_s=30)
+    try:
+        run_step(
+            ["chroot", str(work), "apt-get", "update", "-qq"],
+            step="stack rootfs: apt-get update",
+            timeout_s=600,
+            env=env,
+        )
+        progress(f"stack rootfs: apt-get install {len(packages)} packages")
+        run_step(
+            [
+                "chroot",
+                str(work),
+                "apt-get",
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                *packages,
+            ],
+            step="stack rootfs: apt-get install",
+            timeout_s=1800,
+            env=env,
+        )
+        run_step(["chroot", str(work), "apt-get", "clean"], step="apt-get clean", timeout_s=120)
+    except BuildError:
+        run_step(["umount", str(work / "proc")], step="umount proc", timeout_s=30)
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    run_step(["umount", str(work / "proc")], step="umount proc", timeout_s=30)
+    shutil.rmtree(work / "var/lib/apt/lists", ignore_errors=True)
+    (work / "var/lib/apt/lists").mkdir(parents=True, exist_ok=True)
+    policy.unlink()
+    (work / "etc/resolv.conf").write_text("")
+    (work / ".complete").write_text(f"{time.monotonic() - t0:.0f} s\n")
+    if out.exists():
+        shutil.rmtree(out)
+    work.rename(out)
+    progress(f"stack rootfs in {time.monotonic() - t0:.0f} s")
+    return out
 
 
 def _install_venv(stage: Path, requirements: list[str], progress: Progress) -> None:

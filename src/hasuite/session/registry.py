@@ -8,9 +8,10 @@ the only one (no module globals elsewhere, no sets keyed by ``id()``).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -33,6 +34,9 @@ class SessionRegistry:
     _session: ExperimentSession | None = None
     _owner: Owner | None = None
     _target: Target | None = None
+    #: a target opened for the whole process (``chaos run`` on kind/cluster: port-forwards),
+    #: with what closes it; closed at exit
+    _opened: tuple[Target, Callable[[], None]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def active(self) -> ExperimentSession | None:
@@ -56,6 +60,28 @@ class SessionRegistry:
     def bound_target(self) -> Target | None:
         with self._lock:
             return self._target
+
+    def opened(self, name: str) -> Target | None:
+        """The target opened for this process under ``name``, if any."""
+        with self._lock:
+            if self._opened is not None and self._opened[0].name == name:
+                return self._opened[0]
+            return None
+
+    def adopt(self, target: Target, close: Callable[[], None]) -> Target:
+        """Keep ``target`` open for the rest of the process; ``close`` runs at exit (once)."""
+        with self._lock:
+            if self._opened is not None:
+                raise RuntimeError(f"a {self._opened[0].name} target is already open")
+            self._opened = (target, close)
+        atexit.register(self.close_opened)
+        return target
+
+    def close_opened(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, None
+        if opened is not None:
+            opened[1]()
 
     @contextlib.contextmanager
     def bind(self, target: Target) -> Iterator[Target]:

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 from hasuite.errors import ConfigError
 from hasuite.session.registry import REGISTRY
@@ -50,8 +51,10 @@ def make_target(name: str, env: Mapping[str, str]) -> Target:
         if bound.name != name:
             raise ConfigError(f"target {name!r} requested but {bound.name!r} is bound")
         return bound
+    if name in ("kind", "cluster"):
+        return _kube_target(name, env)
     if name != "local":
-        raise ConfigError(f"target {name!r} is not available yet; known: local")
+        raise ConfigError(f"unknown target {name!r}; known: local, kind, cluster")
     from hasuite.drivers.local.lab import LocalLab
     from hasuite.drivers.local.target import LocalTarget
 
@@ -62,3 +65,30 @@ def make_target(name: str, env: Mapping[str, str]) -> Target:
         profile = json.loads(state_file.read_text()).get("profile")
     lab = LocalLab(suite, load_stack(profile=profile), project_dir())
     return LocalTarget(lab=lab)
+
+
+def _kube_target(name: str, env: Mapping[str, str]) -> Target:
+    """kind/cluster for a run without a runner (``chaos run`` of one file): opened once (safety
+    checks, port-forwards) and kept open until the process exits. Settings from HASUITE_*:
+    ``HASUITE_KUBE_CONTEXT``, ``HASUITE_ALLOW_CONTEXT`` (comma-separated), ``HASUITE_KIND_NAME``,
+    ``HASUITE_K8S_SETTINGS``, ``HASUITE_APP_URL``, ``HASUITE_PROBE_TOKEN``."""
+    opened = REGISTRY.opened(name)
+    if opened is not None:
+        return opened
+    from hasuite.drivers.k8s.commands import build_options, open_target
+
+    settings = env.get("HASUITE_K8S_SETTINGS")
+    opts = build_options(
+        name,
+        root=project_dir(),
+        context=env.get("HASUITE_KUBE_CONTEXT") or None,
+        allow=tuple(a for a in env.get("HASUITE_ALLOW_CONTEXT", "").split(",") if a),
+        settings_path=Path(settings) if settings else None,
+        kind_name=env.get("HASUITE_KIND_NAME") or None,
+        timeout_multiplier=suite_settings_from_env(env).timeout_multiplier,
+        app_url=env.get("HASUITE_APP_URL") or None,
+        probe_token=env.get("HASUITE_PROBE_TOKEN") or None,
+    )
+    stack = contextlib.ExitStack()
+    target: Target = stack.enter_context(open_target(opts))
+    return REGISTRY.adopt(target, stack.close)

@@ -137,8 +137,8 @@ def hasuite_target(request: pytest.FixtureRequest) -> Iterator[Any]:
 
     opts = kube_options_from(request.config, project_dir())
     bring_up(opts, progress=progress)
-    # the built flavor has no monitoring stack to port-forward to (its charts need a registry)
-    forward = not (name == "kind" and kind_flavor(opts) == "built")
+    # the built flavor's cluster-only mode has no monitoring stack to port-forward to
+    forward = not (name == "kind" and kind_flavor(opts) == "built" and opts.cluster_only)
     try:
         with open_target(opts, forward=forward) as target:
             yield target

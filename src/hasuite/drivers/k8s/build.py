@@ -57,6 +57,7 @@ def run_step(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     input_path: Path | None = None,
+    inherit_env: bool = True,
 ) -> str:
     log.info("kind build: %s: %s", step, " ".join(argv))
     stdin = input_path.open("rb") if input_path else subprocess.DEVNULL
@@ -64,7 +65,7 @@ def run_step(
         proc = subprocess.run(
             argv,
             cwd=cwd,
-            env={**os.environ, **(env or {})},
+            env={**(os.environ if inherit_env else {}), **(env or {})},
             stdin=stdin,
             capture_output=True,
             timeout=timeout_s,

@@ -15,6 +15,7 @@ The manifests name :data:`PLACEHOLDER`; :func:`pin_image` puts the built tag in 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -47,6 +48,7 @@ STACK_IMAGE_REPO = "hasuite.local/stack"
 #: The image the overlay's manifests name; replaced by the built ``STACK_IMAGE_REPO:<hash>``.
 PLACEHOLDER = f"{STACK_IMAGE_REPO}:overlay"
 VENV = "/opt/hasuite/venv"
+HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
 #: PgBouncer's exporter (the lab's own, src/hasuite/drivers/local/pgbouncer_exporter.py; why
 #: not Debian's is in its docstring), copied into the image as a plain script.
 EXPORTER_SOURCE = Path("src/hasuite/drivers/local/pgbouncer_exporter.py")
@@ -213,6 +215,15 @@ def _install_venv(stage: Path, requirements: list[str], progress: Progress) -> N
     resolv = stage / "etc/resolv.conf"
     resolv.unlink(missing_ok=True)
     shutil.copy("/etc/resolv.conf", resolv)
+    # pip in the chroot trusts what the host's pip trusts (a machine may reach PyPI through a
+    # TLS proxy with its own CA); the bundle is removed again, it is not part of the image
+    host_ca = Path(os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or HOST_CA)
+    staged_ca = stage / "tmp/hasuite-host-ca.crt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    if host_ca.is_file():
+        shutil.copy(host_ca, staged_ca)
+        ca = "/" + str(staged_ca.relative_to(stage))
+        env.update(PIP_CERT=ca, SSL_CERT_FILE=ca, REQUESTS_CA_BUNDLE=ca)
     try:
         progress(f"stack image: venv with {len(requirements)} requirements (PyPI)")
         run_step(
@@ -233,8 +244,11 @@ def _install_venv(stage: Path, requirements: list[str], progress: Progress) -> N
             ],
             step="stack image: pip install",
             timeout_s=1800,
+            env=env,
+            inherit_env=False,
         )
     finally:
+        staged_ca.unlink(missing_ok=True)
         resolv.unlink(missing_ok=True)
         resolv.write_text("")  # kubelet mounts the pod's own
 

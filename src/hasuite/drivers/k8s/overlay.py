@@ -27,6 +27,8 @@ operators. Settings come from env/stack.yaml like the chart flavor's.
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +185,6 @@ def _patroni_config(stack: StackSettings) -> str:
             "follower_label_value": "replica",
             "standby_leader_label_value": "master",
             "use_endpoints": False,
-            "bypass_api_service": True,
         },
         "restapi": {"listen": "0.0.0.0:8008"},
         "bootstrap": {
@@ -208,7 +209,7 @@ def _patroni_config(stack: StackSettings) -> str:
                 },
             },
             "initdb": [{"encoding": "UTF8"}, "data-checksums"],
-            "post_bootstrap": "/etc/patroni/post-bootstrap.sh",
+            "post_bootstrap": "sh /etc/patroni/post-bootstrap.sh",
         },
         "postgresql": {
             "listen": "0.0.0.0:5432",
@@ -671,28 +672,14 @@ def _label_meta(key: str) -> str:
 
 
 def _prometheus_config(stack: StackSettings) -> str:
-    jobs = []
-    for job, (labels, port, path) in SCRAPE.items():
-        keep = [
-            {"source_labels": [_label_meta(k)], "regex": v, "action": "keep"}
-            for k, v in labels.items()
-        ]
-        jobs.append(
-            {
-                "job_name": job,
-                "metrics_path": path,
-                "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [NAMESPACE]}}],
-                "relabel_configs": [
-                    *keep,
-                    {
-                        "source_labels": ["__meta_kubernetes_pod_container_port_name"],
-                        "regex": port,
-                        "action": "keep",
-                    },
-                    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "instance"},
-                ],
-            }
-        )
+    jobs = [
+        {
+            "job_name": job,
+            "metrics_path": path,
+            "file_sd_configs": [{"files": [f"/sd/{job}.json"], "refresh_interval": "5s"}],
+        }
+        for job, (_labels, _port, path) in SCRAPE.items()
+    ]
     config = {
         "global": {
             "scrape_interval": f"{stack.monitoring.scrape_interval}s",
@@ -707,6 +694,13 @@ def _prometheus_config(stack: StackSettings) -> str:
         "scrape_configs": jobs,
     }
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def _discovery_jobs() -> str:
+    return json.dumps(
+        {job: {"labels": labels, "port": port} for job, (labels, port, _path) in SCRAPE.items()},
+        sort_keys=True,
+    )
 
 
 # size: Prometheus and Alertmanager with their RBAC, config and Services, as data.
@@ -738,6 +732,22 @@ def build_monitoring(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
             {"name": "config", "mountPath": "/etc/prometheus/config"},
             {"name": "rules", "mountPath": "/etc/prometheus/rules"},
             {"name": "data", "mountPath": "/prometheus"},
+            {"name": "sd", "mountPath": "/sd"},
+        ],
+    )
+    discovery = _container(
+        "discovery",
+        ["python3", "/etc/prometheus/discovery/pod-discovery.py"],
+        env=[
+            _env("DISCOVER_NAMESPACE", NAMESPACE),
+            _env("DISCOVER_DIR", "/sd"),
+            _env("DISCOVER_JOBS", _discovery_jobs()),
+            _env("DISCOVER_INTERVAL_S", str(stack.monitoring.scrape_interval)),
+        ],
+        resources={"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+        volumeMounts=[
+            {"name": "sd", "mountPath": "/sd"},
+            {"name": "discovery", "mountPath": "/etc/prometheus/discovery"},
         ],
     )
     alertmanager = _container(
@@ -761,11 +771,11 @@ def build_monitoring(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
     def deployment(
         name: str,
         labels: dict[str, str],
-        container: dict[str, Any],
+        containers: list[dict[str, Any]],
         volumes: list[dict[str, Any]],
         sa: str | None = None,
     ) -> dict[str, Any]:
-        spec: dict[str, Any] = {"containers": [container], "volumes": volumes}
+        spec: dict[str, Any] = {"containers": containers, "volumes": volumes}
         if sa:
             spec["serviceAccountName"] = sa
         return {
@@ -824,21 +834,29 @@ def build_monitoring(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
             "metadata": _meta("alertmanager-config", am_labels, MONITORING),
             "data": {"alertmanager.yml": am},
         },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta("prometheus-discovery", prom_labels, MONITORING),
+            "data": {"pod-discovery.py": _script(root, "pod-discovery.py")},
+        },
         deployment(
             "prometheus",
             prom_labels,
-            prometheus,
+            [prometheus, discovery],
             [
                 {"name": "config", "configMap": {"name": "prometheus-config"}},
                 {"name": "rules", "configMap": {"name": "prometheus-rules"}},
+                {"name": "discovery", "configMap": {"name": "prometheus-discovery"}},
                 {"name": "data", "emptyDir": {}},
+                {"name": "sd", "emptyDir": {}},
             ],
             sa,
         ),
         deployment(
             "alertmanager",
             am_labels,
-            alertmanager,
+            [alertmanager],
             [
                 {"name": "config", "configMap": {"name": "alertmanager-config"}},
                 {"name": "data", "emptyDir": {}},
@@ -866,9 +884,18 @@ def shop_ns(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def build_overlay(stack: StackSettings, root: Path) -> dict[str, list[dict[str, Any]]]:
-    """file name (under the overlay's generated/) -> its documents, in apply order."""
-    base = transform_base(assemble(root / "env/k8s/base"))
+def build_overlay(
+    stack: StackSettings, root: Path, generated: Sequence[dict[str, Any]] = ()
+) -> dict[str, list[dict[str, Any]]]:
+    """file name (under the overlay's generated/) -> its documents, in apply order.
+
+    ``generated``: the base's generated objects as just rendered; they replace the committed
+    ones of the same kind and name, so one render is never built on a stale base.
+    """
+    fresh = {(d["kind"], d["metadata"]["name"]): d for d in generated}
+    base = transform_base(
+        [fresh.get((d["kind"], d["metadata"]["name"]), d) for d in assemble(root / "env/k8s/base")]
+    )
     for doc in base:
         doc.setdefault("metadata", {}).setdefault("namespace", NAMESPACE)
     ingress = _service(

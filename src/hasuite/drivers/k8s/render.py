@@ -191,6 +191,10 @@ def build_django(stack: StackSettings) -> dict[str, Any]:
                             "maxSkew": 1,
                             "topologyKey": "kubernetes.io/hostname",
                             "whenUnsatisfiable": "DoNotSchedule",
+                            # the tainted control-plane node is no domain: counted with its 0
+                            # pods (the default, Ignore), it made a 3rd pod on 2 workers (or a
+                            # 4th, when the HPA scales, on 3) unschedulable (seen on kind)
+                            "nodeTaintsPolicy": "Honor",
                             "labelSelector": {"matchLabels": labels},
                         }
                     ],
@@ -422,22 +426,24 @@ def render_all(root: Path | None = None, stack: StackSettings | None = None) -> 
     root = root or project_dir()
     stack = stack or load_stack(root / "env" / "stack.yaml")
     gen = Path("env/k8s/base/generated")
+    base = {
+        "shop-env.yaml": [build_shop_env(stack)],
+        "django.yaml": [build_django(stack)],
+        "nginx-config.yaml": [build_nginx_config(stack)],
+        "postgresql.yaml": [build_postgresql(stack)],
+    }
+    rules = build_prometheus_rules(root / "env" / "alerts" / "rules")
+    fresh = [d for docs in base.values() for d in docs] + rules
     return {
-        gen / "shop-env.yaml": _dump([build_shop_env(stack)]),
-        gen / "django.yaml": _dump([build_django(stack)]),
-        gen / "nginx-config.yaml": _dump([build_nginx_config(stack)]),
-        gen / "postgresql.yaml": _dump([build_postgresql(stack)]),
-        gen / "prometheusrules.yaml": _dump(
-            build_prometheus_rules(root / "env" / "alerts" / "rules"),
-            extra=" and env/alerts/rules/*.yml",
-        ),
+        **{gen / name: _dump(docs) for name, docs in base.items()},
+        gen / "prometheusrules.yaml": _dump(rules, extra=" and env/alerts/rules/*.yml"),
         Path("env/k8s/values/redis-ha.yaml"): _dump([build_redis_ha_values(stack)]),
         Path("env/k8s/values/kube-prometheus-stack.yaml"): _dump(
             [build_kps_values(stack)], extra=" and env/alerts/alertmanager.yml.tmpl"
         ),
         **{
             OVERLAY_GENERATED / name: _dump(docs, extra=OVERLAY_SOURCES)
-            for name, docs in build_overlay(stack, root).items()
+            for name, docs in build_overlay(stack, root, fresh).items()
         },
     }
 

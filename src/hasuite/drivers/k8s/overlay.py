@@ -81,7 +81,17 @@ COMMANDS: dict[str, tuple[list[str], int | None]] = {
     ),
     "worker": (["celery"], 10001),
     "beat": (["celery"], 10001),
-    "migrate": (["python", "manage.py", "migrate", "--noinput"], 10001),
+    # the database comes up with the rest of the overlay (one apply): wait for it, within the
+    # Job's activeDeadlineSeconds, instead of failing into the Job's exponential back-off
+    "migrate": (
+        [
+            "sh",
+            "-c",
+            "until python manage.py migrate --noinput; do echo 'migrate: retrying in 3 s'; "
+            "sleep 3; done",
+        ],
+        10001,
+    ),
     "nginx": (["nginx", "-c", "/etc/nginx/hasuite/nginx.conf", "-g", "daemon off;"], None),
     "exporter": (
         [

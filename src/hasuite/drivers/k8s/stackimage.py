@@ -57,6 +57,15 @@ EXPORTER_FILE = "/opt/hasuite/pgbouncer_exporter.py"
 SHOP_UID = 10001
 
 
+#: The image's configuration (``docker import --change``); SHOP_BIND as env/app/Dockerfile sets
+#: it, so gunicorn listens on the pod's address, not on 127.0.0.1.
+IMAGE_CONFIG = (
+    f"ENV PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8 SHOP_BIND=0.0.0.0:8000",
+    "WORKDIR /app",
+)
+
+
 def _lines(path: Path) -> list[str]:
     out = []
     for line in path.read_text().splitlines():
@@ -93,7 +102,13 @@ def build_stack_image(
     rootfs = packaged_rootfs(stack_packages(root), cache=cache, progress=progress)
     requirements = stack_requirements(root)
     key = content_hash(
-        rootfs.name, requirements, VENV, SHOP_UID, root / "env/app", root / EXPORTER_SOURCE
+        rootfs.name,
+        requirements,
+        VENV,
+        SHOP_UID,
+        IMAGE_CONFIG,
+        root / "env/app",
+        root / EXPORTER_SOURCE,
     )
     ref = f"{STACK_IMAGE_REPO}:{key}"
     if image_key(docker, ref) == key:
@@ -117,16 +132,9 @@ def build_stack_image(
             timeout_s=900,
         )
         shutil.rmtree(stage)
-        changes = [
-            "--change",
-            f"LABEL hasuite.key={key}",
-            "--change",
-            f"ENV PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "--change",
-            "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8",
-            "--change",
-            "WORKDIR /app",
-        ]
+        changes = ["--change", f"LABEL hasuite.key={key}"]
+        for change in IMAGE_CONFIG:
+            changes += ["--change", change]
         run_step(
             [*docker, "import", *changes, str(archive), ref],
             step=f"stack image: docker import {ref}",

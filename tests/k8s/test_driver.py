@@ -146,6 +146,24 @@ def test_roles_resolved_from_labels_and_sentinel() -> None:
     assert any(c[0] == "exec" and c[2] == "sentinel" for c in api.calls)
 
 
+@pytest.mark.parametrize(
+    ("address", "master"),
+    [
+        ("redis-announce-2", "redis-server-2"),  # the local-images overlay announces names
+        ("redis-announce-2.shop.svc.cluster.local", "redis-server-2"),
+        ("10.0.0.10", "redis-server-0"),  # a Sentinel that gives the pod's own IP
+        ("10.96.0.77", None),  # an address of no pod: no master, never a guess
+    ],
+)
+def test_the_redis_master_is_the_pod_the_sentinels_address_names(
+    address: str, master: str | None
+) -> None:
+    t, api, _ = kind_target()
+    api.master_ip = address
+    masters = [i.name for i in t.instances("redis") if i.role == "master"]
+    assert masters == ([master] if master else [])
+
+
 def test_kind_crash_goes_through_the_container_runtime() -> None:
     t, api, runner = kind_target()
     inj = t.crash("postgres", role="leader")

@@ -192,7 +192,7 @@ class KubeTarget:
         if component == "postgres":
             return {"master": "leader", "replica": "replica"}.get(pod.labels.get("spilo-role", ""))
         if component == "redis":
-            return "master" if master_ip and pod.ip == master_ip else "replica"
+            return "master" if master_ip and _is_address_of(pod, master_ip) else "replica"
         return None
 
     def _redis_master_ip(self, pods: list[PodInfo]) -> str | None:
@@ -262,6 +262,16 @@ class KubeTarget:
             instances=tuple(p.name for p in pods),
             role=role,
         )
+
+
+def _is_address_of(pod: PodInfo, address: str) -> bool:
+    """Whether the address a Sentinel gives is ``pod``'s: its IP, or its announce Service's
+    name (``redis-announce-N`` for pod ``...-N``, as the local-images overlay announces)."""
+    if address == pod.ip:
+        return True
+    host = address.split(".", 1)[0]
+    ordinal = pod.name.rsplit("-", 1)[-1]
+    return host.startswith("redis-announce-") and host.rsplit("-", 1)[-1] == ordinal
 
 
 def check_context(

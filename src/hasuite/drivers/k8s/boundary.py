@@ -102,8 +102,8 @@ class SubprocessRunner:
 class ClientKubeApi:
     """KubeApi over the official kubernetes client, bound to one context at construction.
 
-    Never constructed before the target's safety checks passed (see target.KubeTarget). Not
-    exercised by this project's tests (no cluster here); see env/k8s/README.md.
+    Never constructed before the target's safety checks passed (see target.KubeTarget).
+    Exercised on the kind cluster by tests/k8s/test_real_cluster.py and the experiments.
     """
 
     def __init__(self, context: str, *, request_timeout_s: float = 10.0) -> None:
@@ -112,6 +112,7 @@ class ClientKubeApi:
         self.context = context
         self._timeout = request_timeout_s
         api_client = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
+        self._config = api_client.configuration
         self._core = client.CoreV1Api(api_client)
         self._apps = client.AppsV1Api(api_client)
         self._autoscaling = client.AutoscalingV2Api(api_client)
@@ -182,9 +183,13 @@ class ClientKubeApi:
     ) -> str:
         from kubernetes.stream import stream
 
+        # stream() swaps the ApiClient's request method while it runs: on the shared client a
+        # concurrent call (the observers poll pods at 4 Hz) then went out as a plain GET, and
+        # the exec failed with "Handshake status 200 OK" (seen on kind). Its own client per exec.
+        core = self._client.CoreV1Api(self._client.ApiClient(self._config))
         return str(
             stream(
-                self._core.connect_get_namespaced_pod_exec,
+                core.connect_get_namespaced_pod_exec,
                 pod,
                 namespace,
                 container=container,

@@ -190,3 +190,20 @@ def containers_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     else:
         return []
     return list(pod.get("initContainers", [])) + list(pod.get("containers", []))
+
+
+def preferred_spread(labels: dict[str, str]) -> dict[str, Any]:
+    """Pods with ``labels`` preferably on different nodes (a soft anti-affinity)."""
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": labels},
+                    },
+                }
+            ]
+        }
+    }

@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from hasuite.drivers.k8s.manifests import assemble
+from hasuite.drivers.k8s.manifests import assemble, preferred_spread
 from hasuite.drivers.k8s.names import (
     ALERT_RECEIVER_URL,
     EXPORTER_PORT,
@@ -327,7 +327,7 @@ def build_postgres(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
                 "spec": {
                     "serviceAccountName": sa,
                     "terminationGracePeriodSeconds": stack.patroni.termination_grace_s,
-                    "affinity": _spread(PG_LABELS),
+                    "affinity": preferred_spread(PG_LABELS),
                     "containers": [container],
                     "volumes": [
                         {"name": "pgdata", "emptyDir": {}},
@@ -380,22 +380,6 @@ def build_postgres(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
         statefulset,
         *services,
     ]
-
-
-def _spread(labels: dict[str, str]) -> dict[str, Any]:
-    return {
-        "podAntiAffinity": {
-            "preferredDuringSchedulingIgnoredDuringExecution": [
-                {
-                    "weight": 100,
-                    "podAffinityTerm": {
-                        "topologyKey": "kubernetes.io/hostname",
-                        "labelSelector": {"matchLabels": labels},
-                    },
-                }
-            ]
-        }
-    }
 
 
 def _service(
@@ -503,7 +487,7 @@ def build_pooler(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
             "template": {
                 "metadata": {"labels": POOLER_LABELS},
                 "spec": {
-                    "affinity": _spread(POOLER_LABELS),
+                    "affinity": preferred_spread(POOLER_LABELS),
                     "containers": [pgbouncer, exporter],
                     "volumes": [{"name": "config", "configMap": {"name": name}}],
                 },
@@ -624,7 +608,7 @@ def build_redis(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
             "template": {
                 "metadata": {"labels": REDIS_LABELS},
                 "spec": {
-                    "affinity": _spread(REDIS_LABELS),
+                    "affinity": preferred_spread(REDIS_LABELS),
                     "terminationGracePeriodSeconds": 10,
                     "containers": containers,
                     "volumes": [
@@ -654,6 +638,7 @@ def build_redis(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
             "data": {
                 "redis.conf": redis_conf,
                 "sentinel.conf": sentinel_conf,
+                "known-master.sh": _script(root, "known-master.sh"),
                 "redis-start.sh": _script(root, "redis-start.sh"),
                 "sentinel-start.sh": _script(root, "sentinel-start.sh"),
             },

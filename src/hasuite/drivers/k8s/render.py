@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from hasuite.drivers.k8s.manifests import preferred_spread
 from hasuite.drivers.k8s.names import (
     ALERT_RECEIVER_URL,
     EXPORTER_PORT,
@@ -198,19 +199,7 @@ def build_django(stack: StackSettings) -> dict[str, Any]:
                             "labelSelector": {"matchLabels": labels},
                         }
                     ],
-                    "affinity": {
-                        "podAntiAffinity": {
-                            "preferredDuringSchedulingIgnoredDuringExecution": [
-                                {
-                                    "weight": 100,
-                                    "podAffinityTerm": {
-                                        "topologyKey": "kubernetes.io/hostname",
-                                        "labelSelector": {"matchLabels": labels},
-                                    },
-                                }
-                            ]
-                        }
-                    },
+                    "affinity": preferred_spread(labels),
                     "containers": [container],
                 },
             },

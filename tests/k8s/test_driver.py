@@ -169,7 +169,18 @@ def test_kind_crash_goes_through_the_container_runtime() -> None:
     inj = t.crash("postgres", role="leader")
     assert inj.action == "crash" and inj.instances == ("shop-db-1",) and inj.role == "leader"
     assert runner.commands == [
-        ("docker", "exec", "hasuite-worker2", "crictl", "stop", "--timeout", "0", "shop-db-1-c1")
+        (
+            "docker",
+            "exec",
+            "hasuite-worker2",
+            "crictl",
+            "--timeout",
+            "20s",
+            "stop",
+            "--timeout",
+            "0",
+            "shop-db-1-c1",
+        )
     ]
     assert not [c for c in api.calls if c[0] == "delete"]
 

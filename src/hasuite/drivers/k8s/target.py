@@ -232,9 +232,22 @@ class KubeTarget:
             raise InjectionError("kind crash needs a command runner (docker exec on the node)")
         if not pod.node or not pod.container_ids:
             raise InjectionError(f"{pod.name}: node or container ids unknown; cannot crash it")
-        # crictl stop --timeout 0: the runtime kills the containers at once (SIGKILL).
+        # crictl stop --timeout 0: the runtime kills the containers at once (SIGKILL). crictl's
+        # own RPC deadline (global --timeout, default 2 s) was too short for the 4 containers of
+        # a Redis pod on a loaded node ("context deadline exceeded", seen on kind).
         self.runner.run(
-            ["docker", "exec", pod.node, "crictl", "stop", "--timeout", "0", *pod.container_ids],
+            [
+                "docker",
+                "exec",
+                pod.node,
+                "crictl",
+                "--timeout",
+                "20s",
+                "stop",
+                "--timeout",
+                "0",
+                *pod.container_ids,
+            ],
             timeout_s=30,
         )
 

@@ -190,3 +190,45 @@ def test_the_built_flavor_installs_the_stack_unless_cluster_only(tmp_path: Any) 
     argvs = [" ".join(s.argv) for s in only]
     assert any("apply -f env/kind/addons/ingress-standin.yaml" in a for a in argvs)
     assert not any("local-images" in a or "stack" in a for a in argvs)
+
+
+def test_the_overlay_scripts_parse() -> None:
+    import subprocess
+
+    scripts = sorted((OVERLAY / "scripts").iterdir())
+    assert {p.suffix for p in scripts} == {".sh", ".py"}
+    for path in scripts:
+        if path.suffix == ".sh":
+            proc = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True)
+            assert proc.returncode == 0, f"{path.name}: {proc.stderr}"
+        else:
+            compile(path.read_text(), str(path), "exec")
+
+
+def test_pod_discovery_keeps_running_pods_with_the_named_port() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "pod_discovery", OVERLAY / "scripts" / "pod-discovery.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def pod(name: str, phase: str, ip: str | None, labels: dict[str, str]) -> dict[str, Any]:
+        return {
+            "metadata": {"name": name, "labels": labels},
+            "status": {"phase": phase, "podIP": ip},
+            "spec": {"containers": [{"ports": [{"name": "patroni", "containerPort": 8008}]}]},
+        }
+
+    pods = [
+        pod("shop-db-0", "Running", "10.0.0.1", {"application": "spilo"}),
+        pod("shop-db-1", "Pending", None, {"application": "spilo"}),
+        pod("other", "Running", "10.0.0.9", {"app": "x"}),
+    ]
+    got = mod.targets_of(pods, {"application": "spilo"}, "patroni")
+    assert got == [
+        {"targets": ["10.0.0.1:8008"], "labels": {"instance": "shop-db-0", "pod": "shop-db-0"}}
+    ]
+    assert mod.targets_of(pods, {"application": "spilo"}, "metrics") == []

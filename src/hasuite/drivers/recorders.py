@@ -11,7 +11,7 @@ door users use, on every target:
   sample per acknowledged task the first time it is seen executed.
 
 Requests are issued on a fixed schedule by a small pool, so a hung request does not lower the
-sampling rate; each has a hard timeout (the session sets 2 s). A sample's ``at``/``wall`` is the
+sampling rate; each has a hard timeout (the session sets 4 s). A sample's ``at``/``wall`` is the
 instant the ANSWER arrived (``latency_s`` gives the start): an outage is then "no successful answer
 between these two instants", which never under-reports what a user waited.
 

@@ -894,8 +894,6 @@ def build_overlay(
     base = transform_base(
         [fresh.get((d["kind"], d["metadata"]["name"]), d) for d in assemble(root / "env/k8s/base")]
     )
-    for doc in base:
-        doc.setdefault("metadata", {}).setdefault("namespace", NAMESPACE)
     ingress = _service(
         "shop-ingress",
         {"app.kubernetes.io/name": "shop", "app.kubernetes.io/component": "nginx"},
@@ -910,5 +908,5 @@ def build_overlay(
         "pooler.yaml": shop_ns(build_pooler(stack, root)),
         "redis.yaml": shop_ns(build_redis(stack, root)),
         "monitoring.yaml": build_monitoring(stack, root),
-        "shop.yaml": [*base, *shop_ns([ingress])],
+        "shop.yaml": shop_ns([*base, ingress]),
     }

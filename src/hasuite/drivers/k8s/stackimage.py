@@ -178,34 +178,36 @@ def packaged_rootfs(
     env = {"DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
     run_step(["mount", "-t", "proc", "proc", str(work / "proc")], step="mount proc", timeout_s=30)
     try:
-        run_step(
-            ["chroot", str(work), "apt-get", "update", "-qq"],
-            step="stack rootfs: apt-get update",
-            timeout_s=600,
-            env=env,
-        )
-        progress(f"stack rootfs: apt-get install {len(packages)} packages")
-        run_step(
-            [
-                "chroot",
-                str(work),
-                "apt-get",
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                *packages,
-            ],
-            step="stack rootfs: apt-get install",
-            timeout_s=1800,
-            env=env,
-        )
-        run_step(["chroot", str(work), "apt-get", "clean"], step="apt-get clean", timeout_s=120)
+        try:
+            run_step(
+                ["chroot", str(work), "apt-get", "update", "-qq"],
+                step="stack rootfs: apt-get update",
+                timeout_s=600,
+                env=env,
+            )
+            progress(f"stack rootfs: apt-get install {len(packages)} packages")
+            run_step(
+                [
+                    "chroot",
+                    str(work),
+                    "apt-get",
+                    "install",
+                    "-y",
+                    "-qq",
+                    "--no-install-recommends",
+                    *packages,
+                ],
+                step="stack rootfs: apt-get install",
+                timeout_s=1800,
+                env=env,
+            )
+            run_step(["chroot", str(work), "apt-get", "clean"], step="apt-get clean", timeout_s=120)
+        finally:
+            # also on Ctrl-C: proc is never left mounted in the cache
+            run_step(["umount", str(work / "proc")], step="umount proc", timeout_s=30)
     except BuildError:
-        run_step(["umount", str(work / "proc")], step="umount proc", timeout_s=30)
         shutil.rmtree(work, ignore_errors=True)
         raise
-    run_step(["umount", str(work / "proc")], step="umount proc", timeout_s=30)
     shutil.rmtree(work / "var/lib/apt/lists", ignore_errors=True)
     (work / "var/lib/apt/lists").mkdir(parents=True, exist_ok=True)
     policy.unlink()

@@ -124,10 +124,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = run_local(args.experiments, lab, progress=progress.line)
         secrets = lab_secret_values(lab.layout.secrets_file)
     else:
-        if args.profile:
+        if args.profile and args.target == "cluster":
             raise HasuiteError(
-                "--profile selects a profile of the local lab; on kind/cluster the stack is "
-                "what env/k8s deployed (drop --profile)"
+                "--profile: hasuite never changes an existing cluster; the stack there is "
+                "what its owners deployed (drop --profile)"
             )
         from hasuite.drivers.k8s.commands import open_target
 
@@ -139,6 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             open_target(_kube_options(args)) as target,
             RunProgress(console, total, active_session=active_session) as progress,
         ):
+            _check_deployed_profile(target.stack_profile(), args.profile)
             result = run_experiments(
                 args.experiments,
                 target,
@@ -154,6 +155,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.status.value == "INTERRUPTED":
         return 130
     return 0 if result.status.value in ("PASS", "SKIPPED") else 1
+
+
+def _check_deployed_profile(deployed: str | None, wanted: str | None) -> None:
+    """kind: a run judges the settings the cluster runs; --profile must name those."""
+    if wanted is not None and wanted != deployed:
+        raise HasuiteError(
+            f"--profile {wanted}: the cluster runs {deployed or 'the production settings'}; "
+            f"converge it first with `hasuite up --target kind --profile {wanted}`"
+        )
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -205,7 +215,20 @@ def _kube_options(args: argparse.Namespace) -> Any:
         node_image=getattr(args, "node_image", None),
         start_docker=getattr(args, "start_docker", False),
         cluster_only=getattr(args, "cluster_only", False),
+        profile=_kube_profile(args),
     )
+
+
+def _kube_profile(args: argparse.Namespace) -> str | None:
+    profile: str | None = getattr(args, "profile", None)
+    if profile and args.target == "cluster":
+        raise HasuiteError(
+            "--profile: hasuite never changes an existing cluster (drop --profile, or use "
+            "--target kind)"
+        )
+    if profile:
+        load_stack(profile=profile)  # an unknown profile is refused before any cluster call
+    return profile
 
 
 def _progress() -> Callable[[str], None]:
@@ -382,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile",
         default=None,
-        help="local only: a named profile of env/stack.yaml (default: production)",
+        help="a named profile of env/stack.yaml (default: production); kind: the one "
+        "`up --profile` deployed",
     )
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("calibrate", help="measure the probes' error on outages of known length")
@@ -430,7 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
         "up", help="bring a target up: local lab, kind cluster + stack, or check a cluster"
     )
     target_opts(p)
-    p.add_argument("--profile", default=None, help="local only: a profile of env/stack.yaml")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="a profile of env/stack.yaml (local and kind; kind: re-applies the overlay "
+        "rendered with it, and without it converges back to production)",
+    )
     p.set_defaults(func=cmd_up)
     p = sub.add_parser(
         "down", help="bring a target down (kind: only a cluster hasuite created; cluster: never)"

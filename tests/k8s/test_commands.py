@@ -106,6 +106,21 @@ def test_cli_foreign_kind_cluster_refused(
         (["up", "--target", "cluster", "--allow-context", "staging"], "needs --context"),
         (["down", "--target", "cluster", "--context", "prod"], "no context is allow-listed"),
         (["up", "--target", "kind", "--context", "staging"], "acts only on the cluster"),
+        (["up", "--target", "kind", "--profile", "no-such"], "unknown stack profile 'no-such'"),
+        (
+            [
+                "up",
+                "--target",
+                "cluster",
+                "--context",
+                "s",
+                "--allow-context",
+                "s",
+                "--profile",
+                "known-good",
+            ],
+            "never changes an existing cluster",
+        ),
     ],
 )
 def test_cli_refuses_context_before_any_call(
@@ -327,3 +342,25 @@ def test_workflow_pins_the_context_and_cleans_up_only_its_cluster() -> None:
     assert ".venv/bin/hasuite up --target kind" in runs
     assert runs[-1] == ".venv/bin/hasuite down --target kind"
     assert any("test_real_cluster.py --target kind" in r for r in runs)
+
+
+@pytest.mark.parametrize(
+    ("deployed", "wanted", "ok"),
+    [
+        (None, None, True),
+        ("rollout-violated", None, True),  # judged against what runs (stack_of reads it)
+        ("rollout-violated", "rollout-violated", True),
+        (None, "rollout-violated", False),
+        ("known-good", "rollout-violated", False),
+    ],
+)
+def test_a_kind_run_with_a_profile_needs_the_cluster_to_run_it(
+    deployed: str | None, wanted: str | None, ok: bool
+) -> None:
+    from hasuite.errors import HasuiteError
+
+    if ok:
+        cli._check_deployed_profile(deployed, wanted)
+        return
+    with pytest.raises(HasuiteError, match=f"up --target kind --profile {wanted}"):
+        cli._check_deployed_profile(deployed, wanted)

@@ -23,6 +23,8 @@ class FakeApi:
     pods: dict[str, list[PodInfo]] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
     master_ip: str = "10.0.0.11"
+    annotations: dict[str, str] = field(default_factory=dict)
+    logs: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def list_pods(self, namespace: str, selector: str) -> list[PodInfo]:
         self.calls.append(("list", namespace, selector))
@@ -33,6 +35,16 @@ class FakeApi:
 
     def restart_deployment(self, namespace: str, name: str, *, at: str) -> None:
         self.calls.append(("restart", namespace, name))
+
+    def namespace_annotations(self, namespace: str) -> dict[str, str]:
+        self.calls.append(("annotations", namespace))
+        return dict(self.annotations)
+
+    def pod_log(
+        self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int
+    ) -> str:
+        self.calls.append(("log", namespace, pod, container, previous))
+        return self.logs.get((pod, container), "")
 
     def read_hpa(self, namespace: str, name: str) -> HpaStatus:
         return HpaStatus(
@@ -317,3 +329,36 @@ def test_worker_count_is_configurable() -> None:
     assert cfg.count("role: worker") == 5 and "name: x" in cfg
     with pytest.raises(ConfigError):
         bootstrap.render_kind_config(ROOT, "x", 0)
+
+
+@pytest.mark.parametrize(
+    ("annotations", "profile"),
+    [
+        ({}, None),  # a stack hasuite did not install: production settings
+        ({"hasuite.io/stack-profile": "production"}, None),
+        ({"hasuite.io/stack-profile": "rollout-violated"}, "rollout-violated"),
+    ],
+)
+def test_the_deployed_profile_comes_from_the_shop_namespace(
+    annotations: dict[str, str], profile: str | None
+) -> None:
+    from hasuite.session.targets import stack_of
+
+    t, api, _ = kind_target()
+    api.annotations = annotations
+    assert t.stack_profile() == profile
+    assert stack_of(t).profile == profile
+    if profile == "rollout-violated":
+        assert stack_of(t).django.prestop_delay_s == 0
+
+
+def test_shutdown_lines_are_the_graceful_ones_of_the_previous_run() -> None:
+    t, api, _ = kind_target()
+    graceful = (
+        "[INFO] Booting worker with pid: 9\n[INFO] Handling signal: term\n"
+        "[INFO] Worker exiting (pid: 9)\n[INFO] Shutting down: Master\n"
+    )
+    api.logs = {("django-a", "django"): graceful, ("django-b", "django"): "[INFO] Booting\n"}
+    assert len(t.shutdown_lines("django-a", "django")) == 2
+    assert t.shutdown_lines("django-b", "django") == []
+    assert ("log", "shop", "django-b", "django", True) in api.calls

@@ -205,6 +205,39 @@ def test_the_overlay_scripts_parse() -> None:
             compile(path.read_text(), str(path), "exec")
 
 
+@pytest.mark.parametrize(
+    ("known", "pod", "master"),
+    [
+        ("", "redis-ha-server-1", "redis-announce-0"),  # a fresh cluster: pod 0 is the master
+        ("redis-announce-2", "redis-ha-server-0", "redis-announce-2"),  # a restart into a
+        ("redis-announce-0", "redis-ha-server-0", "redis-announce-0"),  # running cluster
+    ],
+)
+def test_the_start_scripts_find_the_master_under_set_e(
+    tmp_path: Any, known: str, pod: str, master: str
+) -> None:
+    """The Redis and Sentinel start scripts source known-master.sh under `set -eu`: it must
+    succeed whether or not a Sentinel knows a master (a pod restarted into a running cluster
+    crash-looped with exit 1 when the last test in the file was false)."""
+    import os
+    import subprocess
+
+    stub = tmp_path / "redis-cli"
+    stub.write_text(f"#!/bin/sh\necho '{known}'\n" if known else "#!/bin/sh\nexit 1\n")
+    stub.chmod(0o755)
+    script = OVERLAY / "scripts" / "known-master.sh"
+    proc = subprocess.run(
+        ["sh", "-c", f'set -eu; . "{script}"; echo "me=$me master=$master"'],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{tmp_path}:{os.environ['PATH']}", "POD_NAME": pod},
+        timeout=10,
+    )
+    assert proc.returncode == 0, proc.stderr
+    me = "redis-announce-" + pod.rsplit("-", 1)[-1]
+    assert proc.stdout.strip() == f"me={me} master={master}"
+
+
 def test_pod_discovery_keeps_running_pods_with_the_named_port() -> None:
     import importlib.util
 
@@ -232,3 +265,80 @@ def test_pod_discovery_keeps_running_pods_with_the_named_port() -> None:
         {"targets": ["10.0.0.1:8008"], "labels": {"instance": "shop-db-0", "pod": "shop-db-0"}}
     ]
     assert mod.targets_of(pods, {"application": "spilo"}, "metrics") == []
+
+
+def test_the_production_render_is_the_committed_overlay(docs: list[dict[str, Any]]) -> None:
+    from hasuite.drivers.k8s.render import overlay_docs
+    from hasuite.settings import load_stack
+
+    assert overlay_docs(load_stack(), ROOT) == docs
+
+
+def _by_name(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def _config_hash(doc: dict[str, Any]) -> str:
+    from hasuite.drivers.k8s.overlay import CONFIG_HASH_ANNOTATION
+
+    return str(doc["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION])
+
+
+def test_a_profile_renders_its_settings_and_rolls_only_the_pods_they_reach(
+    docs: list[dict[str, Any]],
+) -> None:
+    """A profile (a seeded violation on kind) changes the objects its settings reach; a changed
+    ConfigMap changes the config hash of the pods that mount it, and of no other."""
+    from hasuite.drivers.k8s.overlay import PROFILE_ANNOTATION
+    from hasuite.drivers.k8s.render import overlay_docs
+    from hasuite.settings import load_stack
+
+    prod = _by_name(docs)
+    assert prod[("Namespace", NAMESPACE)]["metadata"]["annotations"] == {
+        PROFILE_ANNOTATION: "production"
+    }
+    redis = _by_name(overlay_docs(load_stack(profile="redis-failover-violated"), ROOT))
+    assert redis[("Namespace", NAMESPACE)]["metadata"]["annotations"] == {
+        PROFILE_ANNOTATION: "redis-failover-violated"
+    }
+    changed = {k for k, d in redis.items() if d != prod[k]} - {("Namespace", NAMESPACE)}
+    assert ("StatefulSet", "redis-ha-server") in changed
+    assert not {k for k in changed if k[0] in ("Deployment", "Job")}
+    assert _config_hash(redis[("StatefulSet", "redis-ha-server")]) != _config_hash(
+        prod[("StatefulSet", "redis-ha-server")]
+    )
+    rollout = _by_name(overlay_docs(load_stack(profile="rollout-violated"), ROOT))
+
+    def django(d: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+        pod: dict[str, Any] = d[("Deployment", "django")]["spec"]["template"]["spec"]
+        return next(c for c in pod["containers"] if c["name"] == "django")
+
+    assert "preStop" in django(prod)["lifecycle"]
+    assert "preStop" not in django(rollout).get("lifecycle", {})
+    assert rollout[("StatefulSet", "redis-ha-server")] == prod[("StatefulSet", "redis-ha-server")]
+
+
+def test_patroni_dynamic_settings_are_written_to_the_dcs_after_the_members_run(
+    tmp_path: Any,
+) -> None:
+    import json
+
+    from hasuite.drivers.k8s import bootstrap
+    from hasuite.drivers.k8s.overlay import patroni_dynamic_config
+    from hasuite.settings import load_stack
+
+    config = json.dumps(patroni_dynamic_config(load_stack(profile="pg-failover-violated")))
+    plan = bootstrap.KindPlan(
+        root=ROOT,
+        flavor="built",
+        node_image="hasuite/kind-node:x",
+        stack_image="hasuite.local/stack:abc",
+        stack_manifest=tmp_path / "stack.yaml",
+        patroni_config=config,
+    )
+    phases = [s.phase for s in bootstrap.plan_built_stack(plan)]
+    dcs = phases.index("Patroni's dynamic configuration")
+    assert phases[dcs - 1] == "wait for statefulset/shop-db"
+    step = bootstrap.plan_built_stack(plan)[dcs]
+    assert step.argv[-2:] == ("configmap/shop-db-config", f"config={config}")
+    assert json.loads(config)["ttl"] == 60

@@ -509,3 +509,68 @@ def test_hpa_scales_out_and_back_under_rising_load(
     got = {m.name: m for m in run.measurements}
     assert got["hpa_scale_up_s"].value is not None and not got["hpa_scale_up_s"].at_least, got
     assert not run.errors, run.errors
+
+
+def _restarts(kube: KubeTarget, pod: str, container: str) -> int:
+    out = kubectl(
+        kube,
+        "-n",
+        NAMESPACE,
+        "get",
+        "pod",
+        pod,
+        "-o",
+        f"jsonpath={{.status.containerStatuses[?(@.name=='{container}')].restartCount}}",
+    )
+    return int(out or 0)
+
+
+def _container_id(kube: KubeTarget, pod: str, container: str) -> str:
+    out = kubectl(
+        kube,
+        "-n",
+        NAMESPACE,
+        "get",
+        "pod",
+        pod,
+        "-o",
+        f"jsonpath={{.status.containerStatuses[?(@.name=='{container}')].containerID}}",
+    )
+    return out.split("://", 1)[-1]
+
+
+def test_a_crash_is_not_a_graceful_stop(kube: KubeTarget, stack_installed: bool) -> None:
+    """kind's crash SIGKILLs gunicorn through the node's runtime: its log has none of the lines
+    gunicorn writes when it handles SIGTERM. The contrast, a SIGTERM through the same runtime
+    (crictl stop with a grace period), has them: the check can fail."""
+    if not stack_installed:
+        pytest.skip(NO_STACK)
+    ready = sorted(i.name for i in kube.instances("django") if i.ready)
+    assert len(ready) >= 2, ready
+    crashed, stopped = ready[0], ready[1]
+    before = _restarts(kube, crashed, "django")
+    assert kube.crash("django").instances == (crashed,)
+    wait_for(f"{crashed} restarted", lambda: _restarts(kube, crashed, "django") > before, 120)
+    assert kube.shutdown_lines(crashed, "django") == []
+
+    node = next(
+        p.node
+        for p in kube.api.list_pods(NAMESPACE, "app.kubernetes.io/component=django")
+        if p.name == stopped
+    )
+    before = _restarts(kube, stopped, "django")
+    cid = _container_id(kube, stopped, "django")
+    subprocess.run(
+        ["docker", "exec", node, "crictl", "--timeout", "60s", "stop", "--timeout", "30", cid],
+        check=True,
+        capture_output=True,
+        timeout=90,
+    )
+    wait_for(f"{stopped} restarted", lambda: _restarts(kube, stopped, "django") > before, 120)
+    lines = kube.shutdown_lines(stopped, "django")
+    assert any("Handling signal: term" in line for line in lines), lines
+    wait_for(
+        "3 django pods ready",
+        lambda: len([i for i in kube.instances("django") if i.ready]) >= 3,
+        120,
+    )

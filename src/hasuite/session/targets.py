@@ -27,12 +27,16 @@ log = logging.getLogger(__name__)
 
 
 def stack_of(target: Target) -> StackSettings:
-    """The settings under test on ``target``: the lab's own (with its profile) on local,
-    env/stack.yaml's production settings elsewhere."""
+    """The settings under test on ``target``: the lab's own (with its profile) on local; on
+    kind and cluster the profile the shop's Namespace names (env/stack.yaml's production
+    settings when it names none)."""
+    from hasuite.drivers.k8s.target import KubeTarget
     from hasuite.drivers.local.target import LocalTarget
 
     if isinstance(target, LocalTarget):
         return target.lab.stack
+    if isinstance(target, KubeTarget):
+        return load_stack(profile=target.stack_profile())
     return load_stack()
 
 

@@ -88,6 +88,9 @@ class KindPlan:
     #: apply; None = the cluster and its add-ons only
     stack_image: str | None = None
     stack_manifest: Path | None = None
+    #: Patroni's dynamic configuration (JSON) for the DCS once the members run: bootstrap.dcs
+    #: counts only at the cluster's first start, so a later profile is written there
+    patroni_config: str | None = None
 
     @property
     def context(self) -> str:
@@ -345,6 +348,9 @@ def plan_built_addons(plan: KindPlan) -> list[Step]:
 
 
 #: The stack's workloads `up` waits for (namespace, object), in the order they can become ready.
+PATRONI_SET = "statefulset/shop-db"
+#: Patroni's Kubernetes DCS keeps the dynamic configuration in ``<scope>-config``'s annotation.
+PATRONI_CONFIG_MAP = "shop-db-config"
 STACK_WORKLOADS = (
     ("shop", "statefulset/shop-db"),
     ("shop", "statefulset/redis-ha-server"),
@@ -405,6 +411,22 @@ def plan_built_stack(plan: KindPlan) -> list[Step]:
                 timeout_s=630 * t,
             )
         )
+        if obj == PATRONI_SET and plan.patroni_config:
+            steps.append(
+                Step(
+                    phase="Patroni's dynamic configuration",
+                    argv=(
+                        *ctx,
+                        "-n",
+                        ns,
+                        "annotate",
+                        "--overwrite",
+                        f"configmap/{PATRONI_CONFIG_MAP}",
+                        f"config={plan.patroni_config}",
+                    ),
+                    timeout_s=60 * t,
+                )
+            )
     return steps
 
 

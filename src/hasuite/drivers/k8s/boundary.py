@@ -53,6 +53,12 @@ class KubeApi(Protocol):
         self, namespace: str, pod: str, container: str, argv: Sequence[str], *, timeout_s: float
     ) -> str: ...
 
+    def namespace_annotations(self, namespace: str) -> dict[str, str]: ...
+
+    def pod_log(
+        self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int
+    ) -> str: ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class CommandResult:
@@ -176,6 +182,25 @@ class ClientKubeApi:
             max_replicas=hpa.spec.max_replicas,
             current_cpu_percent=cpu,
             scale_down_window_s=window,
+        )
+
+    def namespace_annotations(self, namespace: str) -> dict[str, str]:
+        ns: Any = self._core.read_namespace(namespace, _request_timeout=self._timeout)
+        return dict(ns.metadata.annotations or {})
+
+    def pod_log(
+        self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int
+    ) -> str:
+        """The container's log; ``previous``: of its last terminated run (after a restart)."""
+        return str(
+            self._core.read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=container,
+                previous=previous,
+                tail_lines=tail_lines,
+                _request_timeout=self._timeout,
+            )
         )
 
     def exec_in_pod(

@@ -18,6 +18,7 @@ Command-line values win over the file; allow-lists add up (option + file).
 # the install plan and the port-forwards that `open_target` hands the session.
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -34,15 +35,15 @@ import yaml
 
 from hasuite.drivers.k8s import bootstrap, engine
 from hasuite.drivers.k8s.boundary import CommandRunner, KubeApi, SubprocessRunner
-from hasuite.drivers.k8s.manifests import assemble
+from hasuite.drivers.k8s.overlay import PRODUCTION, patroni_dynamic_config
 from hasuite.drivers.k8s.stackimage import (
-    OVERLAY,
     STACK_IMAGE_REPO,
     build_stack_image,
     pin_image,
 )
 from hasuite.drivers.k8s.target import KubeTarget, check_context
 from hasuite.errors import ConfigError, HasuiteError
+from hasuite.settings import StackSettings, load_stack
 from hasuite.target import Endpoints
 
 KUBE_TARGETS = ("kind", "cluster")
@@ -76,6 +77,9 @@ class KubeOptions:
     start_docker: bool = False  # may start hasuite's own dockerd (root; or CI=true)
     #: built flavor: the cluster and its add-ons only, no stack image and no shop
     cluster_only: bool = False
+    #: kind, built flavor: the env/stack.yaml profile the overlay is rendered with (None:
+    #: production); `up` converges the cluster to it, runs judge against it
+    profile: str | None = None
 
     def resolved_context(self) -> str:
         """The one context every call pins; ConfigError when it cannot be decided or is refused."""
@@ -150,6 +154,7 @@ def build_options(
     node_image: str | None = None,
     start_docker: bool = False,
     cluster_only: bool = False,
+    profile: str | None = None,
 ) -> KubeOptions:
     """Options from the command line over the settings file over defaults."""
     if node_image not in (None, "auto", *bootstrap.FLAVORS):
@@ -170,6 +175,7 @@ def build_options(
         node_image=node_image or os.environ.get("HASUITE_KIND_NODE_IMAGE", "auto"),
         start_docker=start_docker,
         cluster_only=cluster_only,
+        profile=profile,
     )
 
 
@@ -259,9 +265,11 @@ def prepare_kind_host(
     )
 
 
-def write_stack_manifest(root: Path, ref: str, path: Path) -> Path:
-    """The local-images overlay's documents with the stack image pinned to ``ref``."""
-    docs = pin_image(assemble(root / OVERLAY), ref)
+def write_stack_manifest(root: Path, ref: str, path: Path, stack: StackSettings) -> Path:
+    """The local-images overlay rendered for ``stack`` with the stack image pinned to ``ref``."""
+    from hasuite.drivers.k8s.render import overlay_docs
+
+    docs = pin_image(overlay_docs(stack, root), ref)
     path.write_text("---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs))
     return path
 
@@ -283,12 +291,18 @@ def opts_charts(opts: KubeOptions) -> dict[str, Any]:
 
 
 def _plan(
-    opts: KubeOptions, host: KindHost | None = None, stack_manifest: Path | None = None
+    opts: KubeOptions,
+    host: KindHost | None = None,
+    stack_manifest: Path | None = None,
+    stack: StackSettings | None = None,
 ) -> bootstrap.KindPlan:
     host = host or KindHost()
     return bootstrap.KindPlan(
         stack_image=host.stack_image,
         stack_manifest=stack_manifest if host.stack_image else None,
+        patroni_config=(
+            json.dumps(patroni_dynamic_config(stack), sort_keys=True) if stack else None
+        ),
         cluster=opts.kind_name,
         root=opts.root,
         timeout_multiplier=opts.timeout_multiplier,
@@ -335,13 +349,15 @@ def bring_up(
             host = KindHost(flavor="pinned")
     else:
         host = prepare_kind_host(opts, runner, progress)
+    settings = load_stack(opts.root / "env" / "stack.yaml", profile=opts.profile)
     with tempfile.TemporaryDirectory(prefix="hasuite-kind-") as tmp:
         manifest = Path(tmp) / "local-images.yaml"
         if host.stack_image and not opts.dry_run:
-            write_stack_manifest(opts.root, host.stack_image, manifest)
+            write_stack_manifest(opts.root, host.stack_image, manifest, settings)
+            progress(f"stack settings: {settings.profile or PRODUCTION}")
         return bootstrap.up(
             runner,
-            _plan(opts, host, manifest),
+            _plan(opts, host, manifest, settings),
             config_path=Path(tmp) / "kind-cluster.yaml",
             dry_run=opts.dry_run,
             progress=progress,

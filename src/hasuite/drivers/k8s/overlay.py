@@ -27,6 +27,7 @@ operators. Settings come from env/stack.yaml like the chart flavor's.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,11 +46,28 @@ from hasuite.drivers.k8s.names import (
 from hasuite.drivers.k8s.stackimage import EXPORTER_FILE, PLACEHOLDER, VENV
 from hasuite.settings import StackSettings
 
-__all__ = ["INGRESS_NODE_PORT", "OVERLAY_GENERATED", "build_overlay", "transform_base"]
+__all__ = [
+    "CONFIG_HASH_ANNOTATION",
+    "INGRESS_NODE_PORT",
+    "OVERLAY_GENERATED",
+    "PRODUCTION",
+    "PROFILE_ANNOTATION",
+    "build_overlay",
+    "patroni_dynamic_config",
+    "transform_base",
+]
 
 OVERLAY_GENERATED = Path("env/k8s/overlays/local-images/generated")
 
 MONITORING = "monitoring"
+#: On the shop's Namespace: the env/stack.yaml profile the overlay was rendered with (what a run
+#: on the cluster judges against; ``production`` for none).
+PROFILE_ANNOTATION = "hasuite.io/stack-profile"
+PRODUCTION = "production"
+#: On each workload's pod template: a digest of the ConfigMaps and Secrets it mounts or reads,
+#: so a changed setting (a profile) rolls the pods that use it (a ConfigMap change alone does
+#: not restart anything).
+CONFIG_HASH_ANNOTATION = "hasuite.io/config-hash"
 INGRESS_NODE_PORT = 30080
 PG_LABELS = {"application": "spilo", "cluster-name": PG_CLUSTER}
 POOLER_LABELS = {"application": "db-connection-pooler", "cluster-name": PG_CLUSTER}
@@ -184,8 +202,33 @@ def transform_base(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # -- PostgreSQL: Patroni on its Kubernetes DCS --------------------------------------------------
 
 
-def _patroni_config(stack: StackSettings) -> str:
+def patroni_dynamic_config(stack: StackSettings) -> dict[str, Any]:
+    """Patroni's dynamic configuration (bootstrap.dcs): kept in the DCS after the cluster's
+    bootstrap, so a later change must be written there (the ``shop-db-config`` annotation)."""
     p = stack.patroni
+    return {
+        "ttl": p.ttl,
+        "loop_wait": p.loop_wait,
+        "retry_timeout": p.retry_timeout,
+        "maximum_lag_on_failover": p.maximum_lag_on_failover,
+        "postgresql": {
+            "use_pg_rewind": p.use_pg_rewind,
+            "use_slots": True,
+            "parameters": {
+                "max_connections": 200,
+                "wal_level": "replica",
+                "hot_standby": "on",
+                "wal_log_hints": "on",
+                "max_wal_senders": 10,
+                "max_replication_slots": 10,
+                "wal_keep_size": "128MB",
+                "password_encryption": "scram-sha-256",
+            },
+        },
+    }
+
+
+def _patroni_config(stack: StackSettings) -> str:
     config = {
         "scope": PG_CLUSTER,
         "kubernetes": {
@@ -198,26 +241,7 @@ def _patroni_config(stack: StackSettings) -> str:
         },
         "restapi": {"listen": "0.0.0.0:8008"},
         "bootstrap": {
-            "dcs": {
-                "ttl": p.ttl,
-                "loop_wait": p.loop_wait,
-                "retry_timeout": p.retry_timeout,
-                "maximum_lag_on_failover": p.maximum_lag_on_failover,
-                "postgresql": {
-                    "use_pg_rewind": p.use_pg_rewind,
-                    "use_slots": True,
-                    "parameters": {
-                        "max_connections": 200,
-                        "wal_level": "replica",
-                        "hot_standby": "on",
-                        "wal_log_hints": "on",
-                        "max_wal_senders": 10,
-                        "max_replication_slots": 10,
-                        "wal_keep_size": "128MB",
-                        "password_encryption": "scram-sha-256",
-                    },
-                },
-            },
+            "dcs": patroni_dynamic_config(stack),
             "initdb": [{"encoding": "UTF8"}, "data-checksums"],
             "post_bootstrap": "sh /etc/patroni/post-bootstrap.sh",
         },
@@ -900,13 +924,67 @@ def build_overlay(
         [("http", 8080)],
         node_port=INGRESS_NODE_PORT,
     )
-    return {
-        "namespaces.yaml": [
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-        ],
-        "postgres.yaml": shop_ns(build_postgres(stack, root)),
-        "pooler.yaml": shop_ns(build_pooler(stack, root)),
-        "redis.yaml": shop_ns(build_redis(stack, root)),
-        "monitoring.yaml": build_monitoring(stack, root),
-        "shop.yaml": shop_ns([*base, ingress]),
+    namespace = _meta(NAMESPACE)
+    namespace["annotations"] = {PROFILE_ANNOTATION: stack.profile or PRODUCTION}
+    return with_config_hash(
+        {
+            "namespaces.yaml": [{"apiVersion": "v1", "kind": "Namespace", "metadata": namespace}],
+            "postgres.yaml": shop_ns(build_postgres(stack, root)),
+            "pooler.yaml": shop_ns(build_pooler(stack, root)),
+            "redis.yaml": shop_ns(build_redis(stack, root)),
+            "monitoring.yaml": build_monitoring(stack, root),
+            "shop.yaml": shop_ns([*base, ingress]),
+        }
+    )
+
+
+_REF_KEYS = {
+    "configMap": "ConfigMap",
+    "configMapRef": "ConfigMap",
+    "configMapKeyRef": "ConfigMap",
+    "secret": "Secret",
+    "secretRef": "Secret",
+    "secretKeyRef": "Secret",
+}
+
+
+def _config_refs(node: Any) -> set[tuple[str, str]]:
+    """(kind, name) of every ConfigMap and Secret a pod template mounts or reads."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _REF_KEYS and isinstance(value, dict):
+                name = value.get("name") or value.get("secretName")
+                if name:
+                    found.add((_REF_KEYS[key], str(name)))
+            found |= _config_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _config_refs(item)
+    return found
+
+
+def with_config_hash(files: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """``files`` with :data:`CONFIG_HASH_ANNOTATION` on every Deployment's and StatefulSet's
+    pod template (Jobs are left alone: their template cannot change once created)."""
+    docs = [d for file_docs in files.values() for d in file_docs]
+    content = {
+        (d["metadata"].get("namespace"), d["kind"], d["metadata"]["name"]): json.dumps(
+            {k: d.get(k) for k in ("data", "stringData")}, sort_keys=True
+        )
+        for d in docs
+        if d["kind"] in ("ConfigMap", "Secret")
     }
+    for d in docs:
+        if d["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        template = d["spec"]["template"]
+        ns = d["metadata"].get("namespace")
+        used = sorted(
+            content.get((ns, kind, name), "") for kind, name in _config_refs(template["spec"])
+        )
+        digest = hashlib.sha256("\n".join(used).encode()).hexdigest()[:16]
+        template.setdefault("metadata", {}).setdefault("annotations", {})[
+            CONFIG_HASH_ANNOTATION
+        ] = digest
+    return files

@@ -44,6 +44,7 @@ __all__ = [
     "NAMESPACE",
     "PG_CLUSTER",
     "STUB_STATUS_PORT",
+    "overlay_docs",
     "render_all",
     "stale_files",
     "termination_grace_s",
@@ -410,19 +411,39 @@ def build_kps_values(
     }
 
 
-def render_all(root: Path | None = None, stack: StackSettings | None = None) -> dict[Path, str]:
-    """Every generated file: path (relative to the checkout) -> text."""
-    root = root or project_dir()
-    stack = stack or load_stack(root / "env" / "stack.yaml")
-    gen = Path("env/k8s/base/generated")
-    base = {
+def _base_generated(stack: StackSettings) -> dict[str, list[dict[str, Any]]]:
+    return {
         "shop-env.yaml": [build_shop_env(stack)],
         "django.yaml": [build_django(stack)],
         "nginx-config.yaml": [build_nginx_config(stack)],
         "postgresql.yaml": [build_postgresql(stack)],
     }
+
+
+def overlay_docs(stack: StackSettings, root: Path | None = None) -> list[dict[str, Any]]:
+    """The local-images overlay rendered for ``stack`` (a profile of env/stack.yaml included),
+    in apply order: what `hasuite up --target kind` applies. For the production settings it is
+    the committed generated/ output (tests/k8s/test_local_images_overlay.py checks it)."""
+    root = root or project_dir()
+    *_, fresh = _fresh_base(stack, root)
+    return [d for docs in build_overlay(stack, root, fresh).values() for d in docs]
+
+
+def _fresh_base(
+    stack: StackSettings, root: Path
+) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The base's generated files, the rules, and both as one list (what the overlay builds on)."""
+    base = _base_generated(stack)
     rules = build_prometheus_rules(root / "env" / "alerts" / "rules")
-    fresh = [d for docs in base.values() for d in docs] + rules
+    return base, rules, [d for docs in base.values() for d in docs] + rules
+
+
+def render_all(root: Path | None = None, stack: StackSettings | None = None) -> dict[Path, str]:
+    """Every generated file: path (relative to the checkout) -> text."""
+    root = root or project_dir()
+    stack = stack or load_stack(root / "env" / "stack.yaml")
+    gen = Path("env/k8s/base/generated")
+    base, rules, fresh = _fresh_base(stack, root)
     return {
         **{gen / name: _dump(docs) for name, docs in base.items()},
         gen / "prometheusrules.yaml": _dump(rules, extra=" and env/alerts/rules/*.yml"),

@@ -24,6 +24,7 @@ from functools import partial
 
 from hasuite.components import validate_selector
 from hasuite.drivers.k8s.boundary import CommandRunner, HpaStatus, KubeApi, PodInfo
+from hasuite.drivers.k8s.overlay import PRODUCTION, PROFILE_ANNOTATION
 from hasuite.errors import ConfigError, InjectionError
 from hasuite.model import Injection
 from hasuite.target import Endpoints, Instance
@@ -46,6 +47,14 @@ COMPONENTS: dict[str, tuple[str, str | None]] = {
         "celery-beat",
     ),
     "nginx": ("app.kubernetes.io/name=shop,app.kubernetes.io/component=nginx", "nginx"),
+}
+
+
+#: Container -> log lines its process writes when it handles SIGTERM (a graceful stop): gunicorn's
+#: arbiter logs both; Celery's worker logs its warm shutdown.
+GRACEFUL_MARKERS: dict[str, tuple[str, ...]] = {
+    "django": ("Handling signal: term", "Shutting down: Master"),
+    "celery-worker": ("worker: Warm shutdown",),
 }
 
 
@@ -180,6 +189,20 @@ class KubeTarget:
 
     def observe_hpa(self, name: str = "django") -> HpaStatus:
         return self.api.read_hpa(NAMESPACE, name)
+
+    def stack_profile(self) -> str | None:
+        """The env/stack.yaml profile the shop's Namespace says it runs (its
+        ``hasuite.io/stack-profile`` annotation, set by `hasuite up --target kind`); None for
+        the production settings or a stack hasuite did not install."""
+        value = self.api.namespace_annotations(NAMESPACE).get(PROFILE_ANNOTATION)
+        return None if value in (None, "", PRODUCTION) else value
+
+    def shutdown_lines(self, pod: str, container: str) -> list[str]:
+        """The lines of a graceful shutdown (SIGTERM handled) in the log of ``container``'s
+        previous run in ``pod``: none after a real crash (SIGKILL without SIGTERM)."""
+        markers = GRACEFUL_MARKERS.get(container, ())
+        log = self.api.pod_log(NAMESPACE, pod, container, previous=True, tail_lines=200)
+        return [line for line in log.splitlines() if any(m in line for m in markers)]
 
     # -- internals -------------------------------------------------------------------------------
 

@@ -1,0 +1,112 @@
+"""Seeded violations on kind: each promise's verdict flips to FAIL on a cluster that breaks it.
+
+The kind counterpart of tests/violations (the lab's). Each test converges the cluster to a named
+profile of env/stack.yaml (`hasuite up --target kind --profile NAME`: the local-images overlay
+rendered with it, re-applied; the pods whose settings changed roll; Patroni's dynamic settings go
+to its DCS), checks that the cluster says it runs that profile, runs the promise's experiment and
+expects FAIL with the reason naming the broken check. The module converges back to the
+production settings at the end, whatever happened.
+
+Run: `make test-kind` (with tests/k8s/test_real_cluster.py), or
+     pytest tests/k8s/test_kind_violations.py --target kind [--keep-cluster]
+Skipped on the default local target, and without the shop stack on the cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hasuite.model import Verdict
+from hasuite.pytest_plugin import kube_options_from
+from hasuite.settings import project_dir, suite_settings_from_env
+
+pytestmark = pytest.mark.k8s_only
+
+ROOT = project_dir()
+
+
+@dataclasses.dataclass(frozen=True)
+class Seeded:
+    profile: str
+    experiment: str
+    promise: str
+    reason: str  # regex the FAIL reason must contain
+
+
+SEEDED_ON_KIND = [
+    # no preStop: SIGTERM races the endpoint removal, nginx still sends to a closing pod
+    Seeded("rollout-violated", "django-rollout", "ROLLOUT", r"failed requests \d+ != 0"),
+    # Sentinel's down-after 40 s: no new master within the promise's 30 s
+    Seeded(
+        "redis-failover-violated",
+        "redis-master-kill",
+        "REDIS-FAILOVER",
+        r"time to new master (at least )?[\d.]+ s > 30 s",
+    ),
+    # Patroni ttl 60 s (written to the DCS): the leader's lock outlives the 30 s bound
+    Seeded(
+        "pg-failover-violated",
+        "postgres-leader-kill",
+        "PG-FAILOVER",
+        r"(time to new leader|write outage) (at least )?[\d.]+ s > 30 s",
+    ),
+]
+
+
+def _converge(config: pytest.Config, profile: str | None) -> None:
+    from hasuite.drivers.k8s.commands import bring_up
+
+    opts = dataclasses.replace(kube_options_from(config, ROOT), profile=profile)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    bring_up(
+        opts,
+        progress=lambda msg: (
+            reporter.write_line(f"converge {profile or 'production'}: {msg}") if reporter else None
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def kube(hasuite_target: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    from hasuite.drivers.k8s.target import KubeTarget
+
+    assert isinstance(hasuite_target, KubeTarget)
+    if not hasuite_target.instances("postgres"):
+        pytest.skip("the shop stack is not installed on this cluster (built flavor --cluster-only)")
+    try:
+        yield hasuite_target
+    finally:
+        if hasuite_target.stack_profile() is not None:
+            _converge(request.config, None)
+
+
+@pytest.mark.chaos
+@pytest.mark.parametrize("seeded", SEEDED_ON_KIND, ids=lambda s: s.profile)
+def test_seeded_violation_fails_on_kind(
+    seeded: Seeded, kube: Any, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from hasuite.session.runner import run_experiments
+
+    _converge(request.config, seeded.profile)
+    assert kube.stack_profile() == seeded.profile
+    suite = suite_settings_from_env(os.environ)
+    result = run_experiments(
+        [seeded.experiment],
+        kube,
+        reports_dir=tmp_path / "reports",
+        experiments_dir=ROOT / "experiments",
+        promises_path=ROOT / "suites" / "promises.yaml",
+        probe_hz=suite.probe_hz,
+    )
+    (experiment,) = result.experiments
+    verdict = next(p for p in experiment.promises if p.id == seeded.promise)
+    explained = experiment.explain(verdict)
+    assert verdict.verdict == Verdict.FAIL, explained
+    assert re.search(seeded.reason, verdict.reason), explained

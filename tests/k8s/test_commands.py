@@ -288,7 +288,7 @@ def test_port_forward_binds_localhost_and_pins_the_context() -> None:
     assert pf.url == "http://127.0.0.1:41000"
 
 
-def test_open_target_checks_first_and_builds_endpoints() -> None:
+def test_open_target_checks_first_and_builds_endpoints(runner: FakeRunner) -> None:
     made: list[FakeApi] = []
 
     def factory(ctx: str) -> FakeApi:
@@ -308,6 +308,32 @@ def test_open_target_checks_first_and_builds_endpoints() -> None:
     ):
         pass
     assert [a.context for a in made] == ["kind-hasuite"]
+
+
+def test_a_kind_run_uses_the_engine_the_nodes_run_on(
+    runner: FakeRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crash faults `docker exec` into kind's nodes: a run must reach hasuite's own dockerd
+    as `up` did (DOCKER_HOST), and stop with what to do when no engine answers."""
+    import os
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nowhere.sock")  # restored after the test
+    monkeypatch.setenv("PATH", os.environ["PATH"])
+    own = engine.Engine(host="unix:///run/hasuite-docker.sock", ours=True)
+    monkeypatch.setattr(commands.engine, "ensure_engine", lambda *a, **k: own)
+    with commands.open_target(opts("kind"), api_factory=make_api, forward=False) as t:
+        assert t.runner is runner
+    assert os.environ["DOCKER_HOST"] == "unix:///run/hasuite-docker.sock"
+
+    def no_engine(*a: object, **k: object) -> engine.Engine:
+        raise engine.EngineError("no Docker daemon answers (docker info failed)")
+
+    monkeypatch.setattr(commands.engine, "ensure_engine", no_engine)
+    with (
+        pytest.raises(ConfigError, match="hasuite up --target kind --start-docker"),
+        commands.open_target(opts("kind"), api_factory=make_api, forward=False),
+    ):
+        pass
 
 
 def test_plugin_skips_real_cluster_tests_saying_how_to_run_them() -> None:

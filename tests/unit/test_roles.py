@@ -34,6 +34,18 @@ L, R = "leader", "replica"
             id="old-leader-regains-is-no-failover",
         ),
         pytest.param(
+            [
+                (9.0, "m1", L, True),
+                (12.0, "m1", R, False),
+                (23.6, "m1", L, True),
+                (40.0, "m1", L, True),
+            ],
+            30.0,
+            True,
+            "m1 was leader and ready again 13.6 s after the fault: it came back in place",
+            id="killed-leader-restarted-in-place",
+        ),
+        pytest.param(
             [(9.0, "m1", L, True), (15.0, "m2", R, True), (25.0, "m3", R, False)],
             15.0,
             True,

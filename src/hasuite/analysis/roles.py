@@ -59,15 +59,27 @@ def measure_time_to_new_role(
     waited = after[-1].at - fault_at
     last = _latest_by_instance(after)
     seen = ", ".join(f"{i} {r.role}{'' if r.ready else ' (not ready)'}" for i, r in last.items())
-    return Measurement(
-        name=name,
-        value=waited,
-        unit="s",
-        detail=(
-            f"no new {component} {role} within {fmt(waited)} s after the fault (last seen: {seen})"
-        ),
-        at_least=True,
-    )
+    detail = f"no new {component} {role} within {fmt(waited)} s after the fault (last seen: {seen})"
+    back = _regained(after, old, role)
+    if back is not None:
+        detail += (
+            f"; {old} was {role} and ready again {fmt(back - fault_at)} s after the fault: it "
+            f"came back in place and kept the role (a restart, not a failover)"
+        )
+    return Measurement(name=name, value=waited, unit="s", detail=detail, at_least=True)
+
+
+def _regained(after: Sequence[RoleObservation], old: str, role: str) -> float | None:
+    """When ``old`` held ``role`` and was ready again after losing either (None: it never did)."""
+    lost = False
+    for r in after:
+        if r.instance != old:
+            continue
+        if r.role != role or not r.ready:
+            lost = True
+        elif lost:
+            return r.at
+    return None
 
 
 def _latest_by_instance(obs: Sequence[RoleObservation]) -> dict[str, RoleObservation]:

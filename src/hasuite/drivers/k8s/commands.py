@@ -204,6 +204,21 @@ def choose_flavor(requested: str, *, pinned_present: bool, environ: dict[str, st
     return "built"
 
 
+def _use_kind_engine(runner: CommandRunner) -> None:
+    """The Docker engine kind's nodes run on, for the crash faults' `docker exec` (hasuite's own
+    dockerd when that is the one that answers): DOCKER_HOST and the tool folder exported, as
+    `up` does. Without an engine the run stops here, before any probe or fault."""
+    _use_tool_dir()
+    try:
+        eng = engine.ensure_engine(runner, allow_start=False)
+    except engine.EngineError as exc:
+        raise ConfigError(
+            f"--target kind: {exc}; the kind cluster's nodes are containers of that engine "
+            "(bring it up with `hasuite up --target kind --start-docker`)"
+        ) from exc
+    os.environ.update(eng.env())
+
+
 def _use_tool_dir() -> None:
     from hasuite.drivers.k8s import kindbuild
 
@@ -491,6 +506,9 @@ def open_target(
             "--target cluster needs the shop's URL (--app-url, e.g. https://shop.staging.example)"
         )
     token = opts.probe_token or (KIND_PROBE_TOKEN if opts.target == "kind" else None)
+    if opts.target == "kind" and runner is None:
+        runner = SubprocessRunner()
+        _use_kind_engine(runner)
     with ExitStack() as stack:
         urls: dict[str, str] = {}
         if forward:
@@ -512,7 +530,7 @@ def open_target(
             api_factory=api_factory,
             allowed_contexts=opts.allowed_contexts,
             kind_cluster=opts.kind_name,
-            runner=runner or (SubprocessRunner() if opts.target == "kind" else None),
+            runner=runner,
             dry_run=opts.dry_run,
             endpoints=endpoints,
         )

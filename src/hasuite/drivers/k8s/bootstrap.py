@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from hasuite.drivers.k8s import diagnose
 from hasuite.drivers.k8s.boundary import CommandRunner
 from hasuite.errors import ConfigError, HasuiteError
 
@@ -194,6 +195,8 @@ class Step:
     phase: str
     argv: tuple[str, ...]
     timeout_s: float
+    #: a wait for this (namespace, kind/name): when it fails, say what keeps it from being ready
+    workload: tuple[str, str] | None = None
 
     def describe(self) -> str:
         return f"{self.phase}: {' '.join(self.argv)} (limit {self.timeout_s:.0f} s)"
@@ -401,6 +404,7 @@ def plan_built_stack(plan: KindPlan) -> list[Step]:
                 "--timeout=900s",
             ),
             timeout_s=930 * t,
+            workload=("shop", "job/shop-migrate"),
         ),
     ]
     for ns, obj in STACK_WORKLOADS:
@@ -409,6 +413,7 @@ def plan_built_stack(plan: KindPlan) -> list[Step]:
                 phase=f"wait for {obj}",
                 argv=(*ctx, "-n", ns, "rollout", "status", obj, "--timeout=600s"),
                 timeout_s=630 * t,
+                workload=(ns, obj),
             )
         )
         if obj == PATRONI_SET and plan.patroni_config:
@@ -525,7 +530,18 @@ def up(
     for i, step in enumerate(steps, 1):
         progress(f"[{i}/{len(steps)}] {step.phase}")
         log.info("kind up: %s", step.describe())
-        runner.run(list(step.argv), timeout_s=step.timeout_s, cwd=str(plan.root))
+        try:
+            runner.run(list(step.argv), timeout_s=step.timeout_s, cwd=str(plan.root))
+        except HasuiteError as exc:
+            if step.workload is None:
+                raise
+            ns, obj = step.workload
+            why = diagnose.workload_not_ready(runner, plan.context, ns, obj)
+            raise diagnose.WorkloadNotReady(
+                f"{obj} (namespace {ns}) was not ready within {step.timeout_s:.0f} s: {exc}\n"
+                f"{why}\nFix what the events and logs above say, then run `hasuite up --target "
+                "kind` again (it reuses the cluster)"
+            ) from exc
         done.append(step.argv)
     if plan.flavor == "built" and not plan.stack_image:
         progress(f"cluster up on {plan.context} in {time.monotonic() - start:.0f} s")

@@ -304,3 +304,30 @@ def test_an_unreadable_order_ledger_is_error_not_pass(tmp_path: Path) -> None:
     assert promise["verdict"] == "ERROR", promise["reason"]
     assert "orders not read back" in promise["reason"]
     assert "GET /api/orders failed" in promise["reason"]
+
+
+def test_a_target_unreachable_after_the_fault_is_error_not_pass(tmp_path: Path) -> None:
+    """The cluster stops answering the role observers for a while after the fault: who led
+    then is unknown, so PG-FAILOVER is ERROR naming the blind span, never PASS."""
+    import time
+
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, outage_s=0.5)
+        original = target.instances
+        blind: list[float] = []
+
+        def unreachable(component: str) -> list[Any]:
+            if target.calls and component == "postgres":
+                blind.append(time.monotonic())
+                if blind[-1] - blind[0] < 2.0:
+                    raise ConnectionError("the API server does not answer")
+            return original(component)
+
+        target.instances = unreachable  # type: ignore[method-assign]
+        summary = _run(tmp_path, target)
+    promise = _promise(summary["experiments"][0], "PG-FAILOVER")
+    assert promise["verdict"] == "ERROR", promise["reason"]
+    assert "postgres observer could not read the target" in promise["reason"]
+    assert "the API server does not answer" in promise["reason"]
+    assert target.restored == 1  # the rollback ran

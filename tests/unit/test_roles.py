@@ -142,3 +142,19 @@ def test_instance_ready(rows, instances, value, at_least, detail):
     assert m.value == (pytest.approx(value) if value is not None else None)
     assert m.at_least is at_least
     assert detail in m.detail
+
+
+def test_an_observer_blind_after_the_fault_makes_role_changes_unknown():
+    from hasuite.analysis import blind_errors
+
+    spans = [
+        ("postgres", 2.0, 4.0, "ApiException: before the fault"),  # ended before the fault
+        ("postgres", 13.0, 25.0, "MaxRetryError: connection refused"),
+        ("redis", 12.0, 12.0, "one failed poll"),  # shorter than the limit
+    ]
+    errors = blind_errors(spans, fault_at=10.0, period_s=0.25)
+    assert len(errors) == 1
+    assert "postgres observer could not read the target for 12.2 s" in errors[0]
+    assert "from 3 s to 15 s after the fault" in errors[0]
+    assert "connection refused" in errors[0] and "unknown" in errors[0]
+    assert blind_errors(spans, fault_at=None, period_s=0.25) == []

@@ -28,7 +28,7 @@ from hasuite.analysis.phases import (
     measure_phase_errors,
     unhealthy_baseline,
 )
-from hasuite.analysis.roles import measure_instance_ready, measure_time_to_new_role
+from hasuite.analysis.roles import blind_errors, measure_instance_ready, measure_time_to_new_role
 from hasuite.analysis.verdict import (
     aggregate_status,
     error_result,
@@ -46,6 +46,7 @@ __all__ = [
     "PHASES",
     "UNITS",
     "aggregate_status",
+    "blind_errors",
     "build_outages",
     "build_phases",
     "confirm_deadline",

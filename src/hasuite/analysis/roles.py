@@ -137,3 +137,32 @@ def measure_instance_ready(
                 notes.append(f"{inst} ready again after {fmt(took)} s")
         worst = max(worst, took)
     return Measurement(name=name, value=worst, unit="s", detail="; ".join(notes), at_least=at_least)
+
+
+#: A run of failed polls at least this long (s) after the fault makes role measurements unknown.
+BLIND_LIMIT_S = 1.0
+
+
+def blind_errors(
+    spans: Iterable[tuple[str, float, float, str]],
+    *,
+    fault_at: float | None,
+    period_s: float,
+    limit_s: float = BLIND_LIMIT_S,
+) -> list[str]:
+    """Errors for the spans (component, first failed poll, last failed poll, last error) in which
+    an observer could not read the target (an unreachable cluster): a span of ``limit_s`` or more
+    that ends after the fault leaves role changes in it unknown, so no PASS may rest on them."""
+    if fault_at is None:
+        return []
+    out = []
+    for component, start, end, error in sorted(spans, key=lambda s: s[1]):
+        blind = end - start + period_s
+        if end < fault_at or blind < limit_s:
+            continue
+        out.append(
+            f"the {component} observer could not read the target for {fmt(blind)} s (from "
+            f"{fmt(start - fault_at)} s to {fmt(end - fault_at)} s after the fault; last error: "
+            f"{error[:200]}): {component} role changes in that time are unknown"
+        )
+    return out

@@ -346,6 +346,9 @@ class ObserverSet:
         self._lock = threading.Lock()
         self._roles: list[RoleObservation] = []
         self._errors: dict[str, str] = {}
+        #: component -> [start, end, last error] of each run of failed polls (monotonic clock)
+        self._blind: dict[str, list[list[Any]]] = {}
+        self._open: set[str] = set()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -358,14 +361,34 @@ class ObserverSet:
         with self._lock:
             return dict(self._errors)
 
+    def blind_spans(self) -> list[tuple[str, float, float, str]]:
+        """(component, first failed poll, last failed poll, last error) of every run of polls
+        that could not read the target: role changes in those spans are unknown."""
+        with self._lock:
+            return [
+                (component, start, end, error)
+                for component, spans in self._blind.items()
+                for start, end, error in spans
+            ]
+
     def poll_once(self, component: str) -> list[RoleObservation]:
         """One observation of ``component`` (also used by wait loops). Errors -> empty list."""
         try:
             found = self.target.instances(component)
         except Exception as exc:  # an observer never dies of one bad answer
+            now = self._clock()
+            error = f"{type(exc).__name__}: {exc}"
             with self._lock:
-                self._errors[component] = f"{type(exc).__name__}: {exc}"
+                self._errors[component] = error
+                spans = self._blind.setdefault(component, [])
+                if component in self._open:
+                    spans[-1][1:] = [now, error]
+                else:
+                    spans.append([now, now, error])
+                    self._open.add(component)
             return []
+        with self._lock:
+            self._open.discard(component)
         at, wall = self._clock(), self._wall()
         obs = [
             RoleObservation(

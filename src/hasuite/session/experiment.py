@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from hasuite.analysis import aggregate_status, confirm_deadline
+from hasuite.analysis import aggregate_status, blind_errors, confirm_deadline
 from hasuite.analysis.experiment import (
     ALERT_MEASUREMENTS,
     REQUEST_PROBES,
@@ -404,6 +404,12 @@ class ExperimentSession:
         )
         self.read = rb
         for error in rb.errors:
+            self.note_error(error)
+        for error in blind_errors(
+            self.observers.blind_spans(),
+            fault_at=self.injections[0].at if self.injections else None,
+            period_s=1.0 / self.observers.rate_hz,
+        ):
             self.note_error(error)
         load_samples = self.load_result.samples if self.load_result is not None else ()
         timeline = Timeline(

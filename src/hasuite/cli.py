@@ -21,6 +21,7 @@ from rich.table import Table
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.lock import lab_lock
 from hasuite.errors import HasuiteError
+from hasuite.session import signals
 from hasuite.settings import load_stack, project_dir, suite_settings_from_env
 
 console = Console(stderr=True)
@@ -153,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out.print(verdict_table(rendered.run))
     out.print(f"report: {rendered.html}\njunit: {rendered.junit}\nhistory: {rendered.history}")
     if result.status.value == "INTERRUPTED":
-        return 130
+        return signals.exit_code(130)
     return 0 if result.status.value in ("PASS", "SKIPPED") else 1
 
 
@@ -473,13 +474,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        code: int = args.func(args)
+        # SIGINT, SIGTERM and SIGHUP interrupt every stage the same way (session.signals)
+        with signals.trap():
+            code: int = args.func(args)
     except HasuiteError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
     except KeyboardInterrupt:
-        console.print("[red]interrupted[/red]")
-        return 130
+        console.print(f"[red]interrupted[/red] ({signals.signal_name()})")
+        return signals.exit_code(130)
     return code
 
 

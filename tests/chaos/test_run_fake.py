@@ -331,3 +331,37 @@ def test_a_target_unreachable_after_the_fault_is_error_not_pass(tmp_path: Path) 
     assert "postgres observer could not read the target" in promise["reason"]
     assert "the API server does not answer" in promise["reason"]
     assert target.restored == 1  # the rollback ran
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_signal_after_the_fault_interrupts_and_rolls_back(tmp_path: Path, sig: str) -> None:
+    """CI's SIGTERM (or a closed terminal's SIGHUP) right after the fault: chaoslib's provider
+    used to swallow it as a failed action, and the experiment was judged ERROR "no fault was
+    injected" with the fault in place. Now: INTERRUPTED, the rollback ran, no verdict."""
+    import os
+    import signal
+    import time
+
+    from hasuite.session import signals
+
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, outage_s=3.0)
+        crash = target.crash
+
+        def crash_then_signal(*args: Any, **kwargs: Any) -> Any:
+            injected = crash(*args, **kwargs)
+            os.kill(os.getpid(), getattr(signal, sig))
+            time.sleep(0.5)
+            return injected
+
+        target.crash = crash_then_signal  # type: ignore[method-assign]
+        summary = _run(tmp_path, target)
+    assert summary["status"] == "INTERRUPTED"
+    exp = summary["experiments"][0]
+    assert exp["status"] == "INTERRUPTED"
+    assert {p["verdict"] for p in exp["promises"]} == {"INTERRUPTED"}
+    assert target.restored >= 1
+    assert signals.signal_name() == sig and signals.exit_code() == 128 + getattr(signal, sig)
+    result = json.loads((tmp_path / "reports" / "test-run" / NAME / "result.json").read_text())
+    assert any(f"interrupted ({sig})" in e for e in result.get("errors", [result["reason"]]))

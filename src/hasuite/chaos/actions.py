@@ -11,7 +11,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hasuite.chaos._common import record, refuse_if_blocked, target_from
+from hasuite.errors import HasuiteError
 from hasuite.model import Injection
+from hasuite.session import signals
+from hasuite.session.signals import UNDO_S
 from hasuite.session.waits import bounded
 from hasuite.target import Target
 
@@ -108,7 +111,17 @@ def rollout(
 def restore(
     timeout_s: float = 180.0, configuration: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Rollback: resume paused processes, start stopped ones, wait until the stack is healthy."""
+    """Rollback: resume paused processes, start stopped ones, wait until the stack is healthy.
+
+    In an interrupted run (a signal) it undoes the fault within UNDO_S and does not wait for
+    health: the process must be gone before CI's SIGKILL; the stack heals on its own, and the
+    next run starts from a healthy stack or repairs it."""
     target = target_from(configuration)
+    if signals.interrupted():
+        try:
+            bounded(target.restore, UNDO_S, "undo the fault (interrupted)")
+        except HasuiteError:
+            return {"restored": "undone; not waited for health (interrupted)"}
+        return {"restored": True}
     bounded(target.restore, timeout_s, "restore the stack")
     return {"restored": True}

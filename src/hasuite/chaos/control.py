@@ -31,6 +31,7 @@ from hasuite.chaos._common import target_from
 from hasuite.errors import HasuiteError
 from hasuite.model import Verdict
 from hasuite.promises import load_promises
+from hasuite.session import signals
 from hasuite.session.experiment import ExperimentSession
 from hasuite.session.options import parse_options, select_promises, task_deadline
 from hasuite.session.registry import REGISTRY, active_session
@@ -65,6 +66,7 @@ def before_experiment_control(
     configuration: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> None:
+    signals.reinstall()  # chaoslib replaced SIGTERM's handler for this experiment
     try:
         options = parse_options(context)
         session = active_session()

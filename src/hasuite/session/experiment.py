@@ -52,6 +52,7 @@ from hasuite.model import (
     Verdict,
 )
 from hasuite.runfolder import ExperimentRecord, LoadFacts, write_experiment
+from hasuite.session import signals
 from hasuite.session.options import ExperimentOptions
 from hasuite.session.readback import ReadBack, read_back
 from hasuite.session.result import ExperimentResult
@@ -375,7 +376,8 @@ class ExperimentSession:
         if self.probes is None or self.observers is None:
             self.measurements = ()
             return self.measurements
-        if self.injections:
+        interrupted = signals.interrupted()
+        if self.injections and not interrupted:
             self._settle()
             self._await_tasks()
             self._await_alerts()
@@ -383,7 +385,8 @@ class ExperimentSession:
         self.observers.stop()
         self._stop_alerts()
         if self.load_run is not None:
-            self.load_result = self.load_run.stop()
+            # interrupted: Locust gets 1 s to flush its records, then SIGKILL
+            self.load_result = self.load_run.stop(grace_s=1.0 if interrupted else None)
         end = self.clock()
         self._samples = self.probes.samples()
         self._roles = self.observers.roles()
@@ -391,17 +394,12 @@ class ExperimentSession:
         self._ledger = self.probes.ledger() + (
             self.load_result.ledger if self.load_result is not None else ()
         )
-        rb = read_back(
-            self.target.endpoints(),
-            self._ledger,
-            task_seqs=self.probes.acked_seqs("task"),
-            task_first_seen=self.probes.task_first_seen(),
-            confirm_until=self._confirm_until(),
-            alerts_since_wall=self.started_wall if self.records_alerts else None,
-            beat_since_wall=self.started_wall if self.options.beat else None,
-            clock=self.clock,
-            sleep=self.sleep,
-        )
+        if interrupted:
+            # a signal: what was recorded is kept, nothing more is asked of the stack
+            self.note_error(f"interrupted ({signals.signal_name()}): nothing was read back")
+            rb = ReadBack()
+        else:
+            rb = self._read_back()
         self.read = rb
         for error in rb.errors:
             self.note_error(error)
@@ -520,6 +518,21 @@ class ExperimentSession:
             if "unconfirmed_orders" in p.measurement_names():
                 return float(p.params.get("confirm_within_s", 60.0))
         return None
+
+    def _read_back(self) -> ReadBack:
+        """Orders, tasks, keys, beat slots and alerts, read back from the stack (bounded)."""
+        assert self.probes is not None
+        return read_back(
+            self.target.endpoints(),
+            self._ledger,
+            task_seqs=self.probes.acked_seqs("task"),
+            task_first_seen=self.probes.task_first_seen(),
+            confirm_until=self._confirm_until(),
+            alerts_since_wall=self.started_wall if self.records_alerts else None,
+            beat_since_wall=self.started_wall if self.options.beat else None,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
 
     def _confirm_until(self) -> float | None:
         """With a confirm deadline, the read-back waits (bounded) until every acknowledged order

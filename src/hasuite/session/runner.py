@@ -27,6 +27,7 @@ from hasuite.model import (
 )
 from hasuite.promises import PromiseCatalog, load_promises
 from hasuite.runfolder import dump, new_run_id, point_latest, write_summary
+from hasuite.session import signals
 from hasuite.session.experiment import ExperimentSession
 from hasuite.session.options import (
     ExperimentOptions,
@@ -36,6 +37,7 @@ from hasuite.session.options import (
 )
 from hasuite.session.registry import REGISTRY
 from hasuite.session.result import ExperimentResult
+from hasuite.session.signals import UNDO_S
 from hasuite.session.targets import known_good_stack, stack_of
 from hasuite.session.waits import bounded
 from hasuite.settings import (
@@ -170,7 +172,7 @@ def run_experiments(
         return status
 
     summarize(None)
-    with REGISTRY.bind(target), contextlib.suppress(KeyboardInterrupt):
+    with signals.trap(), REGISTRY.bind(target), contextlib.suppress(KeyboardInterrupt):
         for path in files:
             if interrupted:
                 break
@@ -205,9 +207,9 @@ def run_experiments(
                 # Escaped chaoslib (e.g. a second Ctrl-C): rollbacks may not have run.
                 journal = {"status": "interrupted"}
                 try:
-                    bounded(target.restore, 240.0, "restore the stack after Ctrl-C")
+                    bounded(target.restore, UNDO_S, "restore the stack after the interrupt")
                 except (HasuiteError, KeyboardInterrupt) as exc:
-                    log.warning("restore after Ctrl-C failed: %s", exc)
+                    log.warning("restore after the interrupt: %s", exc)
             finally:
                 REGISTRY.clear(session)
             if journal.get("status") == "interrupted":

@@ -524,9 +524,22 @@ def up(
                 cgroup_v1=plan.cgroup_v1,
             )
         )
-    done: list[tuple[str, ...]] = []
     steps = plan_install(plan, create=state == "absent", config_path=config_path)
     start = time.monotonic()
+    done = _run_steps(runner, plan, steps, progress)
+    if plan.flavor == "built" and not plan.stack_image:
+        progress(f"cluster up on {plan.context} in {time.monotonic() - start:.0f} s")
+        progress(BUILT_STOP)
+    else:
+        progress(f"stack up on {plan.context} in {time.monotonic() - start:.0f} s")
+    return done
+
+
+def _run_steps(
+    runner: CommandRunner, plan: KindPlan, steps: list[Step], progress: Callable[[str], None]
+) -> list[tuple[str, ...]]:
+    """Run ``steps`` in order; a failed wait names what keeps its workload from being ready."""
+    done: list[tuple[str, ...]] = []
     for i, step in enumerate(steps, 1):
         progress(f"[{i}/{len(steps)}] {step.phase}")
         log.info("kind up: %s", step.describe())
@@ -543,11 +556,6 @@ def up(
                 "kind` again (it reuses the cluster)"
             ) from exc
         done.append(step.argv)
-    if plan.flavor == "built" and not plan.stack_image:
-        progress(f"cluster up on {plan.context} in {time.monotonic() - start:.0f} s")
-        progress(BUILT_STOP)
-    else:
-        progress(f"stack up on {plan.context} in {time.monotonic() - start:.0f} s")
     return done
 
 

@@ -20,6 +20,7 @@ import psycopg
 
 from hasuite.components import LAB_COMPONENTS
 from hasuite.drivers.local import health, procs
+from hasuite.drivers.local.faults import FaultLedger, repair
 from hasuite.drivers.local.layout import (
     DB_NAME,
     DB_USER,
@@ -27,7 +28,13 @@ from hasuite.drivers.local.layout import (
     LabLayout,
     LabSecrets,
 )
-from hasuite.drivers.local.render import PATRONI_VENV, Program, app_env, render_lab
+from hasuite.drivers.local.render import (
+    PATRONI_VENV,
+    Program,
+    app_env,
+    render_lab,
+    render_nginx_upstream,
+)
 from hasuite.drivers.local.supervisor import Supervisor
 from hasuite.errors import ConfigError, LabError
 from hasuite.settings import StackSettings, SuiteSettings, check_writable
@@ -112,6 +119,8 @@ class LocalLab:
         if self.is_running():
             self._check_same_lab()
             self.progress("lab already running: checking every component")
+            for line in self.repair_left_faults():
+                self.progress(f"repaired: {line}")
             for name, _ in self.programs():
                 self.supervisor.start(name, wait=False)
         else:
@@ -126,6 +135,15 @@ class LocalLab:
             self._fresh_start(deadline)
         self.wait_healthy(deadline)
         return time.monotonic() - started
+
+    def repair_left_faults(self) -> list[str]:
+        """Undo the faults a killed run left (drivers.local.faults); what was repaired."""
+
+        def relist() -> None:
+            render_nginx_upstream(self.layout, ())
+            self.supervisor.signal("nginx", "HUP")
+
+        return repair(FaultLedger(self.layout.root), relist_upstream=relist)
 
     def _check_same_lab(self) -> None:
         state = self._state() or {}
@@ -384,6 +402,8 @@ class LocalLab:
         root = self.layout.root
         was_running = self.is_running()
         if was_running:
+            for line in self.repair_left_faults():  # a stopped process cannot stop cleanly
+                self.progress(f"repaired: {line}")
             self.progress("stopping every program")
             # The app first (so Celery's warm shutdown still reaches its broker), then the
             # monitoring and the data tier.

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from hasuite.components import validate_selector
 from hasuite.drivers.local import health, procs
+from hasuite.drivers.local.faults import FaultLedger
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.render import render_nginx_upstream
 from hasuite.errors import InjectionError, LabError
@@ -171,12 +172,19 @@ class LocalTarget:
         names = self._select(component, role, 1)
         pids = [p for n in names for p in self._instance_pids(n, component)]
         inj = self._injection(component, "pause", names, role)
+        # written first: a run killed while they are stopped leaves the next one what to resume
+        self._ledger.add("pause", pids=[*self._paused, *pids], component=component)
         self._paused += procs.kill_all(pids, signal.SIGSTOP)
         return inj
 
     def resume(self) -> None:
         procs.kill_all(self._paused, signal.SIGCONT)
         self._paused.clear()
+        self._ledger.clear("pause")
+
+    @property
+    def _ledger(self) -> FaultLedger:
+        return FaultLedger(self.lab.layout.root)
 
     def rollout(
         self, component: str, *, graceful: bool = True, timeout_s: float = 90.0
@@ -217,8 +225,12 @@ class LocalTarget:
 
     def _set_upstream_removed(self, removed: set[int]) -> None:
         """Rewrite nginx's app upstream without ``removed`` and reload nginx (graceful)."""
+        if removed:
+            self._ledger.add("upstream", removed=sorted(removed))
         render_nginx_upstream(self.lab.layout, removed)
         self.lab.supervisor.signal("nginx", "HUP")
+        if not removed:
+            self._ledger.clear("upstream")
         # nginx starts new workers with the new upstream; the old ones finish what they have.
         time.sleep(0.3)
 

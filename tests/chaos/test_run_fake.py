@@ -365,3 +365,64 @@ def test_a_signal_after_the_fault_interrupts_and_rolls_back(tmp_path: Path, sig:
     assert signals.signal_name() == sig and signals.exit_code() == 128 + getattr(signal, sig)
     result = json.loads((tmp_path / "reports" / "test-run" / NAME / "result.json").read_text())
     assert any(f"interrupted ({sig})" in e for e in result.get("errors", [result["reason"]]))
+
+
+def _no_space(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Writing the run folder's ``name`` fails as on a full disk (ENOSPC)."""
+    import errno
+
+    from hasuite.runfolder import write
+
+    for fn in ("dump", "_write_lines"):
+        real = getattr(write, fn)
+
+        def full(path: Path, data: Any, real: Any = real) -> None:
+            if path.name == name:
+                path.write_text('{"at": 1')  # a torn start, as a full disk leaves it
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real(path, data)
+
+        monkeypatch.setattr(write, fn, full)
+
+
+def test_a_full_disk_keeps_what_was_written_and_is_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_space(monkeypatch, "samples.jsonl")
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, outage_s=0.5)
+        summary = _run(tmp_path, target)
+    exp = summary["experiments"][0]
+    assert exp["status"] == "ERROR"
+    promise = _promise(exp, "PG-FAILOVER")
+    assert promise["verdict"] == "ERROR"
+    assert "samples.jsonl: No space left on device" in promise["reason"]
+    assert "measured: " in promise["reason"]  # the verdict it would have had stays readable
+    folder = tmp_path / "reports" / "test-run" / NAME
+    for kept in ("result.json", "events.json", "measurements.json", "roles.jsonl"):
+        assert (folder / kept).is_file(), kept
+    assert target.restored == 1
+
+
+def test_a_summary_that_cannot_be_written_stops_the_run_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hasuite.session.runner import RunFolderUnwritable
+
+    _no_space(monkeypatch, "summary.json")
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url, outage_s=0.5)
+        with pytest.raises(RunFolderUnwritable, match=r"summary\.json: No space left on device"):
+            run_experiments(
+                [NAME],
+                target,
+                reports_dir=tmp_path / "reports",
+                experiments_dir=fast_experiments(tmp_path, NAME),
+                promises_path=ROOT / "suites" / "promises.yaml",
+                probe_hz=20,
+                run_id="test-run",
+            )
+    assert (tmp_path / "reports" / "test-run" / NAME / "result.json").is_file()
+    assert target.restored == 1  # the rollbacks ran before the error

@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,38 +106,60 @@ def _write_lines(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
             fh.write(json.dumps(row, default=str) + "\n")
 
 
-def write_experiment(r: ExperimentRecord) -> None:
-    """Write ``r`` to its folder (created if needed)."""
+def write_experiment(r: ExperimentRecord) -> list[str]:
+    """Write ``r`` to its folder (created if needed); the files that could not be written.
+
+    Each file is written on its own: a full disk (or any OSError) loses that file only, what
+    was written stays, and the caller turns the verdicts into ERROR naming what is missing.
+    result.json goes first: it holds the verdicts.
+    """
     out = r.out
-    out.mkdir(parents=True, exist_ok=True)
-    _write_lines(out / "samples.jsonl", [asdict(s) for s in r.samples])
-    _write_lines(out / "roles.jsonl", [asdict(x) for x in r.roles])
-    dump(out / "events.json", [asdict(e) for e in r.events])
-    dump(out / "ledger.json", _ledger_json(r))
-    dump(out / "measurements.json", [asdict(m) for m in r.measurements])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return [f"{out}: {exc.strerror or exc}"]
+    writes: list[tuple[str, Callable[[Path], None]]] = [
+        ("result.json", lambda p: dump(p, _result_json(r))),
+        ("events.json", lambda p: dump(p, [asdict(e) for e in r.events])),
+        ("measurements.json", lambda p: dump(p, [asdict(m) for m in r.measurements])),
+        ("ledger.json", lambda p: dump(p, _ledger_json(r))),
+        ("roles.jsonl", lambda p: _write_lines(p, [asdict(x) for x in r.roles])),
+        ("samples.jsonl", lambda p: _write_lines(p, [asdict(s) for s in r.samples])),
+    ]
     if r.load is not None or r.load_profile is not None:
-        dump(out / "load.json", _load_json(r))
+        writes.append(("load.json", lambda p: dump(p, _load_json(r))))
     if r.alerts_recorded:
-        rows: list[Mapping[str, Any]] = [
-            {"source": "alertmanager", **asdict(e)}
-            for e in r.events
-            if e.kind in ("alert-firing", "alert-resolved")
-        ]
-        rows += [{"source": "receiver", **n} for n in r.notifications]
-        if r.notifications_error:
-            rows.append({"source": "receiver", "error": r.notifications_error})
-        _write_lines(out / "alerts.jsonl", rows)
-    dump(
-        out / "result.json",
-        {
-            **r.result,
-            "target": r.target,
-            "started": iso(r.started_wall),
-            "finished": iso(r.finished_wall),
-            "injections": [asdict(i) for i in r.injections],
-            "errors": list(r.errors),
-        },
-    )
+        writes.append(("alerts.jsonl", lambda p: _write_lines(p, _alert_rows(r))))
+    failed = []
+    for name, write in writes:
+        try:
+            write(out / name)
+        except OSError as exc:
+            failed.append(f"{name}: {exc.strerror or exc}")
+    return failed
+
+
+def _result_json(r: ExperimentRecord) -> dict[str, Any]:
+    return {
+        **r.result,
+        "target": r.target,
+        "started": iso(r.started_wall),
+        "finished": iso(r.finished_wall),
+        "injections": [asdict(i) for i in r.injections],
+        "errors": list(r.errors),
+    }
+
+
+def _alert_rows(r: ExperimentRecord) -> list[Mapping[str, Any]]:
+    rows: list[Mapping[str, Any]] = [
+        {"source": "alertmanager", **asdict(e)}
+        for e in r.events
+        if e.kind in ("alert-firing", "alert-resolved")
+    ]
+    rows += [{"source": "receiver", **n} for n in r.notifications]
+    if r.notifications_error:
+        rows.append({"source": "receiver", "error": r.notifications_error})
+    return rows
 
 
 def write_summary(

@@ -28,7 +28,7 @@ from hasuite.analysis.experiment import (
     measure_experiment,
     measure_load_and_alerts,
 )
-from hasuite.analysis.judgement import judge_experiment
+from hasuite.analysis.judgement import downgrade, judge_experiment
 from hasuite.analysis.load import LoadAdequacy, PhaseLoadStats, build_timeline_load_stats
 from hasuite.analysis.recommend import with_recommendation
 from hasuite.drivers.alerting import AlertRecorder
@@ -579,8 +579,29 @@ class ExperimentSession:
             measurements=measurements,
             dir=str(self.out_dir),
         )
-        write_experiment(self._record())
+        failed = write_experiment(self._record())
+        if failed:
+            self._run_folder_incomplete(failed)
         return self.result
+
+    def _run_folder_incomplete(self, failed: list[str]) -> None:
+        """A file of the experiment's folder could not be written (a full disk): what was
+        written stays; no verdict stands without its evidence, so every one becomes ERROR."""
+        assert self.result is not None
+        why = (
+            f"the run folder {self.out_dir} is incomplete ({'; '.join(failed)}): free disk "
+            "space (or fix the folder) and run the experiment again"
+        )
+        log.error("%s: %s", self.name, why)
+        self.note_error(why)
+        promises = tuple(
+            downgrade(p, why) if p.verdict in (Verdict.PASS, Verdict.FAIL) else p
+            for p in self.result.promises
+        )
+        self.result = replace(
+            self.result, status=aggregate_status(promises), reason=why, promises=promises
+        )
+        write_experiment(self._record())  # the verdicts again, if there is room now
 
     def _recommend(self, results: tuple[PromiseResult, ...]) -> tuple[PromiseResult, ...]:
         """Give every FAIL its recommendation, also at the end of its reason."""

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -129,47 +129,10 @@ def run_experiments(
     results: list[ExperimentResult] = []
     interrupted = False
 
+    summary = _Summary(run_dir=run_dir, run_id=run_id, target=target.name, started=started)
+
     def summarize(finished: float | None) -> Verdict:
-        pending = [f.stem for f in files if f.stem not in {r.name for r in results}]
-        entries = [r.to_dict() for r in results] + [
-            {
-                "name": n,
-                "status": Verdict.INTERRUPTED.value if interrupted else "PENDING",
-                "reason": "not run: the run was interrupted" if interrupted else "not run yet",
-                "dir": "",
-                "promises": [],
-            }
-            for n in pending
-        ]
-        status = (
-            aggregate_status(
-                [
-                    PromiseResult(
-                        id=r.name,
-                        verdict=r.status,
-                        measured=None,
-                        threshold=None,
-                        unit="",
-                        reason="",
-                    )
-                    for r in results
-                ]
-            )
-            if results
-            else Verdict.ERROR
-        )
-        if interrupted:
-            status = Verdict.INTERRUPTED
-        write_summary(
-            run_dir,
-            run_id=run_id,
-            target=target.name,
-            started=started,
-            finished=finished,
-            status=status.value,
-            experiments=entries,
-        )
-        return status
+        return summary.write(files, results, interrupted=interrupted, finished=finished)
 
     summarize(None)
     with signals.trap(), REGISTRY.bind(target), contextlib.suppress(KeyboardInterrupt):
@@ -223,4 +186,83 @@ def run_experiments(
     if len(results) < len(files) and not interrupted:
         interrupted = True  # Ctrl-C between experiments (suppressed above)
     status = summarize(time.time())
+    if summary.unwritten:
+        raise RunFolderUnwritable(
+            f"the run's summary could not be written ({summary.unwritten[-1]}); what each "
+            f"experiment measured is in its folder under {run_dir}. Free disk space, then run "
+            "again"
+        )
     return RunResult(run_id=run_id, run_dir=run_dir, status=status, experiments=results)
+
+
+@dataclass
+class _Summary:
+    """The run's summary.json, rewritten after each experiment."""
+
+    run_dir: Path
+    run_id: str
+    target: str
+    started: float
+    unwritten: list[str] = field(default_factory=list)
+
+    def write(
+        self,
+        files: Sequence[Path],
+        results: Sequence[ExperimentResult],
+        *,
+        interrupted: bool,
+        finished: float | None,
+    ) -> Verdict:
+        status = Verdict.INTERRUPTED if interrupted else _run_status(results)
+        path = self.run_dir / "summary.json"
+        try:
+            write_summary(
+                self.run_dir,
+                run_id=self.run_id,
+                target=self.target,
+                started=self.started,
+                finished=finished,
+                status=status.value,
+                experiments=_summary_entries(files, results, interrupted),
+            )
+        except OSError as exc:
+            # a full disk: the experiments' folders keep what they hold; the run goes on (its
+            # rollbacks must run) and its end says the summary is missing
+            self.unwritten.append(f"{path}: {exc.strerror or exc}")
+            log.error("cannot write %s: %s", path, exc)
+        return status
+
+
+def _summary_entries(
+    files: Sequence[Path], results: Sequence[ExperimentResult], interrupted: bool
+) -> list[dict[str, Any]]:
+    """The summary's experiments: those that ran, then the ones not run (yet)."""
+    pending = [f.stem for f in files if f.stem not in {r.name for r in results}]
+    return [r.to_dict() for r in results] + [
+        {
+            "name": n,
+            "status": Verdict.INTERRUPTED.value if interrupted else "PENDING",
+            "reason": "not run: the run was interrupted" if interrupted else "not run yet",
+            "dir": "",
+            "promises": [],
+        }
+        for n in pending
+    ]
+
+
+def _run_status(results: Sequence[ExperimentResult]) -> Verdict:
+    """The worst experiment status (ERROR when none ran)."""
+    if not results:
+        return Verdict.ERROR
+    return aggregate_status(
+        [
+            PromiseResult(
+                id=r.name, verdict=r.status, measured=None, threshold=None, unit="", reason=""
+            )
+            for r in results
+        ]
+    )
+
+
+class RunFolderUnwritable(HasuiteError):
+    """The run folder could not be written (a full disk, a folder gone read-only)."""

@@ -193,13 +193,16 @@ class LedgerEntry:
     """One acknowledged write: ``kind`` is ``"order"``, ``"task"`` or ``"key"``.
 
     ``source`` names the client that was acknowledged: ``"probe"`` (the suite's probes) or
-    ``"load"`` (the Locust users). Every data-loss check counts every source.
+    ``"load"`` (the Locust users). Every data-loss check counts every source. ``server`` names
+    the member that acknowledged it when the answer says which (the Postgres member or Redis
+    instance); empty when unknown. A partition's split-brain writes are found by it.
     """
 
     kind: str
     key: str
     acknowledged_at: float
     source: str = "probe"
+    server: str = ""
 
 
 #: The clients whose acknowledged writes go into the ledger.

@@ -59,8 +59,8 @@ SCRIPT = textwrap.dedent(
     from hasuite.session import signals
 
     child = subprocess.Popen(["sleep", "60"])
-    print(child.pid, flush=True)
     with signals.trap():
+        print(child.pid, flush=True)  # the handlers are in place
         try:
             time.sleep(30)
         except KeyboardInterrupt:

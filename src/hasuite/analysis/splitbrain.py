@@ -1,0 +1,183 @@
+"""What a partition cost in acknowledged writes: lost, duplicated and split-brain (pure).
+
+A partition cuts one member (the old primary) off from its peers; clients that still reach it
+may go on writing there until it demotes itself, while the rest elect a new primary. This module
+sorts the ledger of acknowledged writes, each with the server that acknowledged it, against the
+read-back after the heal and the role observations:
+
+- **lost**: acknowledged, absent after the heal (whoever acknowledged it);
+- **duplicated**: present more than once;
+- **split-brain**: acknowledged by the cut-off member after the cut, while it was no longer the
+  only primary, or while it could no longer reach its peers: what a client in the minority was
+  told was written. Counted on their own, and how many of those were lost;
+- **dual primary**: how long two members were seen holding the primary role at once.
+
+It never guesses: a write without a server cannot be a split-brain write, and with no role
+observations the dual-primary time is unknown (None), not zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from hasuite.analysis._util import fmt
+from hasuite.model import LedgerCheck, LedgerEntry, Measurement, RoleObservation
+
+__all__ = ["PartitionWindow", "SortedWrites", "dual_primary_spans", "measure_partition", "sort"]
+
+_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartitionWindow:
+    """``member`` was cut off from its peers from ``cut_at`` until ``healed_at`` (monotonic s;
+    None: not healed while recorded)."""
+
+    member: str
+    cut_at: float
+    healed_at: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SortedWrites:
+    acknowledged: int
+    lost: tuple[str, ...]
+    duplicated: tuple[str, ...]
+    split_brain: tuple[str, ...]
+    split_brain_lost: tuple[str, ...]
+
+
+def _present(check: LedgerCheck, key: str) -> int:
+    count = check.executions.get(key)
+    if count is not None:
+        return count
+    return 1 if key in check.present else 0
+
+
+def sort(
+    entries: Iterable[LedgerEntry], check: LedgerCheck, window: PartitionWindow
+) -> SortedWrites:
+    """Sort the acknowledged writes of ``entries`` by what became of them."""
+    entries = list(entries)
+    lost, duplicated, split, split_lost = [], [], [], []
+    end = window.healed_at if window.healed_at is not None else float("inf")
+    for e in entries:
+        n = _present(check, e.key)
+        if n == 0:
+            lost.append(e.key)
+        elif n > 1:
+            duplicated.append(e.key)
+        if e.server == window.member and window.cut_at <= e.acknowledged_at <= end:
+            split.append(e.key)
+            if n == 0:
+                split_lost.append(e.key)
+    return SortedWrites(
+        acknowledged=len(entries),
+        lost=tuple(lost),
+        duplicated=tuple(duplicated),
+        split_brain=tuple(split),
+        split_brain_lost=tuple(split_lost),
+    )
+
+
+def dual_primary_spans(
+    roles: Iterable[RoleObservation], *, component: str, role: str
+) -> list[tuple[float, float, tuple[str, ...]]]:
+    """(start, end, holders) of each stretch in which two or more instances were last seen
+    holding ``role``: each instance keeps its last observed role until its next observation."""
+    obs = sorted((r for r in roles if r.component == component), key=lambda r: r.at)
+    current: dict[str, bool] = {}
+    spans: list[tuple[float, float, tuple[str, ...]]] = []
+    start: float | None = None
+    holders: tuple[str, ...] = ()
+    for r in obs:
+        current[r.instance] = r.role == role
+        now = tuple(sorted(i for i, holds in current.items() if holds))
+        if len(now) >= 2 and start is None:
+            start, holders = r.at, now
+        elif len(now) >= 2:
+            holders = tuple(sorted({*holders, *now}))
+        elif start is not None:
+            spans.append((start, r.at, holders))
+            start, holders = None, ()
+    if start is not None and obs:
+        spans.append((start, obs[-1].at, holders))
+    return spans
+
+
+def _keys(keys: Sequence[str]) -> str:
+    shown = ", ".join(keys[:_SHOWN])
+    return shown + (f", ... ({len(keys) - _SHOWN} more)" if len(keys) > _SHOWN else "")
+
+
+def measure_partition(
+    entries: Iterable[LedgerEntry],
+    check: LedgerCheck | None,
+    window: PartitionWindow,
+    roles: Sequence[RoleObservation],
+    *,
+    component: str,
+    role: str,
+    kind: str = "order",
+) -> tuple[Measurement, ...]:
+    """lost/split-brain counts of ``kind`` writes and the dual-primary time, as measurements.
+
+    ``check`` None: the read-back failed, so every count is unknown (None), never 0."""
+    mine = [e for e in entries if e.kind == kind]
+    spans = dual_primary_spans(roles, component=component, role=role)
+    observed = any(r.component == component for r in roles)
+    dual = sum(end - start for start, end, _ in spans) if observed else None
+    dual_detail = (
+        "; ".join(
+            f"{' and '.join(h)} from {fmt(s - window.cut_at)} s to {fmt(e - window.cut_at)} s "
+            "after the cut"
+            for s, e, h in spans
+        )
+        or f"never two {component} {role}s at once"
+        if observed
+        else f"no {component} observations"
+    )
+    out = [
+        Measurement(name="dual_primary_s", value=dual, unit="s", detail=dual_detail),
+    ]
+    if check is None:
+        why = f"{kind}s not read back after the heal: lost and split-brain writes unknown"
+        return (
+            *out,
+            Measurement(name=f"lost_{kind}s", value=None, unit="count", detail=why),
+            Measurement(name=f"split_brain_{kind}s", value=None, unit="count", detail=why),
+            Measurement(name=f"split_brain_lost_{kind}s", value=None, unit="count", detail=why),
+        )
+    s = sort(mine, check, window)
+    return (
+        *out,
+        Measurement(
+            name=f"lost_{kind}s",
+            value=float(len(s.lost)),
+            unit="count",
+            detail=f"{len(s.lost)} of {s.acknowledged} acknowledged lost"
+            + (f": {_keys(s.lost)}" if s.lost else ""),
+        ),
+        Measurement(
+            name=f"split_brain_{kind}s",
+            value=float(len(s.split_brain)),
+            unit="count",
+            detail=f"{len(s.split_brain)} acknowledged by the cut-off {window.member} after the "
+            "cut" + (f": {_keys(s.split_brain)}" if s.split_brain else ""),
+        ),
+        Measurement(
+            name=f"split_brain_lost_{kind}s",
+            value=float(len(s.split_brain_lost)),
+            unit="count",
+            detail=f"{len(s.split_brain_lost)} of the {len(s.split_brain)} split-brain writes lost"
+            + (f": {_keys(s.split_brain_lost)}" if s.split_brain_lost else ""),
+        ),
+        Measurement(
+            name=f"duplicated_{kind}s",
+            value=float(len(s.duplicated)),
+            unit="count",
+            detail=f"{len(s.duplicated)} present more than once"
+            + (f": {_keys(s.duplicated)}" if s.duplicated else ""),
+        ),
+    )

@@ -294,7 +294,9 @@ class ProbeSet:
             if ok:
                 kind = {"order-write": "order", "cache-write": "key", "task-enqueue": "task"}[probe]
                 self._ledger.append(
-                    LedgerEntry(kind=kind, key=key, acknowledged_at=at, source="probe")
+                    LedgerEntry(
+                        kind=kind, key=key, acknowledged_at=at, source="probe", server=backend or ""
+                    )
                 )
                 if kind == "task":
                     self._task_acked[key] = at

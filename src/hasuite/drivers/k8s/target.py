@@ -14,6 +14,8 @@ access: ``crash`` deletes with grace period 0, which STILL sends SIGTERM first (
 recorded as action ``delete-grace-0``, never as ``crash``, so a report cannot overstate it.
 """
 
+# size: the Target protocol on Kubernetes (roles, crash, stop, rollout, partition, heal) and the
+# context safety check; each a short method over the KubeApi boundary.
 from __future__ import annotations
 
 import time
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from hasuite.components import validate_selector
+from hasuite.drivers.k8s import partition
 from hasuite.drivers.k8s.boundary import CommandRunner, HpaStatus, KubeApi, PodInfo
 from hasuite.drivers.k8s.overlay import PRODUCTION, PROFILE_ANNOTATION
 from hasuite.errors import ConfigError, InjectionError
@@ -75,6 +78,7 @@ class KubeTarget:
     dry_run: bool = False
     endpoints_: Endpoints | None = None
     planned: list[PlannedAction] = field(default_factory=list)
+    cuts: list[partition.Cut] = field(default_factory=list)
     clock: Callable[[], tuple[float, float]] = lambda: (time.monotonic(), time.time())
 
     @classmethod
@@ -181,9 +185,112 @@ class KubeTarget:
             at=at, wall=wall, component=component, action="rollout", instances=(deployment,)
         )
 
+    def partition(
+        self,
+        component: str,
+        *,
+        role: str | None = None,
+        cut_from: tuple[str, ...],
+        keep: tuple[str, ...] = (),
+    ) -> Injection:
+        """Cut the member holding ``role`` off from the ``cut_from`` peer sets (kind only:
+        packet filtering in its pod's namespace, see drivers.k8s.partition)."""
+        partition.check_sets(cut_from, keep)
+        if self.name != "kind" or self.runner is None:
+            raise InjectionError(
+                f"partitions need the node's container runtime (kind); the {self.name} target "
+                "has no access to a pod's network namespace"
+            )
+        (pod,) = self._select(component, role, 1)
+        if not pod.container_ids:
+            raise InjectionError(f"{pod.name}: no container id; cannot enter its namespace")
+        peers = self._peer_addresses(component, pod, cut_from, keep)
+        at, wall = self.clock()
+        if not self.dry_run:
+            cut = partition.Cut(
+                pod=pod.name,
+                node=pod.node,
+                pid=partition.container_pid(self.runner, pod.node, pod.container_ids[0]),
+                peers=peers,
+                cut_from=cut_from,
+                keep=keep,
+            )
+            partition.apply(self.runner, cut, self._node_ip(pod.node))
+            self.cuts.append(cut)
+        self.planned.append(
+            PlannedAction(
+                verb="partition",
+                detail=f"[{self.context}] {pod.name} cut from {', '.join(cut_from)} "
+                f"({len(peers)} addresses)" + (f", keeping {', '.join(keep)}" if keep else ""),
+            )
+        )
+        return Injection(
+            at=at,
+            wall=wall,
+            component=component,
+            action="partition",
+            instances=(pod.name,),
+            role=role,
+        )
+
+    def heal(self) -> list[str]:
+        """Take every partition of this target out; the rules that could not be removed."""
+        left: list[str] = []
+        while self.cuts and self.runner is not None:
+            cut = self.cuts.pop()
+            left += [f"{cut.pod}: {r}" for r in partition.heal(self.runner, cut.node, cut.pid)]
+        return left
+
     def restore(self) -> None:
-        # Controllers (Deployments, StatefulSets, the operator) recreate what was deleted.
-        return None
+        # Controllers (Deployments, StatefulSets, the operator) recreate what was deleted; a
+        # partition is ours to take out.
+        left = self.heal()
+        if left:
+            raise InjectionError(
+                "partition rules could not be removed: " + "; ".join(left) + "; `hasuite up "
+                "--target kind` removes them from every shop pod"
+            )
+
+    def _peer_addresses(
+        self, component: str, pod: PodInfo, cut_from: tuple[str, ...], keep: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        def of(*components: str) -> list[str]:
+            return [p.ip for c in components for p in self._pods(c) if p.name != pod.name]
+
+        sets = {
+            "dcs": lambda: [
+                self._kubectl(
+                    "get",
+                    "service",
+                    "kubernetes",
+                    "-n",
+                    "default",
+                    "-o",
+                    "jsonpath={.spec.clusterIP}",
+                ),
+                self._node_ip(f"{self.context.removeprefix('kind-')}-control-plane"),
+            ],
+            "replicas": lambda: of(component),
+            "sentinels": lambda: of("redis"),
+            "app": lambda: of("django", "celery-worker", "celery-beat", "pooler"),
+        }
+        kept = set(partition.addresses(a for s in keep for a in sets[s]()))
+        cut = partition.addresses(a for s in cut_from for a in sets[s]())
+        return tuple(a for a in cut if a not in kept)
+
+    def _node_ip(self, node: str) -> str:
+        return self._kubectl(
+            "get",
+            "node",
+            node,
+            "-o",
+            "jsonpath={.status.addresses[?(@.type=='InternalIP')].address}",
+        )
+
+    def _kubectl(self, *args: str) -> str:
+        assert self.runner is not None
+        out = self.runner.run(["kubectl", "--context", self.context, *args], timeout_s=20)
+        return out.stdout.strip()
 
     # -- observation -----------------------------------------------------------------------------
 

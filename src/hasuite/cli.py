@@ -34,6 +34,7 @@ def _lab(args: argparse.Namespace) -> LocalLab:
         lab_dir=args.lab_dir,
         port_base=args.port_base,
         timeout_multiplier=args.timeout_multiplier,
+        load_scale=getattr(args, "load_scale", None),
     )
     stack = load_stack(profile=getattr(args, "profile", None))
     start = time.monotonic()
@@ -132,7 +133,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         from hasuite.drivers.k8s.commands import open_target
 
-        suite = suite_settings_from_env(os.environ, timeout_multiplier=args.timeout_multiplier)
+        suite = suite_settings_from_env(
+            os.environ, timeout_multiplier=args.timeout_multiplier, load_scale=args.load_scale
+        )
         reports = suite.reports_dir
         if not reports.is_absolute():
             reports = project / reports
@@ -149,6 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 promises_path=project / "suites" / "promises.yaml",
                 probe_hz=suite.probe_hz,
                 progress=progress.line,
+                load_scale=suite.load_scale,
             )
     rendered = render_run(result.run_dir, secrets=secrets)
     out.print(verdict_table(rendered.run))
@@ -408,6 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a named profile of env/stack.yaml (default: production); kind: the one "
         "`up --profile` deployed",
+    )
+    p.add_argument(
+        "--load-scale",
+        type=float,
+        default=None,
+        metavar="F",
+        help="multiply every experiment's Locust load by F (0 < F <= 10; HASUITE_LOAD_SCALE): "
+        "for a machine that cannot carry the profiles; the reports name the scaled load",
     )
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("calibrate", help="measure the probes' error on outages of known length")

@@ -61,4 +61,5 @@ def run_local(
         timeout_multiplier=lab.suite.timeout_multiplier,
         only_promises=only_promises,
         stack=lab.stack,
+        load_scale=lab.suite.load_scale,
     )

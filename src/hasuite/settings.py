@@ -307,6 +307,9 @@ class SuiteSettings:
     port_base: int = 25000
     probe_hz: float = 10.0
     reports_dir: Path = field(default_factory=lambda: Path("reports"))
+    #: every experiment's Locust load times this (HASUITE_LOAD_SCALE; 1 = as written): for a
+    #: machine that cannot carry the profiles, e.g. kind on 2 cores; reports name the scale
+    load_scale: float = 1.0
 
     def scaled(self, seconds: float) -> float:
         """A wait of `seconds`, scaled by the one timeout multiplier."""
@@ -333,12 +336,19 @@ def suite_settings_from_env(env: Mapping[str, str], **overrides: Any) -> SuiteSe
             values["probe_hz"] = float(env["HASUITE_PROBE_HZ"])
         if "HASUITE_REPORTS_DIR" in env:
             values["reports_dir"] = Path(env["HASUITE_REPORTS_DIR"])
+        if "HASUITE_LOAD_SCALE" in env:
+            values["load_scale"] = float(env["HASUITE_LOAD_SCALE"])
     except ValueError as exc:
         raise ConfigError(f"bad HASUITE_* environment value: {exc}") from exc
     values.update({k: v for k, v in overrides.items() if v is not None})
     s = SuiteSettings(**values)
     if s.timeout_multiplier <= 0:
         raise ConfigError(f"timeout multiplier must be > 0, got {s.timeout_multiplier}")
+    if not 0 < s.load_scale <= 10:
+        raise ConfigError(
+            f"load scale (HASUITE_LOAD_SCALE or --load-scale) must be > 0 and <= 10, got "
+            f"{s.load_scale:g}"
+        )
     if not 1024 <= s.port_base <= 65000:
         raise ConfigError(f"port base must be within 1024..65000, got {s.port_base}")
     return s

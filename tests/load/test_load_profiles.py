@@ -132,3 +132,30 @@ def test_read_records(tmp_path: Path) -> None:
     ]
     assert rec.samples[1].key == "41"
     assert read_records(tmp_path / "absent.jsonl").samples == ()
+
+
+def test_a_scaled_load_says_so_and_keeps_its_shape() -> None:
+    from hasuite.drivers.load import load_profile
+
+    fixed = load_profile("fixed-rate")
+    quarter = fixed.scaled(0.25)
+    assert quarter.fixed_rate == fixed.fixed_rate * 0.25 and quarter.asked_rps == 10
+    assert quarter.users == 5 and quarter.name == "fixed-rate x0.25"
+    assert "scaled x0.25" in quarter.description
+    assert fixed.scaled(1.0) is fixed
+    steady = load_profile("steady")
+    assert steady.scaled(0.5).asked_rps == pytest.approx(steady.asked_rps / 2)  # type: ignore[operator]
+    assert steady.scaled(0.01).users == 1  # never no user at all
+    for bad in (0, -1, 11):
+        with pytest.raises(ConfigError, match="load scale must be > 0 and <= 10"):
+            fixed.scaled(bad)
+
+
+def test_the_load_scale_setting_is_checked() -> None:
+    from hasuite.settings import suite_settings_from_env
+
+    assert suite_settings_from_env({"HASUITE_LOAD_SCALE": "0.25"}).load_scale == 0.25
+    with pytest.raises(ConfigError, match="load scale"):
+        suite_settings_from_env({"HASUITE_LOAD_SCALE": "0"})
+    with pytest.raises(ConfigError, match="bad HASUITE_"):
+        suite_settings_from_env({"HASUITE_LOAD_SCALE": "a lot"})

@@ -16,6 +16,7 @@ child's rusage (``os.wait4``) once it has exited.
 # the records is pure, in analysis/load.py.
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -100,6 +101,22 @@ class LoadProfile:
     def ramp_s(self) -> float:
         """Seconds until every user is spawned."""
         return self.users / self.spawn_rate
+
+    def scaled(self, factor: float) -> LoadProfile:
+        """This load times ``factor`` (users, spawn rate, fixed rate): for a machine that cannot
+        carry the profile as written. The name says so, and so does every report of it."""
+        if factor == 1.0:
+            return self
+        if not 0 < factor <= 10:
+            raise ConfigError(f"load scale must be > 0 and <= 10, got {factor:g}")
+        return dataclasses.replace(
+            self,
+            name=f"{self.name} x{factor:g}",
+            users=max(1, round(self.users * factor)),
+            spawn_rate=self.spawn_rate * factor,
+            fixed_rate=self.fixed_rate * factor,
+            description=f"{self.description} (scaled x{factor:g})".strip(),
+        )
 
 
 _REQUIRED = ("users", "spawn_rate", "duration_s")

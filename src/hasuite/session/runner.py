@@ -9,6 +9,7 @@ signal handlers).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -97,8 +98,11 @@ def run_experiments(
     timeout_multiplier: float | None = None,
     only_promises: Collection[str] | None = None,
     stack: StackSettings | None = None,
+    load_scale: float = 1.0,
 ) -> RunResult:
     """Run experiment files through chaoslib on ``target``; write ``reports/<run-id>/``.
+
+    ``load_scale`` multiplies every experiment's Locust load (SuiteSettings.load_scale).
 
     Must be called from the main thread (chaoslib installs signal handlers). Rollbacks always
     run (also when the stack was unhealthy before the fault). Ctrl-C stops the run after the
@@ -140,6 +144,8 @@ def run_experiments(
             if interrupted:
                 break
             experiment, options = loaded[path]
+            if options.load is not None and load_scale != 1.0:
+                options = dataclasses.replace(options, load=options.load.scaled(load_scale))
             session = ExperimentSession(
                 options=options,
                 promises=tuple(

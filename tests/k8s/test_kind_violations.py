@@ -104,6 +104,7 @@ def test_seeded_violation_fails_on_kind(
         experiments_dir=ROOT / "experiments",
         promises_path=ROOT / "suites" / "promises.yaml",
         probe_hz=suite.probe_hz,
+        load_scale=suite.load_scale,  # HASUITE_LOAD_SCALE: a small machine's kind
     )
     (experiment,) = result.experiments
     verdict = next(p for p in experiment.promises if p.id == seeded.promise)

@@ -491,10 +491,17 @@ def main(argv: list[str] | None = None) -> int:
             code: int = args.func(args)
     except HasuiteError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        return 2
+        code = 2
     except KeyboardInterrupt:
         console.print(f"[red]interrupted[/red] ({signals.signal_name()})")
-        return signals.exit_code(130)
+        code = signals.exit_code(130)
+    if signals.interrupted():
+        # A call abandoned by the interrupt (a rollback or a probe in a daemon thread) may still
+        # write to stderr: the interpreter's shutdown then aborted (SIGABRT, exit 134, seen on
+        # kind). Everything is written and every child is gone: leave now, with the code.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     return code
 
 

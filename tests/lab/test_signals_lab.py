@@ -24,8 +24,6 @@ import pytest
 
 from hasuite.drivers.local.lab import LocalLab
 
-from .conftest import TEST_LAB_DIR, TEST_PORT_BASE
-
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.chaos]
 
 EXPERIMENT = "django-instance-kill"
@@ -45,12 +43,17 @@ MULT = float(os.environ.get("HASUITE_TIMEOUT_MULTIPLIER", "1"))
 
 
 def _run_and_signal(
-    tmp_path: Path, marker: str, delay_s: float, sig: signal.Signals, twice: bool = False
+    lab: LocalLab,
+    tmp_path: Path,
+    marker: str,
+    delay_s: float,
+    sig: signal.Signals,
+    twice: bool = False,
 ) -> tuple[int, float, str, Path]:
     reports = tmp_path / "reports"
     env = {**os.environ, "HASUITE_REPORTS_DIR": str(reports), "PYTHONUNBUFFERED": "1"}
     argv = [sys.executable, "-m", "hasuite.cli", "run", EXPERIMENT]
-    argv += ["--lab-dir", str(TEST_LAB_DIR), "--port-base", str(TEST_PORT_BASE)]
+    argv += ["--lab-dir", str(lab.layout.root), "--port-base", str(lab.layout.port_base)]
     proc = subprocess.Popen(
         argv, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -105,7 +108,7 @@ def test_a_signal_in_each_phase_leaves_nothing_behind(
 ) -> None:
     marker, delay, status = PHASES[phase]
     lab.wait_healthy(time.monotonic() + 180 * MULT, quiet=True)
-    code, took, log, run_dir = _run_and_signal(tmp_path, marker, delay, sig)
+    code, took, log, run_dir = _run_and_signal(lab, tmp_path, marker, delay, sig)
     assert code == 128 + sig, f"exit {code}:\n{log[-3000:]}"
     assert took <= 10.0 * MULT, f"exited {took:.1f} s after {sig.name}:\n{log[-3000:]}"
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -123,7 +126,7 @@ def test_a_signal_in_each_phase_leaves_nothing_behind(
 def test_a_second_signal_exits_at_once_and_leaves_no_process(lab: LocalLab, tmp_path: Path) -> None:
     lab.wait_healthy(time.monotonic() + 180 * MULT, quiet=True)
     code, took, log, run_dir = _run_and_signal(
-        tmp_path, "fault injected", 0.0, signal.SIGTERM, twice=True
+        lab, tmp_path, "fault injected", 0.0, signal.SIGTERM, twice=True
     )
     assert code == 143, log[-3000:]
     assert took <= 3.0 * MULT, f"exited {took:.1f} s after the first signal"
@@ -137,7 +140,7 @@ def test_a_second_signal_exits_at_once_and_leaves_no_process(lab: LocalLab, tmp_
 
 def test_sighup_interrupts_like_the_others(lab: LocalLab, tmp_path: Path) -> None:
     lab.wait_healthy(time.monotonic() + 180 * MULT, quiet=True)
-    code, _, log, run_dir = _run_and_signal(tmp_path, "fault injected", 1.0, signal.SIGHUP)
+    code, _, log, run_dir = _run_and_signal(lab, tmp_path, "fault injected", 1.0, signal.SIGHUP)
     assert code == 129, log[-3000:]
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "INTERRUPTED"
     lab.wait_healthy(time.monotonic() + 120 * MULT, quiet=True)
@@ -163,7 +166,7 @@ def test_a_run_killed_mid_fault_is_repaired_by_the_next_lab_up(lab: LocalLab) ->
 
     lab.wait_healthy(time.monotonic() + 180 * MULT, quiet=True)
     proc = subprocess.run(
-        [sys.executable, "-c", KILLED_MID_FAULT, str(TEST_LAB_DIR), str(TEST_PORT_BASE)],
+        [sys.executable, "-c", KILLED_MID_FAULT, str(lab.layout.root), str(lab.layout.port_base)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -38,7 +38,7 @@ def test_reinstall_puts_the_handlers_back_inside_a_trap_only() -> None:
     assert signal.getsignal(signal.SIGTERM) is not signals._handle
 
 
-def test_children_are_read_from_proc_deepest_first(tmp_path: Path) -> None:
+def test_children_are_read_from_proc(tmp_path: Path) -> None:
     def proc(pid: int, ppid: int, comm: str = "sleep") -> None:
         (tmp_path / str(pid)).mkdir()
         (tmp_path / str(pid) / "stat").write_text(f"{pid} ({comm}) S {ppid} 1 1 0\n")
@@ -49,8 +49,10 @@ def test_children_are_read_from_proc_deepest_first(tmp_path: Path) -> None:
     proc(13, 10)
     proc(20, 1)
     (tmp_path / "self").mkdir()
-    assert signals.children(10, tmp_path) == [12, 11, 13]
-    assert signals.children(20, tmp_path) == []
+    from hasuite.drivers.local import procs
+
+    assert sorted(procs.children(10, tmp_path)) == [11, 12, 13]
+    assert procs.children(20, tmp_path) == []
 
 
 SCRIPT = textwrap.dedent(

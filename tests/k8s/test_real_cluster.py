@@ -511,32 +511,18 @@ def test_hpa_scales_out_and_back_under_rising_load(
     assert not run.errors, run.errors
 
 
+def _status(kube: KubeTarget, pod: str, container: str, field: str) -> str:
+    """One field of ``container``'s status in ``pod`` (restartCount, containerID, ...)."""
+    path = f"{{.status.containerStatuses[?(@.name=='{container}')].{field}}}"
+    return kubectl(kube, "-n", NAMESPACE, "get", "pod", pod, "-o", f"jsonpath={path}")
+
+
 def _restarts(kube: KubeTarget, pod: str, container: str) -> int:
-    out = kubectl(
-        kube,
-        "-n",
-        NAMESPACE,
-        "get",
-        "pod",
-        pod,
-        "-o",
-        f"jsonpath={{.status.containerStatuses[?(@.name=='{container}')].restartCount}}",
-    )
-    return int(out or 0)
+    return int(_status(kube, pod, container, "restartCount") or 0)
 
 
 def _container_id(kube: KubeTarget, pod: str, container: str) -> str:
-    out = kubectl(
-        kube,
-        "-n",
-        NAMESPACE,
-        "get",
-        "pod",
-        pod,
-        "-o",
-        f"jsonpath={{.status.containerStatuses[?(@.name=='{container}')].containerID}}",
-    )
-    return out.split("://", 1)[-1]
+    return _status(kube, pod, container, "containerID").split("://", 1)[-1]
 
 
 def test_a_crash_is_not_a_graceful_stop(kube: KubeTarget, stack_installed: bool) -> None:

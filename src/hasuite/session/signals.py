@@ -25,9 +25,10 @@ import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from hasuite.drivers.local import procs
 
 log = logging.getLogger(__name__)
 
@@ -66,36 +67,10 @@ def exit_code(default: int = 130) -> int:
     return 128 + _STATE.signum if _STATE.signum is not None else default
 
 
-def children(pid: int | None = None, proc: Path = Path("/proc")) -> list[int]:
-    """Every descendant of ``pid`` (default: this process), from /proc, deepest first."""
-    pid = os.getpid() if pid is None else pid
-    parents: dict[int, list[int]] = {}
-    for entry in proc.iterdir() if proc.is_dir() else ():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces and parentheses
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and fields[1].isdigit():
-            parents.setdefault(int(fields[1]), []).append(int(entry.name))
-    out: list[int] = []
-
-    def walk(p: int) -> None:
-        for child in parents.get(p, []):
-            walk(child)
-            out.append(child)
-
-    walk(pid)
-    return out
-
-
 def kill_children() -> int:
     """SIGKILL every descendant of this process; how many were signalled."""
     n = 0
-    for pid in children():
+    for pid in procs.children(os.getpid()):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
             n += 1

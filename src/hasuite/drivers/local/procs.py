@@ -8,10 +8,10 @@ import signal
 from pathlib import Path
 
 
-def children(pid: int) -> list[int]:
+def children(pid: int, proc: Path = Path("/proc")) -> list[int]:
     """Every descendant of `pid` (by parent pid), deepest last."""
     by_parent: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
+    for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:

@@ -54,6 +54,8 @@ def _run_and_signal(
     env = {**os.environ, "HASUITE_REPORTS_DIR": str(reports), "PYTHONUNBUFFERED": "1"}
     argv = [sys.executable, "-m", "hasuite.cli", "run", EXPERIMENT]
     argv += ["--lab-dir", str(lab.layout.root), "--port-base", str(lab.layout.port_base)]
+    if lab.stack.profile:
+        argv += ["--profile", lab.stack.profile]
     proc = subprocess.Popen(
         argv, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -109,6 +110,7 @@ def run_experiments(
     current experiment's rollbacks; the summary is then marked INTERRUPTED. ``only_promises``
     narrows what each experiment judges (default: all it names).
     """
+    from chaoslib.exceptions import InterruptExecution
     from chaoslib.run import Runner
     from chaoslib.types import Strategy
 
@@ -172,13 +174,8 @@ def run_experiments(
                     settings,
                     experiment_vars=({"run_dir": str(run_dir), "target": target.name}, {}),
                 )
-            except KeyboardInterrupt:
-                # Escaped chaoslib (e.g. a second Ctrl-C): rollbacks may not have run.
-                journal = {"status": "interrupted"}
-                try:
-                    bounded(target.restore, UNDO_S, "restore the stack after the interrupt")
-                except (HasuiteError, KeyboardInterrupt) as exc:
-                    log.warning("restore after the interrupt: %s", exc)
+            except (KeyboardInterrupt, InterruptExecution) as exc:
+                journal = _escaped(target, exc)
             finally:
                 REGISTRY.clear(session)
             if journal.get("status") == "interrupted":
@@ -199,6 +196,19 @@ def run_experiments(
             "again"
         )
     return RunResult(run_id=run_id, run_dir=run_dir, status=status, experiments=results)
+
+
+def _escaped(target: Target, exc: BaseException) -> dict[str, Any]:
+    """An interrupt escaped chaoslib (e.g. a second Ctrl-C): rollbacks may not have run. Its own
+    SIGTERM handler is in place until the control's first hook puts ours back: a SIGTERM in
+    that window arrives as chaoslib's InterruptExecution."""
+    if not isinstance(exc, KeyboardInterrupt):
+        signals.record(signal.SIGTERM)
+    try:
+        bounded(target.restore, UNDO_S, "restore the stack after the interrupt")
+    except (HasuiteError, KeyboardInterrupt) as err:
+        log.warning("restore after the interrupt: %s", err)
+    return {"status": "interrupted"}
 
 
 @dataclass

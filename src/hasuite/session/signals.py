@@ -58,6 +58,12 @@ def interrupted() -> bool:
     return _STATE.signum is not None
 
 
+def record(signum: int) -> None:
+    """A signal someone else's handler took (chaoslib's SIGTERM): this run was interrupted."""
+    if _STATE.signum is None:
+        _STATE.signum, _STATE.count = signum, 1
+
+
 def signal_name() -> str:
     return signal.Signals(_STATE.signum).name if _STATE.signum is not None else "no signal"
 

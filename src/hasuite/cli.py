@@ -157,7 +157,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     rendered = render_run(result.run_dir, secrets=secrets)
     out.print(verdict_table(rendered.run))
     out.print(f"report: {rendered.html}\njunit: {rendered.junit}\nhistory: {rendered.history}")
-    if result.status.value == "INTERRUPTED":
+    if result.status.value == "INTERRUPTED" or signals.interrupted():
+        # a signal after the last verdict (the run is complete and reported) still ends the
+        # command as interrupted: CI asked it to stop
         return signals.exit_code(130)
     return 0 if result.status.value in ("PASS", "SKIPPED") else 1
 

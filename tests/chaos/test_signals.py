@@ -96,3 +96,15 @@ def test_a_second_signal_exits_at_once_and_kills_the_children() -> None:
         time.sleep(0.1)
     else:
         pytest.fail(f"child {child} outlived the second signal")
+
+
+def test_a_signal_inside_deferred_waits_for_the_block_to_end() -> None:
+    """A run folder file being written is finished before the interrupt is raised."""
+    done: list[str] = []
+    with pytest.raises(KeyboardInterrupt), signals.trap():
+        with signals.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # the handler has run by now: it must not have raised
+            done.append("written")
+        done.append("never")  # the interrupt is raised as the block ends
+    assert done == ["written"] and signals.exit_code() == 143

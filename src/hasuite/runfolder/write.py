@@ -34,7 +34,14 @@ def iso(wall: float | None) -> str | None:
 
 
 def dump(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    """Write ``data`` as JSON through a temporary file: ``path`` is never left half-written
+    (a killed or interrupted run left an empty summary.json)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def new_run_id(now: float | None = None) -> str:

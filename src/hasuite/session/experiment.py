@@ -579,9 +579,10 @@ class ExperimentSession:
             measurements=measurements,
             dir=str(self.out_dir),
         )
-        failed = write_experiment(self._record())
-        if failed:
-            self._run_folder_incomplete(failed)
+        with signals.deferred():  # a signal waits for the folder's files to be complete
+            failed = write_experiment(self._record())
+            if failed:
+                self._run_folder_incomplete(failed)
         return self.result
 
     def _run_folder_incomplete(self, failed: list[str]) -> None:

@@ -232,15 +232,16 @@ class _Summary:
         status = Verdict.INTERRUPTED if interrupted else _run_status(results)
         path = self.run_dir / "summary.json"
         try:
-            write_summary(
-                self.run_dir,
-                run_id=self.run_id,
-                target=self.target,
-                started=self.started,
-                finished=finished,
-                status=status.value,
-                experiments=_summary_entries(files, results, interrupted),
-            )
+            with signals.deferred():
+                write_summary(
+                    self.run_dir,
+                    run_id=self.run_id,
+                    target=self.target,
+                    started=self.started,
+                    finished=finished,
+                    status=status.value,
+                    experiments=_summary_entries(files, results, interrupted),
+                )
         except OSError as exc:
             # a full disk: the experiments' folders keep what they hold; the run goes on (its
             # rollbacks must run) and its end says the summary is missing

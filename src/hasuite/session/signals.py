@@ -44,6 +44,8 @@ class _State:
     signum: int | None = None
     count: int = 0
     depth: int = 0
+    deferring: int = 0  # inside deferred(): the first signal waits for the block's end
+    pending: bool = False
 
 
 _STATE = _State()
@@ -90,10 +92,27 @@ def _handle(signum: int, frame: FrameType | None) -> None:
     if _STATE.count == 1:
         _STATE.signum = signum
         log.warning("%s: interrupting the run (rollbacks run; a second signal exits at once)", name)
+        if _STATE.deferring:
+            _STATE.pending = True  # raised when the file being written is complete
+            return
         raise KeyboardInterrupt(name)
     killed = kill_children()
     os.write(2, f"{name} again: exiting now ({killed} child process(es) killed)\n".encode())
     os._exit(exit_code())
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """The first signal waits until the block is done (a run folder file being written: a file
+    cut in half by the interrupt was left empty); a second one still exits at once."""
+    _STATE.deferring += 1
+    try:
+        yield
+    finally:
+        _STATE.deferring -= 1
+        if not _STATE.deferring and _STATE.pending:
+            _STATE.pending = False
+            raise KeyboardInterrupt(signal_name())
 
 
 def reinstall() -> None:
@@ -111,7 +130,7 @@ def trap() -> Iterator[None]:
         return
     previous: dict[int, Any] = {}
     if _STATE.depth == 0:
-        _STATE.signum, _STATE.count = None, 0
+        _STATE.signum, _STATE.count, _STATE.pending = None, 0, False
         previous = {sig: signal.signal(sig, _handle) for sig in SIGNALS}
     _STATE.depth += 1
     try:

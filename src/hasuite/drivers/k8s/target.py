@@ -247,8 +247,9 @@ class KubeTarget:
         left = self.heal()
         if left:
             raise InjectionError(
-                "partition rules could not be removed: " + "; ".join(left) + "; `hasuite up "
-                "--target kind` removes them from every shop pod"
+                "partition rules could not be removed: " + "; ".join(left) + "; delete the "
+                f"pod (`kubectl --context {self.context} -n {NAMESPACE} delete pod NAME`): the "
+                "rules live in its network namespace and go with it"
             )
 
     def _peer_addresses(

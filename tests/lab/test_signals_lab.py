@@ -109,7 +109,7 @@ def test_a_signal_in_each_phase_leaves_nothing_behind(
     lab: LocalLab, tmp_path: Path, phase: str, sig: signal.Signals
 ) -> None:
     marker, delay, status = PHASES[phase]
-    lab.wait_healthy(time.monotonic() + 180 * MULT, quiet=True)
+    lab.up(timeout_s=240)  # idempotent; an earlier lab test may have brought it down
     code, took, log, run_dir = _run_and_signal(lab, tmp_path, marker, delay, sig)
     assert code == 128 + sig, f"exit {code}:\n{log[-3000:]}"
     assert took <= 10.0 * MULT, f"exited {took:.1f} s after {sig.name}:\n{log[-3000:]}"
@@ -126,7 +126,7 @@ def test_a_signal_in_each_phase_leaves_nothing_behind(
 
 
 def test_a_second_signal_exits_at_once_and_leaves_no_process(lab: LocalLab, tmp_path: Path) -> None:
-    lab.wait_healthy(time.monotonic() + 180 * MULT, quiet=True)
+    lab.up(timeout_s=240)  # idempotent; an earlier lab test may have brought it down
     code, took, log, run_dir = _run_and_signal(
         lab, tmp_path, "fault injected", 0.0, signal.SIGTERM, twice=True
     )
@@ -141,7 +141,7 @@ def test_a_second_signal_exits_at_once_and_leaves_no_process(lab: LocalLab, tmp_
 
 
 def test_sighup_interrupts_like_the_others(lab: LocalLab, tmp_path: Path) -> None:
-    lab.wait_healthy(time.monotonic() + 180 * MULT, quiet=True)
+    lab.up(timeout_s=240)  # idempotent; an earlier lab test may have brought it down
     code, _, log, run_dir = _run_and_signal(lab, tmp_path, "fault injected", 1.0, signal.SIGHUP)
     assert code == 129, log[-3000:]
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "INTERRUPTED"
@@ -166,7 +166,7 @@ def test_a_run_killed_mid_fault_is_repaired_by_the_next_lab_up(lab: LocalLab) ->
     from hasuite.drivers.local.lab import LocalLab as Lab
     from hasuite.settings import project_dir
 
-    lab.wait_healthy(time.monotonic() + 180 * MULT, quiet=True)
+    lab.up(timeout_s=240)  # idempotent; an earlier lab test may have brought it down
     proc = subprocess.run(
         [sys.executable, "-c", KILLED_MID_FAULT, str(lab.layout.root), str(lab.layout.port_base)],
         capture_output=True,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from hasuite.model import Sample
 
@@ -41,3 +41,14 @@ def fmt(value: float) -> str:
     if abs(value) >= 1:
         return f"{value:.2f}".rstrip("0").rstrip(".")
     return f"{value:.3g}"
+
+
+#: Keys named in a measurement's detail; the rest are counted.
+SHOWN_KEYS = 5
+
+
+def key_list(keys: Sequence[str]) -> str:
+    """The first keys and how many more: ``"a, b, c, d, e, ... (3 more)"``."""
+    shown = ", ".join(keys[:SHOWN_KEYS])
+    more = len(keys) - SHOWN_KEYS
+    return shown + (f", ... ({more} more)" if more > 0 else "")

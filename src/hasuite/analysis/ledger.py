@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hasuite.analysis._util import fmt
+from hasuite.analysis._util import fmt, key_list
 from hasuite.model import LEDGER_SOURCES, LedgerCheck, LedgerEntry, Measurement, OrderReadBack
 
 __all__ = [
@@ -18,13 +18,6 @@ __all__ = [
     "measure_lost",
     "measure_unconfirmed",
 ]
-
-_SHOWN = 5  # keys named in a detail
-
-
-def _keys(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_SHOWN])
-    return shown + (f", ... ({len(keys) - _SHOWN} more)" if len(keys) > _SHOWN else "")
 
 
 def _sources(entries: Iterable[LedgerEntry]) -> list[str]:
@@ -95,13 +88,13 @@ def measure_lost(
         f"({_per_source(mine, set(lost) | set(late) | set(pending))})"
     ]
     if lost:
-        parts.append(f"absent: {_keys(lost)}")
+        parts.append(f"absent: {key_list(lost)}")
     if late:
-        parts.append(f"ran after the {fmt(deadline_s or 0)} s deadline: {_keys(late)}")
+        parts.append(f"ran after the {fmt(deadline_s or 0)} s deadline: {key_list(late)}")
     if pending:
         parts.append(
             f"{len(pending)} not run at the read-back, before their {fmt(deadline_s or 0)} s "
-            f"deadline (counted: unsettled is not a pass): {_keys(pending)}"
+            f"deadline (counted: unsettled is not a pass): {key_list(pending)}"
         )
     value = float(bad)
     return Measurement(
@@ -133,7 +126,7 @@ def measure_duplicates(
     extra = sum(check.executions[k] - 1 for k in doubled)
     detail = f"{len(doubled)} of {len(keys)} acknowledged {kind}s ran more than once"
     if doubled:
-        detail += f" ({extra} extra executions: {_keys(doubled)})"
+        detail += f" ({extra} extra executions: {key_list(doubled)})"
     return Measurement(name=name, value=float(len(doubled)), unit="count", detail=detail)
 
 
@@ -194,9 +187,9 @@ def measure_unconfirmed(
         f"{fmt(within_s)} s after the recovery ({_per_source(mine, bad)})"
     ]
     if never:
-        parts.append(f"never confirmed: {_keys(never)}")
+        parts.append(f"never confirmed: {key_list(never)}")
     if late:
-        parts.append(f"confirmed late: {_keys(late)}")
+        parts.append(f"confirmed late: {key_list(late)}")
     if not_due:
         parts.append(f"{len(not_due)} still pending at the read-back before their deadline")
     if absent:

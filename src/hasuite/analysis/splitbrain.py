@@ -21,12 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from hasuite.analysis._util import fmt
+from hasuite.analysis._util import fmt, key_list
 from hasuite.model import LedgerCheck, LedgerEntry, Measurement, RoleObservation
 
 __all__ = ["PartitionWindow", "SortedWrites", "dual_primary_spans", "measure_partition", "sort"]
-
-_SHOWN = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,9 +104,14 @@ def dual_primary_spans(
     return spans
 
 
-def _keys(keys: Sequence[str]) -> str:
-    shown = ", ".join(keys[:_SHOWN])
-    return shown + (f", ... ({len(keys) - _SHOWN} more)" if len(keys) > _SHOWN else "")
+def _count(name: str, keys: Sequence[str], what: str) -> Measurement:
+    """A count of ``keys`` as a measurement: ``what`` says of what; the first keys are named."""
+    return Measurement(
+        name=name,
+        value=float(len(keys)),
+        unit="count",
+        detail=f"{len(keys)} {what}" + (f": {key_list(keys)}" if keys else ""),
+    )
 
 
 def measure_partition(
@@ -152,32 +155,16 @@ def measure_partition(
     s = sort(mine, check, window)
     return (
         *out,
-        Measurement(
-            name=f"lost_{kind}s",
-            value=float(len(s.lost)),
-            unit="count",
-            detail=f"{len(s.lost)} of {s.acknowledged} acknowledged lost"
-            + (f": {_keys(s.lost)}" if s.lost else ""),
+        _count(f"lost_{kind}s", s.lost, f"of {s.acknowledged} acknowledged lost"),
+        _count(
+            f"split_brain_{kind}s",
+            s.split_brain,
+            f"acknowledged by the cut-off {window.member} after the cut",
         ),
-        Measurement(
-            name=f"split_brain_{kind}s",
-            value=float(len(s.split_brain)),
-            unit="count",
-            detail=f"{len(s.split_brain)} acknowledged by the cut-off {window.member} after the "
-            "cut" + (f": {_keys(s.split_brain)}" if s.split_brain else ""),
+        _count(
+            f"split_brain_lost_{kind}s",
+            s.split_brain_lost,
+            f"of the {len(s.split_brain)} split-brain writes lost",
         ),
-        Measurement(
-            name=f"split_brain_lost_{kind}s",
-            value=float(len(s.split_brain_lost)),
-            unit="count",
-            detail=f"{len(s.split_brain_lost)} of the {len(s.split_brain)} split-brain writes lost"
-            + (f": {_keys(s.split_brain_lost)}" if s.split_brain_lost else ""),
-        ),
-        Measurement(
-            name=f"duplicated_{kind}s",
-            value=float(len(s.duplicated)),
-            unit="count",
-            detail=f"{len(s.duplicated)} present more than once"
-            + (f": {_keys(s.duplicated)}" if s.duplicated else ""),
-        ),
+        _count(f"duplicated_{kind}s", s.duplicated, "present more than once"),
     )

@@ -62,8 +62,9 @@ SCRIPT = textwrap.dedent(
 
     child = subprocess.Popen(["sleep", "60"])
     with signals.trap():
-        print(child.pid, flush=True)  # the handlers are in place
         try:
+            # inside the try: a signal that lands as the pid is written is still caught
+            print(child.pid, flush=True)  # the handlers are in place
             time.sleep(30)
         except KeyboardInterrupt:
             print("interrupted", flush=True)

@@ -67,6 +67,10 @@ class DjangoSettings:
     #: seconds gunicorn keeps an idle connection from nginx; must exceed nginx's upstream one
     gunicorn_keepalive: int = 75
     prestop_delay_s: int = 5
+    #: the HPA's maxReplicas (its minReplicas is `replicas`); equal to `replicas`, it cannot scale
+    hpa_max_replicas: int = 6
+    #: the HPA's target: average CPU use, in % of the pods' CPU request
+    hpa_cpu_utilization: int = 60
     #: beat re-enqueues confirmations of orders pending this long (s); 0 = never
     confirm_sweep_s: int = 0
     #: seeded violation (suite profiles only): every N-th committed order vanishes; 0 = off
@@ -233,6 +237,8 @@ _RANGES: dict[str, tuple[int, int | None]] = {
     "pooler.default_pool_size": (1, None),
     "django.replicas": (1, None),
     "django.gunicorn_workers": (1, None),
+    "django.hpa_max_replicas": (1, None),
+    "django.hpa_cpu_utilization": (1, None),
     "celery.workers": (1, None),
     "celery.concurrency": (1, None),
     "celery.beat_interval": (1, None),
@@ -278,6 +284,12 @@ def load_stack(path: Path | None = None, profile: str | None = None) -> StackSet
         raw = deep_merge(raw, profiles[profile])
     stack = _build(StackSettings, raw, "", str(path))
     _check_ranges(stack, f"{path}" + (f" (profile {profile})" if profile else ""))
+    if stack.django.hpa_max_replicas < stack.django.replicas:
+        raise ConfigError(
+            f"{path}: django.hpa_max_replicas {stack.django.hpa_max_replicas} is below "
+            f"django.replicas {stack.django.replicas} (the HPA's minimum); Kubernetes refuses "
+            "an HPA whose maxReplicas is below its minReplicas: raise django.hpa_max_replicas"
+        )
     if stack.patroni.ttl < 20:
         raise ConfigError(f"{path}: patroni.ttl {stack.patroni.ttl} < 20; Patroni enforces >= 20")
     if stack.nginx.upstream_keepalive_timeout >= stack.django.gunicorn_keepalive:

@@ -50,6 +50,13 @@ SEEDED_ON_KIND = [
         "REDIS-FAILOVER",
         r"time to new master (at least )?[\d.]+ s > 30 s",
     ),
+    # HPA maximum = minimum: under the rising load desiredReplicas never leaves the minimum
+    Seeded(
+        "hpa-scales-violated",
+        "django-hpa-scale",
+        "HPA-SCALES",
+        r"hpa scale up at least [\d.]+ s > 120 s",
+    ),
     # Patroni ttl 60 s (written to the DCS): the leader's lock outlives the 30 s bound
     Seeded(
         "pg-failover-violated",

@@ -101,6 +101,17 @@ def test_django_drains_before_sigkill(objects: list[dict[str, Any]]) -> None:
     assert pod["topologySpreadConstraints"]
 
 
+def test_the_hpa_spans_the_app_replicas_to_its_maximum(objects: list[dict[str, Any]]) -> None:
+    spec = find(objects, "HorizontalPodAutoscaler", "django")["spec"]
+    assert spec["scaleTargetRef"]["name"] == "django"
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (STACK.django.replicas, 6)
+    cpu = spec["metrics"][0]["resource"]
+    assert cpu["name"] == "cpu" and cpu["target"]["averageUtilization"] == 60
+    # the seeded HPA-SCALES violation: a maximum equal to the minimum cannot scale
+    seeded = render.build_django_hpa(load_stack(profile="hpa-scales-violated"))["spec"]
+    assert seeded["maxReplicas"] == seeded["minReplicas"] == STACK.django.replicas
+
+
 def test_every_container_requests_cpu(objects: list[dict[str, Any]]) -> None:
     missing = [
         f"{d['kind']}/{d['metadata']['name']}:{c['name']}"

@@ -48,3 +48,13 @@ def test_a_profile_that_breaks_the_pairing_is_refused_by_name(tmp_path: Path) ->
     assert load_stack(path).django.gunicorn_keepalive == 75  # the profile is not applied
     with pytest.raises(ConfigError, match=r"django\.gunicorn_keepalive 5:"):
         load_stack(path, profile="short-keepalive")
+
+
+def test_an_hpa_maximum_below_the_replicas_is_refused(tmp_path: Path) -> None:
+    path = _stack_file(tmp_path, "django: {replicas: 3, hpa_max_replicas: 2}\n")
+    with pytest.raises(ConfigError) as err:
+        load_stack(path)
+    text = str(err.value)
+    assert str(path) in text and "django.hpa_max_replicas 2" in text
+    assert "raise django.hpa_max_replicas" in text
+    assert load_stack(_stack_file(tmp_path, "django: {hpa_max_replicas: 3}\n")).django.replicas == 3

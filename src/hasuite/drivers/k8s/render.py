@@ -6,6 +6,8 @@ Rendered (each file starts with a GENERATED header; edit this module or env/stac
 - ``env/k8s/base/generated/shop-env.yaml``: the app's SHOP_* settings (ConfigMap, envFrom)
 - ``env/k8s/base/generated/django.yaml``: the Django Deployment (termination grace and preStop
   sized from gunicorn's graceful timeout)
+- ``env/k8s/base/generated/django-hpa.yaml``: the app's HPA (minimum ``replicas``, maximum
+  ``hpa_max_replicas``)
 - ``env/k8s/base/generated/nginx-config.yaml``: nginx.conf (upstream retry/timeouts)
 - ``env/k8s/base/generated/postgresql.yaml``: the Zalando ``postgresql`` CR (Patroni timing,
   connection pooler)
@@ -202,6 +204,45 @@ def build_django(stack: StackSettings) -> dict[str, Any]:
                     ],
                     "affinity": preferred_spread(labels),
                     "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def build_django_hpa(stack: StackSettings) -> dict[str, Any]:
+    """HPA-SCALES: the app's CPU-based HorizontalPodAutoscaler, from `replicas` (its minimum) to
+    `hpa_max_replicas`. It needs metrics-server and a CPU request on every container of the pod
+    (build_django)."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "django", "labels": _labels("django")},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "django"},
+            "minReplicas": stack.django.replicas,
+            "maxReplicas": stack.django.hpa_max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": stack.django.hpa_cpu_utilization,
+                        },
+                    },
+                }
+            ],
+            "behavior": {
+                "scaleUp": {
+                    "stabilizationWindowSeconds": 0,
+                    "policies": [{"type": "Pods", "value": 2, "periodSeconds": 15}],
+                },
+                # The HPA-SCALES promise allows this window + 60 s for the return to the minimum.
+                "scaleDown": {
+                    "stabilizationWindowSeconds": 120,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 30}],
                 },
             },
         },
@@ -415,6 +456,7 @@ def _base_generated(stack: StackSettings) -> dict[str, list[dict[str, Any]]]:
     return {
         "shop-env.yaml": [build_shop_env(stack)],
         "django.yaml": [build_django(stack)],
+        "django-hpa.yaml": [build_django_hpa(stack)],
         "nginx-config.yaml": [build_nginx_config(stack)],
         "postgresql.yaml": [build_postgresql(stack)],
     }

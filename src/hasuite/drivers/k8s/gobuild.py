@@ -82,6 +82,13 @@ class GoBuild:
     replace: tuple[tuple[str, str], ...] = ()
     ldflags: str = "-s -w"
     source_dir: Path | None = None  # our own main package / go files copied into the wrapper
+    #: build inside the module's own source (its go.mod, replace directives and go.sum), not in
+    #: a wrapper: for programs whose module only builds with its own replaces (package paths
+    #: are then relative, "./cmd/operator")
+    in_module: bool = False
+    #: module paths whose checksums the checksum database does not know (GONOSUMDB): their
+    #: go.sum lines are trusted as the module ships them
+    no_sumdb: tuple[str, ...] = ()
 
     def key(self, go_version: str) -> str:
         return content_hash(
@@ -92,6 +99,8 @@ class GoBuild:
                 "replace": self.replace,
                 "ldflags": self.ldflags,
                 "go": go_version,
+                "in_module": self.in_module,
+                "no_sumdb": self.no_sumdb,
             },
             *([self.source_dir] if self.source_dir else []),
         )
@@ -108,6 +117,12 @@ def go_version() -> str:
     return run_step(["go", "env", "GOVERSION"], step="go version", timeout_s=30).strip()
 
 
+def cached_build(spec: GoBuild, cache: Path = CACHE_ROOT) -> Path | None:
+    """The folder with ``spec``'s binaries when an earlier build left all of them, else None."""
+    out = cache / "go" / f"{spec.name}-{spec.version}-{spec.key(go_version())}" / "bin"
+    return out if all((out / b).is_file() for b, _ in spec.programs) else None
+
+
 def build_go(spec: GoBuild, *, cache: Path = CACHE_ROOT, progress: Progress = print) -> Path:
     """The folder with ``spec``'s binaries: cached, or built now (atomically: all or nothing)."""
     if shutil.which("go") is None:
@@ -115,36 +130,22 @@ def build_go(spec: GoBuild, *, cache: Path = CACHE_ROOT, progress: Progress = pr
             f"building {spec.name} needs the Go toolchain (go) on PATH; install Go 1.24+ "
             "(https://go.dev/doc/install)"
         )
-    key = spec.key(go_version())
-    out = cache / "go" / f"{spec.name}-{spec.version}-{key}"
-    if all((out / "bin" / b).is_file() for b, _ in spec.programs):
-        return out / "bin"
+    done = cached_build(spec, cache)
+    if done is not None:
+        return done
+    out = cache / "go" / f"{spec.name}-{spec.version}-{spec.key(go_version())}"
     (cache / "go").mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=cache / "go"))
     try:
         mod = work / "mod"
-        mod.mkdir()
-        if spec.source_dir:
-            for f in spec.source_dir.iterdir():
-                if f.is_file() and f.name != "go.mod":
-                    shutil.copy(f, mod / f.name)
-        (mod / "go.mod").write_text(spec.go_mod())
-        imports = [p for _, p in spec.programs if p != "."]
-        if imports:
-            body = "\n".join(f'\t_ "{p}"' for p in imports)
-            (mod / "tools.go").write_text(
-                f"//go:build tools\n\npackage tools\n\nimport (\n{body}\n)\n"
-            )
         env = {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+        if spec.no_sumdb:
+            env["GONOSUMDB"] = ",".join(spec.no_sumdb)
         start = time.monotonic()
-        progress(f"building {spec.name} {spec.version} (go mod tidy)")
-        run_step(
-            ["go", "mod", "tidy"],
-            step=f"{spec.name}: go mod tidy ({spec.module or 'own source'} {spec.version})",
-            timeout_s=900,
-            cwd=mod,
-            env=env,
-        )
+        if spec.in_module:
+            _module_source(spec, mod, env, progress)
+        else:
+            _wrapper_module(spec, mod, env, progress)
         (work / "bin").mkdir()
         times = {}
         for binary, package in spec.programs:
@@ -179,6 +180,49 @@ def build_go(spec: GoBuild, *, cache: Path = CACHE_ROOT, progress: Progress = pr
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return out / "bin"
+
+
+def _wrapper_module(spec: GoBuild, mod: Path, env: dict[str, str], progress: Progress) -> None:
+    """A module of our own that requires ``spec.module`` and imports its programs."""
+    mod.mkdir()
+    if spec.source_dir:
+        for f in spec.source_dir.iterdir():
+            if f.is_file() and f.name != "go.mod":
+                shutil.copy(f, mod / f.name)
+    (mod / "go.mod").write_text(spec.go_mod())
+    imports = [p for _, p in spec.programs if p != "."]
+    if imports:
+        body = "\n".join(f'\t_ "{p}"' for p in imports)
+        (mod / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{body}\n)\n")
+    progress(f"building {spec.name} {spec.version} (go mod tidy)")
+    run_step(
+        ["go", "mod", "tidy"],
+        step=f"{spec.name}: go mod tidy ({spec.module or 'own source'} {spec.version})",
+        timeout_s=900,
+        cwd=mod,
+        env=env,
+    )
+
+
+def _module_source(spec: GoBuild, mod: Path, env: dict[str, str], progress: Progress) -> None:
+    """``spec.module``'s own source from the module proxy, copied writable to ``mod``."""
+    progress(f"building {spec.name} {spec.version} (go mod download)")
+    what = f"{spec.module}@{spec.version}"
+    out = run_step(
+        ["go", "mod", "download", "-json", what],
+        step=f"{spec.name}: go mod download {what}",
+        timeout_s=900,
+        cwd=mod.parent,
+        env={k: v for k, v in env.items() if k != "GOFLAGS"},  # outside a module: no -mod
+    )
+    try:
+        source = Path(json.loads(out)["Dir"])
+    except (ValueError, KeyError) as exc:
+        raise BuildError(f"{spec.name}: go mod download {what} named no source folder") from exc
+    shutil.copytree(source, mod)
+    for path in [mod, *mod.rglob("*")]:  # the module cache is read-only
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o200)
 
 
 @dataclass(frozen=True, kw_only=True)

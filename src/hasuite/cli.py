@@ -204,6 +204,37 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0 if all(r.within_tolerance for r in results) else 1
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    """One experiment N times on one lab, in this process: does anything grow or drift?"""
+    from hasuite.local_run import run_local
+    from hasuite.soak import soak
+
+    lab = _lab(args)
+    reports = lab.suite.reports_dir
+    if not reports.is_absolute():
+        reports = project_dir() / reports
+    soak_file = reports / f"soak-{args.experiment}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    start = time.monotonic()
+    with _locked(lab):
+        _, judgement = soak(
+            lab,
+            args.experiment,
+            runs=args.runs,
+            run_once=lambda name: run_local([name], lab),
+            drift_of=tuple(args.drift_of),
+            out=soak_file,
+            progress=lambda msg: console.print(
+                f"[dim]{time.monotonic() - start:6.1f}s[/dim] {msg}", markup=False
+            ),
+        )
+    for line in [*judgement.notes, *judgement.unknown, *judgement.findings]:
+        out.print(f"  {line}", markup=False, highlight=False)
+    out.print(f"soak {args.experiment} x{args.runs}: {judgement.verdict.value}; {soak_file}")
+    if signals.interrupted():
+        return signals.exit_code(130)
+    return 0 if judgement.verdict.value == "PASS" else 1
+
+
 def _kube_options(args: argparse.Namespace) -> Any:
     from hasuite.drivers.k8s.commands import build_options
 
@@ -351,6 +382,23 @@ def _kube_opts(p: argparse.ArgumentParser, *, dry_run: bool = True) -> None:
     )
 
 
+def _soak_parser(sub: Any, lab_opts: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser(
+        "soak", help="run one experiment N times on one lab: do resources grow, does it drift?"
+    )
+    lab_opts(p)
+    p.add_argument("experiment", nargs="?", default="django-instance-kill")
+    p.add_argument("--runs", type=int, default=10, help="how many runs (default 10)")
+    p.add_argument(
+        "--drift-of",
+        nargs="+",
+        default=["max_success_gap_s", "instance_ready_s"],
+        metavar="MEASUREMENT",
+        help="measurements that must not drift (default: max_success_gap_s instance_ready_s)",
+    )
+    p.set_defaults(func=cmd_soak)
+
+
 # size: every subcommand and option in one tree, in the order of --help.
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -434,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pause lengths in seconds (default 2 5 10)",
     )
     p.set_defaults(func=cmd_calibrate)
+    _soak_parser(sub, lab_opts)
     p = sub.add_parser(
         "report",
         help="re-render a run's report.html, junit.xml and history lines; or compare two runs",

@@ -40,6 +40,10 @@ class Seeded:
     reason: str  # regex the FAIL reason must contain
 
 
+#: The first four are the ones the issue names. On this 2-core machine the production settings
+#: fail ROLLOUT, REDIS-FAILOVER and PG-FAILOVER on kind too (README, "kind on this machine"), so
+#: their FAIL here shows the seeded reason, not a flip. PG-SWITCHOVER, POOLER and HPA-SCALES'
+#: scale-up check pass with the production settings on kind: those three are the flips.
 SEEDED_ON_KIND = [
     # no preStop: SIGTERM races the endpoint removal, nginx still sends to a closing pod
     Seeded("rollout-violated", "django-rollout", "ROLLOUT", r"failed requests \d+ != 0"),
@@ -57,6 +61,15 @@ SEEDED_ON_KIND = [
         "HPA-SCALES",
         r"hpa scale up at least [\d.]+ s > 120 s",
     ),
+    # no termination grace: kubelet SIGKILLs Patroni right after SIGTERM, no lock hand-over
+    Seeded(
+        "pg-switchover-violated",
+        "postgres-leader-stop",
+        "PG-SWITCHOVER",
+        r"write outage (at least )?[\d.]+ s > 10 s",
+    ),
+    # one PgBouncer: the Service has no other endpoint while kubelet restarts it
+    Seeded("pooler-violated", "pooler-kill", "POOLER", r"write outage (at least )?[\d.]+ s > 5 s"),
     # Patroni ttl 60 s (written to the DCS): the leader's lock outlives the 30 s bound
     Seeded(
         "pg-failover-violated",

@@ -99,8 +99,9 @@ class GoBuild:
                 "replace": self.replace,
                 "ldflags": self.ldflags,
                 "go": go_version,
-                "in_module": self.in_module,
-                "no_sumdb": self.no_sumdb,
+                # only when set: the builds that predate them keep their cache keys
+                **({"in_module": True} if self.in_module else {}),
+                **({"no_sumdb": self.no_sumdb} if self.no_sumdb else {}),
             },
             *([self.source_dir] if self.source_dir else []),
         )

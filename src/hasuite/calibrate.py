@@ -9,29 +9,36 @@ is reported raw: it is never clamped, rounded away or corrected.
 
 Where the error comes from (all of it is reported, none of it subtracted):
 
-- start edge: the outage starts at the LAST SUCCESS before the failures, i.e. up to one probe
-  period (plus that request's latency) before the pause. The probes' timeout does not move this
-  edge, it delays the *detection*: SIGSTOP keeps nginx's listening socket, so requests are
-  accepted by the kernel and hang; the first failure is only recorded when the first hung
+- start edge: the outage starts between the LAST SUCCESS before the failures and the sending of
+  the first failed request; ``build_outages`` takes the middle. The probes' timeout does not
+  move this edge, it delays the *detection*: SIGSTOP keeps nginx's listening socket, so requests
+  are accepted by the kernel and hang; the first failure is only recorded when the first hung
   request times out, ``timeout_s`` after it was sent (``detection_s``). A pause shorter than the
-  timeout produces no failure at all, only slow answers: the probes measure 0.
-- end edge: requests sent less than ``timeout_s`` before the resume are still waiting in the
-  queue and are answered right after the SIGCONT, so the first success lands at resume + the
-  app's latency (``end_lag_s``).
-- ``measure_outage`` rounds the outage UP to the probe resolution (1 / probe_hz), so it never
-  under-reports: the error carries up to one resolution step on top.
+  timeout produces no failure at all, only slow answers: the probes measure 0 (so the rounds
+  probe with a 0.5 s timeout, shorter than the shortest pause).
+- end edge: between the last timeout and the first success. Requests sent less than
+  ``timeout_s`` before the resume are still waiting in the queue and are answered right after
+  the SIGCONT, so the first success lands at resume + the app's latency (``end_lag_s``).
+- a bracket wider than two probe periods (a slow answer, a stalled recorder) keeps its outer
+  edge: the outage is then over- rather than under-reported.
+
+With ``load``, a fixed-rate Locust load runs through each round as well and its requests (every
+user's, merged) are judged the same way: the load generator's view of the same pause.
 
 A paused nginx is never left behind: the resume runs in a ``finally``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from hasuite.analysis import build_outages, measure_outage
+from hasuite.drivers.load import LoadRun, load_profile, start_load
 from hasuite.drivers.recorders import ProbeConfig, ProbeSet
 from hasuite.errors import ConfigError, HasuiteError
 from hasuite.model import Outage, Sample
@@ -47,9 +54,9 @@ __all__ = [
     "calibrate",
 ]
 
-#: The promised accuracy of an outage measurement (issue 4, item 6).
-TOLERANCE_S = 0.25
-DEFAULT_DURATIONS_S: tuple[float, ...] = (2.0, 5.0, 10.0)
+#: The promised accuracy of an outage measurement: within 0.1 s of the truth.
+TOLERANCE_S = 0.1
+DEFAULT_DURATIONS_S: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
 #: The component paused: every probe request goes through it.
 APP_PATH_COMPONENT = "nginx"
 
@@ -93,6 +100,7 @@ class CalibrationResult:
     samples: int = 0
     errors: tuple[str, ...] = ()
     detail: str = ""
+    view: str = "probe"  # whose requests: the suite's probe, or the Locust load ("load")
 
 
 def _worst_outage(outages: Sequence[Outage], fault_at: float) -> Outage | None:
@@ -178,29 +186,45 @@ def build_calibration_result(
     )
 
 
+def _load_round(
+    target: Target, duration: float, settle_s: float, timeout_s: float, run_dir: Path
+) -> LoadRun:
+    """A fixed-rate Locust load for one round, with the round's request timeout."""
+    base = load_profile("fixed-rate")
+    profile = dataclasses.replace(
+        base,
+        duration_s=duration + 4 * settle_s + 10.0,  # outlasts the round; stopped at its end
+        request_timeout_s=timeout_s,
+        stop_timeout_s=1.0,
+    )
+    return start_load(target.endpoints().app_url, profile, run_dir=run_dir)
+
+
 def calibrate(
     target: Target,
     *,
     durations_s: Sequence[float] = DEFAULT_DURATIONS_S,
     probe_hz: float = 10.0,
     settle_s: float = 2.0,
-    timeout_s: float = 1.0,
+    timeout_s: float = 0.5,
     tolerance_s: float = TOLERANCE_S,
     probe: str = "order-write",
     component: str = APP_PATH_COMPONENT,
     progress: Progress = _quiet,
+    load_dir: Path | None = None,
 ) -> list[CalibrationResult]:
     """Pause the app path for each duration and compare the probes' outage with the real pause.
 
-    One fresh probe set per round; the round is judged on ``probe``'s samples. Raises
-    ``HasuiteError`` when the probe does not succeed before the pause (an unhealthy stack cannot
-    calibrate anything). The target is always resumed, even on an error or Ctrl-C.
+    One fresh probe set per round; the round is judged on ``probe``'s samples. With
+    ``load_dir``, a fixed-rate Locust load (records in ``load_dir/<duration>s``) runs through
+    each round too, and a second result per round (``view`` "load") judges its requests.
+    Raises ``HasuiteError`` when the probe does not succeed before the pause (an unhealthy stack
+    cannot calibrate anything). The target is always resumed, even on an error or Ctrl-C.
     """
     if not durations_s or any(d <= 0 for d in durations_s):
         raise ConfigError(f"durations must be > 0 s, got {list(durations_s)}")
     if probe_hz <= 0 or settle_s < 0:
         raise ConfigError(f"probe_hz must be > 0 and settle_s >= 0 (got {probe_hz}, {settle_s})")
-    endpoints = target.endpoints()
     resolution_s = 1.0 / probe_hz
     results: list[CalibrationResult] = []
     for duration in durations_s:
@@ -209,52 +233,92 @@ def calibrate(
                 f"note: a {duration:g} s pause is not longer than the probes' {timeout_s:g} s "
                 "timeout; requests only get slow, so the probes may see no outage at all"
             )
-        probes = ProbeSet(
-            ProbeConfig(
-                app_url=endpoints.app_url,
-                token=endpoints.probe_token,
-                rate_hz=probe_hz,
-                timeout_s=timeout_s,
-                probes=(probe,),
-            )
+        results += _one_round(
+            target,
+            duration,
+            probe_hz=probe_hz,
+            settle_s=settle_s,
+            timeout_s=timeout_s,
+            tolerance_s=tolerance_s,
+            probe=probe,
+            component=component,
+            progress=progress,
+            load_dir=load_dir / f"{duration:g}s" if load_dir else None,
+            resolution_s=resolution_s,
         )
-        progress(f"{duration:g} s: probing {probe} at {probe_hz:g} Hz, settling {settle_s:g} s")
-        probes.start()
+    return results
+
+
+def _one_round(  # size: one pause, with its probes and optional load around it, then judged
+    target: Target,
+    duration: float,
+    *,
+    probe_hz: float,
+    settle_s: float,
+    timeout_s: float,
+    tolerance_s: float,
+    probe: str,
+    component: str,
+    progress: Progress,
+    load_dir: Path | None,
+    resolution_s: float,
+) -> list[CalibrationResult]:
+    endpoints = target.endpoints()
+    probes = ProbeSet(
+        ProbeConfig(
+            app_url=endpoints.app_url,
+            token=endpoints.probe_token,
+            rate_hz=probe_hz,
+            timeout_s=timeout_s,
+            probes=(probe,),
+        )
+    )
+    progress(f"{duration:g} s: probing {probe} at {probe_hz:g} Hz, settling {settle_s:g} s")
+    load = _load_round(target, duration, settle_s, timeout_s, load_dir) if load_dir else None
+    probes.start()
+    try:
+        time.sleep(settle_s * (2 if load else 1))  # Locust's users spawn within a second
+        before = [s for s in probes.samples() if s.probe == probe]
+        if not any(s.ok for s in before):
+            seen = sorted({s.error or "ok" for s in before})
+            raise HasuiteError(
+                f"calibration needs a healthy app path: {probe} had no success in the "
+                f"{settle_s:g} s before the pause ({len(before)} samples, errors: "
+                f"{', '.join(seen) or 'no answer'}); check `hasuite lab status`"
+            )
         try:
-            time.sleep(settle_s)
-            before = [s for s in probes.samples() if s.probe == probe]
-            if not any(s.ok for s in before):
-                seen = sorted({s.error or "ok" for s in before})
-                raise HasuiteError(
-                    f"calibration needs a healthy app path: {probe} had no success in the "
-                    f"{settle_s:g} s before the pause ({len(before)} samples, errors: "
-                    f"{', '.join(seen) or 'no answer'}); check `hasuite lab status`"
-                )
-            try:
-                injection = target.pause(component)
-                paused_at = time.monotonic()  # the SIGSTOP has been sent
-                progress(f"{duration:g} s: paused {', '.join(injection.instances)}")
-                time.sleep(duration)
-                resumed_at = time.monotonic()  # the SIGCONT is about to be sent
-            finally:
-                target.resume()
-            resume_returned = time.monotonic()
-            time.sleep(settle_s)
+            injection = target.pause(component)
+            paused_at = time.monotonic()  # the SIGSTOP has been sent
+            progress(f"{duration:g} s: paused {', '.join(injection.instances)}")
+            time.sleep(duration)
+            resumed_at = time.monotonic()  # the SIGCONT is about to be sent
         finally:
-            probes.stop()
+            target.resume()
+        resume_returned = time.monotonic()
+        time.sleep(settle_s)
+    finally:
+        probes.stop()
+        load_result = load.stop(grace_s=3.0) if load else None
+    uncertainty = (paused_at - injection.at) + (resume_returned - resumed_at)
+    views = [("probe", [s for s in probes.samples() if s.probe == probe])]
+    if load_result is not None:
+        views.append(("load", list(load_result.records.samples)))
+    out = []
+    for view, samples in views:
         result = build_calibration_result(
-            [s for s in probes.samples() if s.probe == probe],
+            samples,
             duration_s=duration,
             paused_at=paused_at,
             resumed_at=resumed_at,
             resolution_s=resolution_s,
             tolerance_s=tolerance_s,
-            reference_uncertainty_s=(paused_at - injection.at) + (resume_returned - resumed_at),
+            reference_uncertainty_s=uncertainty,
         )
+        result = dataclasses.replace(result, view=view)
         log.info("calibration %s", result)
-        progress(f"{duration:g} s: {describe(result)}")
-        results.append(result)
-    return results
+        progress(f"{duration:g} s, {view}: {describe(result)}")
+        out.append(result)
+    return out
 
 
 def _num(value: float | None, signed: bool = False) -> str:

@@ -181,19 +181,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     lab = _lab(args)
     lab.up()
     start = time.monotonic()
+    load_dir = None
+    if args.load:
+        load_dir = lab.layout.root / "calibrate-load" / time.strftime("%Y%m%dT%H%M%S")
     results = calibrate(
         LocalTarget(lab=lab),
         durations_s=tuple(args.durations),
         probe_hz=lab.suite.probe_hz,
         progress=lambda msg: console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] {msg}"),
+        load_dir=load_dir,
     )
     table = Table(title=f"calibration: SIGSTOP of nginx, {lab.suite.probe_hz:g} Hz probes")
-    for col in ("pause", "reference s", "measured s", "error s", "within", "where from"):
+    for col in ("pause", "view", "reference s", "measured s", "error s", "within", "where from"):
         table.add_column(col)
     for r in results:
         mark = "[green]yes[/green]" if r.within_tolerance else "[red]NO[/red]"
         table.add_row(
             f"{r.duration_s:g} s",
+            r.view,
             f"{r.reference_s:.3f}",
             "-" if r.measured_s is None else f"{'>= ' if r.at_least else ''}{r.measured_s:.3f}",
             "-" if r.error_s is None else f"{r.error_s:+.3f}",
@@ -478,8 +483,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--durations",
         type=float,
         nargs="+",
-        default=[2.0, 5.0, 10.0],
-        help="pause lengths in seconds (default 2 5 10)",
+        default=[1.0, 2.0, 5.0, 10.0],
+        help="pause lengths in seconds (default 1 2 5 10)",
+    )
+    p.add_argument(
+        "--load",
+        action="store_true",
+        help="run a fixed-rate Locust load through each pause too and judge its view as well",
     )
     p.set_defaults(func=cmd_calibrate)
     _soak_parser(sub, lab_opts)

@@ -258,8 +258,11 @@ class Outage:
     ``start`` is the last success before the first failure (or the first failure when the probe
     never succeeded before: ``start_known`` is False); ``end`` is the first success after the
     failures, or the last sample when the recording ended while failing (``open`` is True and the
-    duration is a lower bound). ``duration_s`` is rounded up to the probe resolution so an outage
-    is never under-reported.
+    duration is a lower bound). The outage really began between ``start`` and the sending of the
+    first failed request, and really ended between the last failure and ``end``: ``duration_s``
+    puts each edge in the middle of its bracket (within half a probe period of the truth, where
+    the old edges added a whole one), and ``lower_s``/``upper_s`` are the shortest and longest
+    outage the samples allow.
     """
 
     probe: str
@@ -272,6 +275,8 @@ class Outage:
     open: bool = False
     start_known: bool = True
     errors: tuple[str, ...] = ()
+    lower_s: float = 0.0
+    upper_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

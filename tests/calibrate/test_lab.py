@@ -1,4 +1,5 @@
-"""Calibration on the real local lab: SIGSTOP of nginx for 2, 5 and 10 s.
+"""Calibration on the real local lab: SIGSTOP of nginx for 1, 2, 5 and 10 s, seen by the probes
+and by a Locust load.
 
 Runs only with HASUITE_TEST_LAB=1 and an explicit HASUITE_LAB_DIR (and HASUITE_PORT_BASE), so it
 never touches a lab it was not pointed at. A lab that was not running is brought up and, at the
@@ -54,15 +55,20 @@ def _stopped(pids: list[int]) -> list[int]:
     return out
 
 
-def test_probes_measure_a_known_outage_within_tolerance(lab: LocalLab) -> None:
+def test_probes_and_load_measure_a_known_outage_within_tolerance(
+    lab: LocalLab, tmp_path: Path
+) -> None:
     target = LocalTarget(lab=lab)
     lines: list[str] = []
-    results = calibrate(target, durations_s=(2.0, 5.0, 10.0), progress=lines.append)
+    durations = (1.0, 2.0, 5.0, 10.0)
+    results = calibrate(target, durations_s=durations, progress=lines.append, load_dir=tmp_path)
     info = lab.supervisor.processes()["nginx"]
     assert info.pid
     assert not _stopped([info.pid, *procs.children(info.pid)]), "nginx left paused"
-    report = "\n".join(describe(r) for r in results)
-    assert [r.duration_s for r in results] == [2.0, 5.0, 10.0]
+    report = "\n".join(f"{r.view}: {describe(r)}" for r in results)
+    assert [(r.duration_s, r.view) for r in results] == [
+        (d, view) for d in durations for view in ("probe", "load")
+    ]
     for r in results:
         assert r.measured_s is not None and not r.at_least, report
         assert r.reference_s >= r.duration_s

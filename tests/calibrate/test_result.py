@@ -47,10 +47,12 @@ def test_typical_round_reports_the_raw_error_and_its_parts() -> None:
     samples = paused_round(pause=1.0, resume=3.0, lead=0.05, lag=0.02, end=5.0)
     r = build_calibration_result(samples, duration_s=2.0, paused_at=1.0, resumed_at=3.0)
     assert r.reference_s == pytest.approx(2.0)
-    # raw edges 0.95 .. 3.02 = 2.07 s, rounded UP to the 0.1 s resolution: 2.1 s
+    # raw edges 0.95 .. 3.02 = 2.07 s; the start lies between the last success (0.95) and the
+    # first hung send (1.0), the end between the last timeout (2.9) and the first answer (3.02):
+    # the middles, 0.975 .. 2.96, read 1.985 s
     assert r.raw_outage_s == pytest.approx(2.07)
-    assert r.measured_s == pytest.approx(2.1)
-    assert r.error_s == pytest.approx(0.1)
+    assert r.measured_s == pytest.approx(1.985)
+    assert r.error_s == pytest.approx(-0.015)
     assert r.within_tolerance
     assert r.start_lead_s == pytest.approx(0.05)
     assert r.end_lag_s == pytest.approx(0.02)
@@ -64,11 +66,12 @@ def test_typical_round_reports_the_raw_error_and_its_parts() -> None:
 @pytest.mark.parametrize(
     ("lead", "lag", "error", "within"),
     [
-        (0.05, 0.05, 0.1, True),  # 2.1 s raw -> 2.1 measured, +0.1
-        (0.1, 0.1, 0.2, True),  # 2.2 s -> +0.2
-        (0.1, 0.2, 0.3, False),  # 2.3 s -> +0.3: outside, reported as is
+        (0.05, 0.05, 0.0, True),  # both edges in the middle of 0.05 s brackets
+        (0.1, 0.1, 0.05, True),  # brackets of 0.1 and 0.2 s: +0.05
+        # an end bracket over two periods (0.3 s) keeps its outer edge: +0.25, reported as is
+        (0.1, 0.2, 0.25, False),
         (0.3, 0.4, 0.7, False),  # a slow machine: +0.7, not hidden
-        (0.05, 0.12, 0.2, True),  # 2.17 s raw rounds UP to 2.2: the rounding is in the error
+        (0.05, 0.12, 0.145, False),  # a 0.22 s end bracket: outer edge, +0.145
     ],
 )
 def test_tolerance_is_judged_on_the_raw_error(
@@ -89,8 +92,8 @@ def test_reference_is_the_measured_pause_not_the_requested_duration() -> None:
     r = build_calibration_result(samples, duration_s=5.0, paused_at=2.0, resumed_at=7.3)
     assert r.duration_s == 5.0
     assert r.reference_s == pytest.approx(5.3)
-    assert r.measured_s == pytest.approx(5.4)
-    assert r.error_s == pytest.approx(0.1)
+    assert r.measured_s == pytest.approx(5.29)
+    assert r.error_s == pytest.approx(-0.01)
 
 
 def test_a_pause_shorter_than_the_timeout_is_invisible() -> None:
@@ -119,8 +122,8 @@ def test_an_outage_outside_the_pause_is_not_the_calibrated_one() -> None:
     samples = [ok(t) for t in ticks(0.0, 5.0)] + [timeout(5.1), timeout(5.2)]
     samples += [ok(t) for t in ticks(5.3, 7.0)]
     r = build_calibration_result(samples, duration_s=0.4, paused_at=1.0, resumed_at=1.4)
-    assert r.measured_s == pytest.approx(0.4)
-    assert r.error_s == pytest.approx(0.0)
+    assert r.measured_s == pytest.approx(0.35)
+    assert r.error_s == pytest.approx(-0.05)
     assert not r.within_tolerance
     assert "does not overlap the pause" in r.detail
 
@@ -144,5 +147,5 @@ def test_describe_shows_the_numbers() -> None:
     r = build_calibration_result(samples, duration_s=2.0, paused_at=1.0, resumed_at=3.0)
     line = describe(r)
     assert "reference 2.000 s" in line
-    assert "measured 2.100 s" in line
-    assert "error +0.100 s (within 0.25 s)" in line
+    assert "measured 1.985 s" in line
+    assert "error -0.015 s (within 0.1 s)" in line

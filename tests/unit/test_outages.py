@@ -19,51 +19,88 @@ from .builders import series
 @pytest.mark.parametrize(
     ("pattern", "expected"),
     [
-        # (start, end, duration, failures, open, start_known)
+        # (bracket start, bracket end, duration, failures, open, start_known, lower, upper);
+        # every sample's latency is 0.01 s (builders.series): a failure was sent 0.01 s before
         pytest.param("", [], id="no-samples"),
         pytest.param("......", [], id="never-fails"),
-        pytest.param("..x...", [(0.1, 0.3, 0.2, 1, False, True)], id="one-failed-sample"),
-        pytest.param("..xxxx..", [(0.1, 0.6, 0.5, 4, False, True)], id="one-outage"),
+        # began between 0.1 and 0.19 (0.145), ended between 0.2 and 0.3 (0.25)
+        pytest.param("..x...", [(0.1, 0.3, 0.105, 1, False, True, 0.01, 0.2)], id="one-failed"),
+        pytest.param("..xxxx..", [(0.1, 0.6, 0.405, 4, False, True, 0.31, 0.5)], id="one-outage"),
         pytest.param(
             ".xx..xxx.",
-            [(0.0, 0.3, 0.3, 2, False, True), (0.4, 0.8, 0.4, 3, False, True)],
+            [
+                (0.0, 0.3, 0.205, 2, False, True, 0.11, 0.3),
+                (0.4, 0.8, 0.305, 3, False, True, 0.21, 0.4),
+            ],
             id="several",
         ),
-        pytest.param("..xxx", [(0.1, 0.4, 0.3, 3, True, True)], id="open-at-end"),
-        pytest.param("xxx..", [(0.0, 0.3, 0.3, 3, False, False)], id="failure-before-any-success"),
-        pytest.param("xxxx", [(0.0, 0.3, 0.3, 4, True, False)], id="never-succeeds"),
-        # silence inside an outage counts: last success 0.1 .. first success 1.0
-        pytest.param(".._____x.", [(0.1, 0.8, 0.7, 1, False, True)], id="silence-then-failure"),
+        # open: a lower bound, from the latest possible start (0.19) to the last failure
+        pytest.param("..xxx", [(0.1, 0.4, 0.21, 3, True, True, 0.21, 0.3)], id="open-at-end"),
+        pytest.param(
+            "xxx..", [(0.0, 0.3, 0.25, 3, False, False, 0.2, 0.3)], id="failure-before-success"
+        ),
+        pytest.param("xxxx", [(0.0, 0.3, 0.3, 4, True, False, 0.3, 0.3)], id="never-succeeds"),
+        # a silence of the probes inside the bracket counts as outage: began at 0.1, not 0.395
+        pytest.param(
+            ".._____x.", [(0.1, 0.8, 0.65, 1, False, True, 0.01, 0.7)], id="silence-then-failure"
+        ),
     ],
 )
-def test_build_outages(pattern: str, expected: list[tuple[float, float, float, int, bool, bool]]):
+def test_build_outages(
+    pattern: str, expected: list[tuple[float, float, float, int, bool, bool, float, float]]
+):
     got = build_outages(series(pattern))
     assert [
-        (round(o.start, 6), round(o.end, 6), o.duration_s, o.failures, o.open, o.start_known)
+        (
+            round(o.start, 6),
+            round(o.end, 6),
+            o.duration_s,
+            o.failures,
+            o.open,
+            o.start_known,
+            o.lower_s,
+            o.upper_s,
+        )
         for o in got
     ] == expected
 
 
-@pytest.mark.parametrize(
-    ("last_ok", "first_ok_again", "resolution", "expected"),
-    [
-        pytest.param(1.0, 31.0, 0.1, 30.0, id="exact-multiple"),
-        pytest.param(0.1, 30.1, 0.1, 30.0, id="float-noise-not-rounded-up"),
-        pytest.param(1.0, 31.01, 0.1, 30.1, id="rounded-up-never-down"),
-        pytest.param(1.0, 3.3, 0.5, 2.5, id="coarse-resolution"),
-        pytest.param(1.0, 1.05, 0.1, 0.1, id="shorter-than-resolution"),
-    ],
-)
-def test_outage_duration_is_rounded_up_to_resolution(
-    last_ok: float, first_ok_again: float, resolution: float, expected: float
-):
-    samples = [
-        Sample(at=last_ok, wall=0.0, probe="p", ok=True),
-        Sample(at=(last_ok + first_ok_again) / 2, wall=0.0, probe="p", ok=False),
-        Sample(at=first_ok_again, wall=0.0, probe="p", ok=True),
-    ]
-    (outage,) = build_outages(samples, resolution_s=resolution)
-    assert outage.duration_s == pytest.approx(expected)
+@pytest.mark.parametrize("true_s", [1.0, 2.0, 5.0, 10.0, 30.0])
+@pytest.mark.parametrize("phase", [0.0, 0.03, 0.05, 0.07, 0.099])
+def test_an_outage_of_known_length_is_measured_within_half_a_period(true_s: float, phase: float):
+    """Requests every 0.1 s answered in 0.01 s; the service is down from 1 + phase to
+    1 + phase + true_s. The old edges (last success .. first success) read up to a period long;
+    edges in the middle of their brackets are off by at most half a period, either way."""
+    down_from, down_to = 1.0 + phase, 1.0 + phase + true_s
+    samples = []
+    for i in range(int((true_s + 3) / 0.1)):
+        sent = round(i * 0.1, 9)
+        ok = not down_from <= sent < down_to
+        samples.append(Sample(at=sent + 0.01, wall=0, probe="p", ok=ok, latency_s=0.01))
+    (outage,) = build_outages(samples)
+    assert abs(outage.duration_s - true_s) <= 0.05 + 1e-9, outage
+    assert outage.lower_s <= true_s <= outage.upper_s
+
+
+def test_hung_requests_place_the_start_at_the_first_failed_send_not_its_timeout():
+    """A paused server (SIGSTOP): requests sent during the pause hang. Those whose timeout (1 s)
+    expires first fail then, out of send order; those sent in the last second are answered at
+    the resume. The start is the middle between the last answer and the first hung send."""
+    pause, resume, timeout = 1.0, 3.0, 1.0
+    samples = []
+    for i in range(50):
+        sent = round(i * 0.1, 9)
+        if sent < pause:
+            samples.append(Sample(at=sent + 0.01, wall=0, probe="p", ok=True, latency_s=0.01))
+        elif sent + timeout < resume:
+            at = sent + timeout
+            samples.append(Sample(at=at, wall=0, probe="p", ok=False, latency_s=timeout))
+        else:
+            at = max(sent, resume) + 0.01
+            samples.append(Sample(at=at, wall=0, probe="p", ok=True, latency_s=at - sent))
+    (outage,) = build_outages(samples)
+    assert outage.first_failure == pytest.approx(pause + timeout)  # detected a timeout later
+    assert abs(outage.duration_s - (resume - pause)) <= 0.05 + 1e-9, outage
 
 
 def test_build_outages_sorts_input_and_keeps_errors():
@@ -88,27 +125,27 @@ def test_build_outages_rejects_mixed_probes_and_bad_resolution():
         pytest.param("." * 30, 0.0, False, "no failure after the fault", id="healthy"),
         pytest.param(
             "..x......." + "." * 5 + "x" * 10 + ".....",
-            1.1,
+            1.005,
             False,
-            "1 outage(s) after the fault; longest 1.1 s",
+            "1 outage(s) after the fault; longest 1 s (between 0.91 and 1.1 s",
             id="outage-before-fault-ignored",
         ),
         pytest.param(
             "........" + "x" * 10 + ".....",
-            1.1,
+            1.005,
             False,
             "from -0.3 s to 0.8 s after the fault",
             id="outage-spanning-fault",
         ),
         pytest.param(
             "." * 12 + "xx..." + "x" * 20 + "..",
-            2.1,
+            2.005,
             False,
             "2 outage(s)",
             id="longest-of-several",
         ),
         pytest.param(
-            "." * 12 + "x" * 10, 1.0, True, "still failing when the recording ended", id="open"
+            "." * 12 + "x" * 10, 0.91, True, "still failing when the recording ended", id="open"
         ),
     ],
 )

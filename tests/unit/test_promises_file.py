@@ -167,8 +167,10 @@ def test_redis_lost_tasks_are_reported_in_a_passing_verdict():
 
 def _pg_failover_timeline(outage_s: float, lost: int):
     fault = 10.0
-    n_fail = round(outage_s / 0.1) - 1
-    pattern = "." * 100 + "x" * n_fail + "." * 50  # last success at 9.9 s
+    # last success at 9.9 s; each edge is placed in the middle of its 0.1 s bracket, so n failed
+    # samples read as an outage of n x 0.1 s (+ 0.005: the failures' 0.01 s latency)
+    n_fail = round(outage_s / 0.1)
+    pattern = "." * 100 + "x" * n_fail + "." * 50
     samples = series(pattern)
     new_leader_at = fault + outage_s - 1.0
     obs = roles(

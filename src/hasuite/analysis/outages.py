@@ -6,9 +6,10 @@ All functions are pure: samples and instants are passed in; nothing reads a cloc
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 
-from hasuite.analysis._util import error_kinds, fmt, round_up, sorted_samples
+from hasuite.analysis._util import error_kinds, fmt, sorted_samples
 from hasuite.model import Measurement, Outage, Sample
 
 __all__ = [
@@ -31,17 +32,31 @@ def _single_probe(samples: Sequence[Sample]) -> str:
     return next(iter(probes), "")
 
 
+def _edge(early: float, late: float, resolution_s: float, *, outer: float) -> float:
+    """An outage edge known to lie in ``[early, late]``: the middle when the probes were dense
+    there (at most two periods apart), else ``outer``, the side that makes the outage longer:
+    a silence of the probes (a stalled recorder, a busy machine) says nothing, so it counts as
+    outage, never as service."""
+    return (early + late) / 2 if late - early <= 2 * resolution_s + 1e-9 else outer
+
+
 def build_outages(
     samples: Iterable[Sample], *, resolution_s: float = DEFAULT_RESOLUTION_S
 ) -> tuple[Outage, ...]:
-    """Outage windows of ONE probe, in time order.
+    """Outage windows of ONE probe, in time order (a sample's ``at`` is when its answer came).
 
-    An outage runs from the last success before a run of failures to the first success after it.
+    An outage is bracketed by the last success before a run of failures and the first success
+    after it. Its start lies between that last success and the sending of the first failed
+    request (``at - latency_s``); its end between the last failure (the service was still down
+    when it came back) and the first success. ``duration_s`` puts each edge in the middle of its
+    bracket, so the error is at most half a probe period per edge and has no bias, where taking
+    the bracket's outer edges over-reported by a period (``hasuite calibrate`` measures it).
+    Where the probes were sparse (a bracket wider than two periods) the edge stays on the
+    bracket's outer side.
     When the probe failed before any success, the outage starts at the first failure and
-    ``start_known`` is False. When the samples end while failing, the outage ends at the last
-    sample and ``open`` is True (its duration is a lower bound). ``duration_s`` is rounded UP to a
-    multiple of ``resolution_s`` (the probe's sampling period), so float noise never makes a
-    30.0 s outage read 29.999 s and an outage is never under-reported. ``resolution_s`` must be > 0.
+    ``start_known`` is False; when the samples end while failing, it ends at the last failure
+    and ``open`` is True: either way its duration is a lower bound. ``resolution_s`` (> 0) is the
+    probe period; the estimate is rounded to a hundredth of it against float noise.
     """
     if resolution_s <= 0:
         raise ValueError(f"resolution_s must be > 0, got {resolution_s}")
@@ -50,9 +65,19 @@ def build_outages(
     outages: list[Outage] = []
     last_success: float | None = None
     failing: list[Sample] = []
+    digits = max(0, 2 - math.floor(math.log10(resolution_s)))
 
     def close(end: float, *, is_open: bool) -> None:
-        start = last_success if last_success is not None else failing[0].at
+        first_sent = min(s.at - (s.latency_s or 0.0) for s in failing)
+        if last_success is None:
+            start, began, began_by = failing[0].at, failing[0].at, failing[0].at
+        else:
+            start, began_by = last_success, max(last_success, first_sent)
+            began = _edge(start, began_by, resolution_s, outer=start)
+        if is_open:  # a lower bound: from the latest possible start to the last failure
+            began, ended = began_by, failing[-1].at
+        else:
+            ended = _edge(failing[-1].at, end, resolution_s, outer=end)
         outages.append(
             Outage(
                 probe=probe,
@@ -61,10 +86,12 @@ def build_outages(
                 first_failure=failing[0].at,
                 last_failure=failing[-1].at,
                 failures=len(failing),
-                duration_s=round_up(end - start, resolution_s),
+                duration_s=round(max(ended - began, 0.0), digits),
                 open=is_open,
                 start_known=last_success is not None,
                 errors=tuple(sorted({s.error for s in failing if s.error})),
+                lower_s=round(max(failing[-1].at - began_by, 0.0), digits),
+                upper_s=round(end - start, digits),
             )
         )
 
@@ -120,8 +147,9 @@ def measure_outage(
     worst = max(relevant, key=lambda o: o.duration_s)
     detail = (
         f"{probe}: {len(relevant)} outage(s) after the fault; longest {fmt(worst.duration_s)} s "
-        f"({worst.failures} failed samples, from {fmt(worst.start - fault_at)} s to "
-        f"{fmt(worst.end - fault_at)} s after the fault)"
+        f"(between {fmt(worst.lower_s)} and {fmt(worst.upper_s)} s; {worst.failures} failed "
+        f"samples, from {fmt(worst.start - fault_at)} s to {fmt(worst.end - fault_at)} s after "
+        "the fault)"
     )
     if worst.errors:
         detail += f"; errors: {', '.join(worst.errors[:3])}"

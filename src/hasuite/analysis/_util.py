@@ -22,14 +22,6 @@ def error_kinds(failed: Iterable[Sample], top: int = 3) -> str:
     return ", ".join(f"{kind} x{n}" for kind, n in ranked)
 
 
-def round_up(value: float, quantum: float) -> float:
-    """``value`` rounded up to a multiple of ``quantum`` (float noise of 1e-9 quanta ignored)."""
-    if quantum <= 0:
-        raise ValueError(f"quantum must be > 0, got {quantum}")
-    steps = math.ceil(value / quantum - 1e-9)
-    return round(max(steps, 0) * quantum, 9)
-
-
 def fmt(value: float) -> str:
     """A number as people read it: ``30``, ``34.2``, ``0.0123``."""
     if math.isnan(value) or math.isinf(value):

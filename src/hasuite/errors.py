@@ -18,3 +18,8 @@ class LabError(HasuiteError):
 
 class InjectionError(HasuiteError):
     """A fault could not be injected (no such role, nothing to kill, timeout)."""
+
+
+class PartitionUnavailable(InjectionError):
+    """This machine cannot cut the network between processes (not root, no iptables or its
+    cgroup match, no net_cls cgroup): the fault was not tried, so its promise is not judged."""

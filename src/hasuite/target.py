@@ -7,16 +7,36 @@ instance that is at injection time. Component and role names are the same on eve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from hasuite.components import COMPONENTS, STACK_COMPONENTS
+from hasuite.errors import ConfigError
 from hasuite.model import Injection
 
 #: Component -> roles it can have (the registry's stack components, hasuite.components).
 COMPONENT_ROLES: dict[str, tuple[str, ...]] = {
     c.name: c.roles for c in COMPONENTS if c.name in STACK_COMPONENTS
 }
+
+#: The peers a partition cuts a member off from, by name, the same on every target (each target
+#: resolves them: addresses on Kubernetes, processes and ports on the lab).
+PEER_SETS = ("dcs", "replicas", "sentinels", "app")
+
+
+def check_sets(cut_from: Sequence[str], keep: Sequence[str]) -> None:
+    """Refuse unknown or empty peer sets before anything is resolved."""
+    unknown = [s for s in [*cut_from, *keep] if s not in PEER_SETS]
+    if unknown:
+        raise ConfigError(
+            f"unknown peer set(s) {', '.join(sorted(set(unknown)))}; known: {', '.join(PEER_SETS)}"
+        )
+    if not cut_from:
+        raise ConfigError("a partition needs at least one peer set to cut the member off from")
+    both = sorted(set(cut_from) & set(keep))
+    if both:
+        raise ConfigError(f"peer set(s) {', '.join(both)} both cut and kept: choose one")
 
 
 @dataclass(frozen=True, kw_only=True)

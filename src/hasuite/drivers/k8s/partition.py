@@ -21,14 +21,15 @@ reaching the cut-off one (the split-brain case: clients on the minority side).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hasuite.drivers.k8s.boundary import CommandRunner
-from hasuite.errors import ConfigError, InjectionError
+from hasuite.errors import InjectionError
+from hasuite.target import PEER_SETS as PEER_SETS  # the same on every target: named there
+from hasuite.target import check_sets as check_sets
 
 CHAIN = "HASUITE-PARTITION"
-PEER_SETS = ("dcs", "replicas", "sentinels", "app")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,20 +42,6 @@ class Cut:
     peers: tuple[str, ...]
     cut_from: tuple[str, ...]
     keep: tuple[str, ...]
-
-
-def check_sets(cut_from: Sequence[str], keep: Sequence[str]) -> None:
-    """Refuse unknown or empty peer sets before anything is resolved."""
-    unknown = [s for s in [*cut_from, *keep] if s not in PEER_SETS]
-    if unknown:
-        raise ConfigError(
-            f"unknown peer set(s) {', '.join(sorted(set(unknown)))}; known: {', '.join(PEER_SETS)}"
-        )
-    if not cut_from:
-        raise ConfigError("a partition needs at least one peer set to cut the member off from")
-    both = sorted(set(cut_from) & set(keep))
-    if both:
-        raise ConfigError(f"peer set(s) {', '.join(both)} both cut and kept: choose one")
 
 
 def _nsenter(node: str, pid: int, *iptables: str) -> list[str]:

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -132,18 +132,22 @@ class LocalLab:
                     f"the lab needs {', '.join(missing)}, not found on PATH; install the lab's "
                     "packages with env/local/install (root) or `make test` once"
                 )
+            # the processes of a lost lab are gone; its partition's chain and cgroups are not
+            for line in self.repair_left_faults(kinds=("partition",)):
+                self.progress(f"repaired: {line}")
             self._fresh_start(deadline)
         self.wait_healthy(deadline)
         return time.monotonic() - started
 
-    def repair_left_faults(self) -> list[str]:
-        """Undo the faults a killed run left (drivers.local.faults); what was repaired."""
+    def repair_left_faults(self, kinds: Collection[str] | None = None) -> list[str]:
+        """Undo the faults a killed run left (drivers.local.faults; only ``kinds``, if given);
+        what was repaired."""
 
         def relist() -> None:
             render_nginx_upstream(self.layout, ())
             self.supervisor.signal("nginx", "HUP")
 
-        return repair(FaultLedger(self.layout.root), relist_upstream=relist)
+        return repair(FaultLedger(self.layout.root), relist_upstream=relist, kinds=kinds)
 
     def _check_same_lab(self) -> None:
         state = self._state() or {}
@@ -425,6 +429,10 @@ class LocalLab:
         still = [p for p in procs.lab_processes(root) if procs.alive(p)]
         if still:
             raise LabError(f"processes of the lab survived SIGKILL: {still}")
+        if not was_running:
+            # a partition's chain and cgroups are the machine's: they outlive the lab's processes
+            for line in self.repair_left_faults(kinds=("partition",)):
+                self.progress(f"repaired: {line}")
         if purge and root.exists():
             shutil.rmtree(root)
             return f"lab stopped and {root} deleted"

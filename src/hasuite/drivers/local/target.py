@@ -8,13 +8,13 @@ import time
 from dataclasses import dataclass, field
 
 from hasuite.components import validate_selector
-from hasuite.drivers.local import health, procs
+from hasuite.drivers.local import health, partition, procs
 from hasuite.drivers.local.faults import FaultLedger
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.render import render_nginx_upstream
 from hasuite.errors import InjectionError, LabError
 from hasuite.model import Injection
-from hasuite.target import Endpoints, Instance
+from hasuite.target import Endpoints, Instance, check_sets
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ class LocalTarget:
 
     lab: LocalLab
     name: str = "local"
+    #: where partitions are cut (root, iptables, net_cls); tests put fakes here
+    host: partition.Host = field(default_factory=partition.Host)
     _paused: list[int] = field(default_factory=list)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -249,9 +251,85 @@ class LocalTarget:
             f"log: {self.lab.layout.log_dir / (name + '.log')}"
         )
 
+    def partition(
+        self,
+        component: str,
+        *,
+        role: str | None = None,
+        cut_from: tuple[str, ...],
+        keep: tuple[str, ...] = (),
+    ) -> Injection:
+        """Cut the instance holding ``role`` off from the ``cut_from`` peer sets, ``keep``'s
+        still reaching it (net_cls cgroups and iptables, see drivers.local.partition); until
+        heal() or restore()."""
+        check_sets(cut_from, keep)
+        held = self._ledger.entries().get("partition")
+        if held is not None:
+            raise InjectionError(
+                f"{held.get('member', '?')} is already cut off (one partition at a time): "
+                "heal() or restore() first (one a dead run left: `hasuite lab down` heals it)"
+            )
+        partition.require(self.host)
+        (member,) = self._select(component, role, 1)
+        layout = self.lab.layout
+        peers = partition.peer_instances(self.lab.programs(), component, member, cut_from, keep)
+        cut = partition.Cut(
+            port_base=layout.port_base,
+            member=member,
+            member_pids=tuple(self._instance_pids(member, component)),
+            member_ports=partition.listening_ports(layout, member, component),
+            peers=tuple(n for n, _ in peers),
+            peer_pids=tuple(p for n, c in peers for p in self._instance_pids(n, c)),
+            peer_ports=tuple(p for n, c in peers for p in partition.listening_ports(layout, n, c)),
+        )
+        if not cut.peers or not cut.member_pids:
+            raise InjectionError(
+                f"nothing to cut: {member} (pids {list(cut.member_pids)}) from "
+                f"{', '.join(cut_from)} (instances: {list(cut.peers) or 'none'}"
+                + (f" once {', '.join(keep)} are kept)" if keep else ")")
+            )
+        inj = self._injection(component, "partition", [member], role)
+        # written first: a run killed while the cut is in leaves the next one what to heal
+        self._ledger.add(
+            "partition",
+            port_base=layout.port_base,
+            cgroup_root=str(self.host.cgroups.root),
+            member=member,
+            peers=list(cut.peers),
+            cut_from=list(cut_from),
+            keep=list(keep),
+        )
+        try:
+            partition.apply(self.host, cut)
+        except Exception:
+            # apply took out what went in; the entry stays only if some of it would not go
+            if not partition.heal(self.host, layout.port_base):
+                self._ledger.clear("partition")
+            raise
+        log.info("cut %s off from %s (%s)", member, ", ".join(cut_from), ", ".join(cut.peers))
+        return inj
+
+    def heal(self) -> list[str]:
+        """Take this lab's partition out; what could not be removed (the ledger keeps those for
+        the next command to try again)."""
+        if "partition" not in self._ledger.entries():
+            return []  # nothing of ours is in: no iptables call (which may need root)
+        left = partition.heal(self.host, self.lab.layout.port_base)
+        if not left:
+            self._ledger.clear("partition")
+        return left
+
     def restore(self, timeout_s: float = 120.0) -> None:
-        """Bring every component back: resume paused processes, start stopped ones, wait."""
+        """Bring every component back: heal a partition, resume paused processes, start
+        stopped ones, wait."""
         self.resume()
+        left = self.heal()
         for n, _ in self.lab.programs():
             self.lab.supervisor.start(n, wait=False)
+        if left:
+            # waiting for health through rules still in would only time out
+            raise InjectionError(
+                "partition rules could not be removed: " + "; ".join(left) + "; run "
+                "`hasuite lab down` as root (it heals what a run left)"
+            )
         self.lab.wait_healthy(time.monotonic() + self.lab.suite.scaled(timeout_s), quiet=True)

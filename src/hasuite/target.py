@@ -21,8 +21,10 @@ COMPONENT_ROLES: dict[str, tuple[str, ...]] = {
 }
 
 #: The peers a partition cuts a member off from, by name, the same on every target (each target
-#: resolves them: addresses on Kubernetes, processes and ports on the lab).
-PEER_SETS = ("dcs", "replicas", "sentinels", "app")
+#: resolves them: addresses on Kubernetes, processes and ports on the lab). ``pooler``: the
+#: database's door for the app (PgBouncer and the Service in front of it), to cut one app
+#: instance off from the database without touching anything else.
+PEER_SETS = ("dcs", "replicas", "sentinels", "app", "pooler")
 
 
 def check_sets(cut_from: Sequence[str], keep: Sequence[str]) -> None:
@@ -88,3 +90,26 @@ class Target(Protocol):
     def rollout(self, component: str) -> Injection: ...
 
     def restore(self) -> None: ...
+
+
+@runtime_checkable
+class Partitioner(Protocol):
+    """A target that can cut one member off from named peer sets (``PEER_SETS``)."""
+
+    name: str
+
+    def partition(
+        self,
+        component: str,
+        *,
+        role: str | None = None,
+        cut_from: tuple[str, ...],
+        keep: tuple[str, ...] = (),
+    ) -> Injection: ...
+
+    def heal(self) -> list[str]: ...
+
+    def server_address(self, component: str, instance: str) -> str | None:
+        """The ``host:port`` the app's answers name as the backend when ``instance`` served
+        them (a ledger entry's ``server``); None: unknown."""
+        ...

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "experiments"
 CHAOS = Path(sys.executable).parent / "chaos"
 EXPECTED = [
+    "app-db-partition",
     "celery-beat-kill",
     "celery-workers-kill",
     "django-instance-kill",
@@ -23,8 +24,10 @@ EXPECTED = [
     "healthy-baseline",
     "pooler-kill",
     "postgres-leader-kill",
+    "postgres-leader-partition",
     "postgres-leader-stop",
     "redis-master-kill",
+    "redis-master-partition",
 ]
 
 

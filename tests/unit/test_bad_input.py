@@ -29,7 +29,8 @@ def _exit_and_message(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tu
 def test_unknown_experiment_name(capsys: pytest.CaptureFixture[str]) -> None:
     code, text = _exit_and_message(["run", "postgres-leader-kil"], capsys)
     assert code == 2
-    assert "unknown experiment(s) postgres-leader-kil; known: celery-beat-kill" in text
+    known = "known: app-db-partition, celery-beat-kill"
+    assert f"unknown experiment(s) postgres-leader-kil; {known}" in text
 
 
 def test_unknown_stack_profile(capsys: pytest.CaptureFixture[str]) -> None:

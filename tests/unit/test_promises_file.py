@@ -39,6 +39,9 @@ REQUIRED = {
     "ALERT-RESOLVES": "postgres-leader-kill",
     "NO-FALSE-ALARM": "healthy-baseline",
     "ORDER-CONFIRMED": "redis-master-kill",
+    "PG-PARTITION": "postgres-leader-partition",
+    "REDIS-PARTITION": "redis-master-partition",
+    "APP-DB-PARTITION": "app-db-partition",
 }
 
 # What a broken stack produces, per promise (the seeded violation named in the comment).
@@ -64,6 +67,15 @@ BROKEN: dict[str, dict[str, Breaker]] = {
     "NO-FALSE-ALARM": {"false_alarms": lambda t: t + 2},  # a rule firing on healthy series
     # the confirmation enqueue failed in a Redis failover and nothing retries it
     "ORDER-CONFIRMED": {"unconfirmed_orders": lambda t: t + 5},
+    # the cut-off leader kept its role past the lock's expiry (retry_timeout > ttl / 2)
+    "PG-PARTITION": {
+        "dual_primary_s": lambda t: t + 4.5,
+        "old_primary_demoted_s": lambda t: t + 4.5,
+    },
+    # min-replicas-to-write 0: the cut-off master takes writes until the heal
+    "REDIS-PARTITION": {"split_brain_window_s": lambda t: t + 20},
+    # no readiness probe: the cut instance stays in the rotation
+    "APP-DB-PARTITION": {"failed_request_ratio": lambda t: t + 0.23},
 }
 _NEGATED = {"<=": ">", "<": ">=", "==": "!=", ">=": "<", ">": "<="}
 
@@ -256,3 +268,15 @@ def test_celery_noloss_on_production_settings_fails_and_names_the_visibility_tim
         known_good=flat_settings(load_stack(profile="known-good")),
     ).recommendation
     assert rec is not None and rec.startswith("celery.visibility_timeout 3600 -> 30")
+
+
+def test_partition_split_brain_losses_are_reported_not_enforced():
+    """Asynchronous replication loses the cut-off leader's writes by design: counted, shown,
+    separate from lost orders, and a demotion in time still PASSes."""
+    pg = CATALOG.get("PG-PARTITION")
+    r = judge(pg, measurements_for(pg, {"split_brain_lost_orders": 7, "lost_orders": 7}), "local")
+    assert r.verdict is Verdict.PASS, r.reason
+    assert "split brain lost orders 7 != 0" in r.reason.replace("-", " ")
+    assert "lost orders 7 != 0" in r.reason
+    app = CATALOG.get("APP-DB-PARTITION")
+    assert judge(app, measurements_for(app), "local").verdict is Verdict.SKIPPED

@@ -29,6 +29,7 @@ from hasuite.analysis.outages import (
 )
 from hasuite.analysis.phases import build_phases, measure_phase_errors
 from hasuite.analysis.roles import measure_instance_ready, measure_time_to_new_role
+from hasuite.analysis.splitbrain import measure_partition_experiment
 from hasuite.model import (
     Injection,
     LedgerCheck,
@@ -312,6 +313,13 @@ def measure_experiment(
         *_measure_tasks(ledger, tasks, deadline_s=task_deadline_s, error=ledger_error),
         _measure_keys(ledger, keys, error=keys_error),
         *_measure_beat(timeline, beat, fault),
+        # a partition (a cut on the timeline): split-brain writes, dual primaries, demotion
+        *measure_partition_experiment(
+            timeline.events,
+            timeline.roles,
+            ledger,
+            {"order": orders.check if orders is not None else None, "key": keys},
+        ),
     ]
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from hasuite.analysis.load import LoadAdequacy, note_load_adequacy
 from hasuite.analysis.phases import unhealthy_baseline
-from hasuite.analysis.verdict import error_result, interrupted_result, judge_all
+from hasuite.analysis.verdict import error_result, interrupted_result, judge_all, skipped_result
 from hasuite.model import Measurement, Promise, PromiseResult, Verdict
 
 __all__ = ["downgrade", "judge_experiment"]
@@ -42,11 +42,18 @@ def judge_experiment(
     fault_expected: bool,
     interrupted: bool,
     adequacy: LoadAdequacy | None,
+    skipped: str | None = None,
 ) -> tuple[str, tuple[PromiseResult, ...]]:
-    """(the experiment's reason, one result per promise)."""
+    """(the experiment's reason, one result per promise).
+
+    ``skipped``: the fault could not be made on this target or machine (the action said why and
+    injected nothing): every promise is SKIPPED with that reason, unless the run was
+    interrupted or the fault went in after all (then it is judged)."""
     if interrupted:
         reason = "run interrupted (Ctrl-C or signal) before the experiment completed"
         return reason, tuple(interrupted_result(p, reason) for p in promises)
+    if skipped is not None and not injected:
+        return skipped, tuple(skipped_result(p, skipped) for p in promises)
     if errors and not injected:
         reason = "; ".join(errors)
         return reason, tuple(error_result(p, reason) for p in promises)

@@ -74,6 +74,24 @@ _MEASUREMENTS: dict[str, tuple[str, str]] = {
     ),
     "duplicate_orders": ("count", "acknowledged orders stored more than once"),
     "duplicate_tasks": ("count", "acknowledged tasks that ran more than once"),
+    # partitions (a member cut off from its peers; hasuite.analysis.splitbrain)
+    "partition_s": ("s", "cut to heal of the partition"),
+    "dual_primary_s": (
+        "s",
+        "time two members were each seen (in their own view) holding the primary role at once",
+    ),
+    "old_primary_demoted_s": (
+        "s",
+        "cut to the cut-off primary itself answering with another role (demoted)",
+    ),
+    "split_brain_window_s": (
+        "s",
+        "cut to the last write the cut-off primary acknowledged (0: none after the cut)",
+    ),
+    "split_brain_orders": ("count", "orders acknowledged by the cut-off primary after the cut"),
+    "split_brain_lost_orders": ("count", "split-brain orders absent from the read-back"),
+    "split_brain_keys": ("count", "cache keys acknowledged by the cut-off master after the cut"),
+    "split_brain_lost_keys": ("count", "split-brain cache keys absent from the read-back"),
     # celery beat
     "beat_resume_intervals": (
         "intervals",

@@ -18,13 +18,25 @@ observations the dual-primary time is unknown (None), not zero.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hasuite.analysis._util import fmt, key_list
-from hasuite.model import LedgerCheck, LedgerEntry, Measurement, RoleObservation
+from hasuite.model import Event, LedgerCheck, LedgerEntry, Measurement, RoleObservation
 
-__all__ = ["PartitionWindow", "SortedWrites", "dual_primary_spans", "measure_partition", "sort"]
+__all__ = [
+    "PARTITION_MEASUREMENTS",
+    "PartitionWindow",
+    "SortedWrites",
+    "dual_primary_spans",
+    "measure_demoted",
+    "measure_partition",
+    "measure_partition_experiment",
+    "measure_split_window",
+    "partition_window",
+    "sort",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,3 +180,130 @@ def measure_partition(
         ),
         _count(f"duplicated_{kind}s", s.duplicated, "present more than once"),
     )
+
+
+#: The role a partitioned component's primary holds (the one a split brain doubles).
+PRIMARY_ROLES = {"postgres": "leader", "redis": "master"}
+#: The ledger kind each primary acknowledges: orders are Postgres', cache keys Redis'.
+LEDGER_KINDS = {"postgres": "order", "redis": "key"}
+#: Measurements a partition experiment gives beyond the common ones.
+PARTITION_MEASUREMENTS = (
+    "dual_primary_s",
+    "old_primary_demoted_s",
+    "split_brain_window_s",
+    "partition_s",
+)
+
+
+def partition_window(events: Iterable[Event]) -> tuple[PartitionWindow, Mapping[str, Any]] | None:
+    """The partition on the timeline: its ``cut`` event (member, server, component) and the
+    ``healed`` event after it; None when the experiment cut nothing."""
+    ordered = sorted(events, key=lambda e: e.at)
+    cut = next((e for e in ordered if e.kind == "cut" and isinstance(e.detail, Mapping)), None)
+    if cut is None:
+        return None
+    assert isinstance(cut.detail, Mapping)
+    healed = next((e.at for e in ordered if e.kind == "healed" and e.at >= cut.at), None)
+    member = str(cut.detail.get("server") or cut.detail.get("member") or "")
+    return PartitionWindow(member=member, cut_at=cut.at, healed_at=healed), cut.detail
+
+
+def measure_demoted(
+    roles: Sequence[RoleObservation], *, component: str, instance: str, role: str, cut_at: float
+) -> Measurement:
+    """Cut -> the first observation in which the cut-off ``instance`` itself answered with a
+    role other than ``role`` (no answer is not a demotion: it may still take writes)."""
+    name = "old_primary_demoted_s"
+    mine = sorted(
+        (r for r in roles if r.component == component and r.instance == instance),
+        key=lambda r: r.at,
+    )
+    after = [r for r in mine if r.at >= cut_at]
+    first = next((r for r in after if r.role and r.role != role), None)
+    if first is not None:
+        return Measurement(
+            name=name,
+            value=first.at - cut_at,
+            unit="s",
+            detail=f"{instance} said {first.role} {fmt(first.at - cut_at)} s after the cut",
+        )
+    if not after:
+        return Measurement(name=name, value=None, unit="s", detail=f"{instance} not observed")
+    waited = after[-1].at - cut_at
+    return Measurement(
+        name=name,
+        value=waited,
+        unit="s",
+        at_least=True,
+        detail=f"{instance} still {role} (or silent) {fmt(waited)} s after the cut",
+    )
+
+
+def measure_split_window(
+    entries: Iterable[LedgerEntry], window: PartitionWindow, *, kind: str
+) -> Measurement:
+    """Cut -> the last ``kind`` write the cut-off member acknowledged (0: none after the cut):
+    how long clients on its side were told their writes were stored."""
+    end = window.healed_at if window.healed_at is not None else float("inf")
+    acked = [
+        e.acknowledged_at
+        for e in entries
+        if e.kind == kind
+        and e.server == window.member
+        and window.cut_at <= e.acknowledged_at <= end
+    ]
+    last = max(acked, default=window.cut_at) - window.cut_at
+    return Measurement(
+        name="split_brain_window_s",
+        value=last,
+        unit="s",
+        detail=(
+            f"{len(acked)} {kind} writes acknowledged by the cut-off {window.member}, the last "
+            f"{fmt(last)} s after the cut"
+            if acked
+            else f"no {kind} write acknowledged by the cut-off {window.member} after the cut"
+        ),
+    )
+
+
+def measure_partition_experiment(
+    events: Sequence[Event],
+    roles: Sequence[RoleObservation],
+    entries: Sequence[LedgerEntry],
+    checks: Mapping[str, LedgerCheck | None],
+) -> list[Measurement]:
+    """The partition's measurements (empty: no partition on the timeline). ``checks`` holds
+    the read-back by ledger kind (None: not read back). The lost and duplicated counts stay
+    the common measurements' (lost_orders, lost_keys ...): split-brain ones come on their own."""
+    found = partition_window(events)
+    if found is None:
+        return []
+    window, detail = found
+    component = str(detail.get("component") or "")
+    instance = str(detail.get("member") or "")
+    length = (
+        Measurement(
+            name="partition_s",
+            value=window.healed_at - window.cut_at,
+            unit="s",
+            detail=f"{instance} cut off from {', '.join(detail.get('cut_from') or ())}",
+        )
+        if window.healed_at is not None
+        else Measurement(name="partition_s", value=None, unit="s", detail="no heal recorded")
+    )
+    role = PRIMARY_ROLES.get(component)
+    kind = LEDGER_KINDS.get(component)
+    if role is None or kind is None:
+        return [length]  # not a primary (an app instance cut off): no split brain to count
+    common = {f"lost_{kind}s", f"duplicated_{kind}s"}
+    counted = measure_partition(
+        entries, checks.get(kind), window, roles, component=component, role=role, kind=kind
+    )
+    return [
+        length,
+        *(m for m in counted if m.name not in common),
+        measure_demoted(
+            roles, component=component, instance=instance, role=role, cut_at=window.cut_at
+        ),
+        measure_split_window(entries, window, kind=kind),
+    ]

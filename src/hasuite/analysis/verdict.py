@@ -6,7 +6,8 @@
 - ERROR: no enforced check is violated but at least one could not be decided: its measurement is
   missing, None (the reason carries the measurement's detail) or a lower bound that does not
   settle the comparison. An ERROR never becomes a PASS.
-- SKIPPED: the target is not among the promise's targets (the reason says which ones apply).
+- SKIPPED: the target is not among the promise's targets (the reason says which ones apply), or
+  the experiment's fault cannot be made on this machine (the reason says what is missing).
 
 Informational checks (``enforce: false``) are measured and shown in the reason, never decisive.
 """
@@ -34,6 +35,7 @@ __all__ = [
     "interrupted_result",
     "judge",
     "judge_all",
+    "skipped_result",
 ]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -198,6 +200,12 @@ def error_result(promise: Promise, reason: str) -> PromiseResult:
 def interrupted_result(promise: Promise, reason: str = "run interrupted") -> PromiseResult:
     """INTERRUPTED: the run stopped (Ctrl-C) before the promise could be judged."""
     return _blank(promise, Verdict.INTERRUPTED, reason)
+
+
+def skipped_result(promise: Promise, reason: str) -> PromiseResult:
+    """SKIPPED: the experiment's fault cannot be made here (the reason says what would make it
+    possible); nothing was injected, so nothing is judged."""
+    return _blank(promise, Verdict.SKIPPED, reason)
 
 
 def aggregate_status(results: Iterable[PromiseResult]) -> Verdict:

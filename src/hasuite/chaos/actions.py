@@ -7,18 +7,26 @@ instant on the active experiment's timeline.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hasuite.chaos._common import record, refuse_if_blocked, target_from
-from hasuite.errors import HasuiteError
-from hasuite.model import Injection
+from hasuite.errors import ConfigError, HasuiteError, InjectionError, PartitionUnavailable
+from hasuite.model import Event, Injection
 from hasuite.session import signals
+from hasuite.session.registry import active_session
 from hasuite.session.signals import UNDO_S
 from hasuite.session.waits import bounded
-from hasuite.target import Target
+from hasuite.target import Partitioner, Target
 
-__all__ = ["crash", "pause", "restore", "resume", "rollout", "stop"]
+log = logging.getLogger(__name__)
+
+__all__ = ["crash", "partition", "pause", "restore", "resume", "rollout", "stop"]
+
+#: The longest cut a partition action keeps (s): a longer one is a typo, not an experiment.
+MAX_PARTITION_S = 600.0
 
 
 def _what(verb: str, component: str, role: str | None, count: int = 1) -> str:
@@ -125,3 +133,102 @@ def restore(
         return {"restored": True}
     bounded(target.restore, timeout_s, "restore the stack")
     return {"restored": True}
+
+
+def _note(kind: str, component: str, detail: Mapping[str, Any], at: float | None = None) -> None:
+    """An event on the active session's timeline (nothing without a session)."""
+    session = active_session()
+    if session is None:
+        return
+    now = session.clock()
+    at = now if at is None else at
+    session.note_event(
+        Event(
+            at=at, wall=session.wall() - (now - at), kind=kind, component=component, detail=detail
+        )
+    )
+
+
+def _skip(reason: str) -> dict[str, Any]:
+    """The partition cannot be made here: the experiment's promises are SKIPPED with why."""
+    session = active_session()
+    if session is not None:
+        session.skip(reason)
+    log.warning("partition skipped: %s", reason)
+    return {"skipped": reason}
+
+
+def _heal(target: Partitioner, component: str, member: str, timeout_s: float) -> list[str]:
+    """Heal (within UNDO_S when interrupted) and put the heal on the timeline."""
+    limit = UNDO_S if signals.interrupted() else timeout_s
+    try:
+        left = bounded(target.heal, limit, f"heal the partition of {member}")
+    except HasuiteError as exc:
+        left = [str(exc)]
+    _note("healed", component, {"member": member, "left": list(left)})
+    return left
+
+
+# size: one bounded sequence (check, cut, hold, heal) whose heal must follow every exit.
+def partition(
+    component: str,
+    role: str | None = None,
+    cut_from: Sequence[str] = (),
+    keep: Sequence[str] = (),
+    duration_s: float = 60.0,
+    timeout_s: float = 30.0,
+    configuration: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Cut the ``component`` instance holding ``role`` off from the ``cut_from`` peer sets
+    (``keep``'s still reach it) for ``duration_s``, then heal.
+
+    The heal follows every exit: the end of the hold, an error, an interrupt (within UNDO_S;
+    the rollbacks' restore heals as well). The cut (the injection and a ``cut`` event naming the
+    member and the address the app's answers give for it) and the heal (``healed``) go on the
+    timeline. A machine or target that cannot partition (:class:`PartitionUnavailable`) makes
+    the experiment SKIPPED with the reason, nothing injected."""
+    what = f"partition {component} {role or ''} from {', '.join(cut_from)}".replace("  ", " ")
+    if not 0 < duration_s <= MAX_PARTITION_S:
+        raise ConfigError(
+            f"{what}: duration_s must be in (0, {MAX_PARTITION_S:g}], got {duration_s}"
+        )
+    refuse_if_blocked(what)
+    target = target_from(configuration)
+    if not isinstance(target, Partitioner):
+        return _skip(f"the {target.name} target cannot cut a member off (no partition support)")
+    try:
+        injection = bounded(
+            lambda: target.partition(
+                component, role=role, cut_from=tuple(cut_from), keep=tuple(keep)
+            ),
+            timeout_s,
+            what,
+        )
+    except PartitionUnavailable as exc:
+        return _skip(f"{exc} (the experiment needs it to cut {component} {role or ''} off)")
+    member = injection.instances[0] if injection.instances else ""
+    left: list[str] = []
+    try:
+        out = record(injection)
+        server = bounded(lambda: target.server_address(component, member), timeout_s, "address")
+        _note(
+            "cut",
+            component,
+            {
+                "member": member,
+                "server": server,
+                "component": component,
+                "role": role,
+                "cut_from": list(cut_from),
+                "keep": list(keep),
+                "duration_s": duration_s,
+            },
+            at=injection.at,
+        )
+        session = active_session()
+        (session.sleep if session is not None else time.sleep)(duration_s)
+    finally:
+        left = _heal(target, component, member, timeout_s)
+    if left:
+        raise InjectionError(f"{what}: the partition was not healed: {'; '.join(left)}")
+    return {**out, "healed": True, "duration_s": duration_s}

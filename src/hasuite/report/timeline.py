@@ -8,8 +8,9 @@ parsing. Native ``<title>`` children give hover tooltips without scripts.
 Lanes, top to bottom: one per probe (green = success, red = failure), load request rate and
 failures per second (when load was recorded), one per observed instance (dark = leader/master,
 light = other role ready, grey = not ready), the time axis (seconds from the fault). Across every
-lane: the measured outage windows shaded, the fault, the recovery, primary changes, alert firing
-and resolution as vertical lines.
+lane: the measured outage windows shaded, a partition's window (cut to heal) and, within it, the
+spans in which two members were primary at once (both named, each holder's lane outlined), the
+fault, the heal, the recovery, primary changes, alert firing and resolution as vertical lines.
 """
 
 # size: one SVG plot: the lanes (probes, load, roles, events) and their shared scales.
@@ -23,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hasuite.analysis import build_outages
+from hasuite.analysis.splitbrain import PRIMARY_ROLES as PARTITION_ROLES
+from hasuite.analysis.splitbrain import dual_primary_spans, partition_window
 from hasuite.model import Outage, RoleObservation, Sample
 from hasuite.runfolder import ExperimentData, LoadRecord
 
@@ -54,7 +57,80 @@ COLOURS = {
     "alert": "#e08a00",
     "change": "#1f4e9c",
     "rate": "#1f6fd1",
+    "partition": "#7a3fb0",
 }
+
+
+def _partition(
+    svg: ET.Element,
+    exp: ExperimentData,
+    plot: _Plot,
+    lanes: Mapping[tuple[str, str], float],
+    bottom: float,
+) -> None:
+    """The partition's window (cut to heal, or to the end) and its dual-primary spans."""
+    found = partition_window(exp.events)
+    if found is None:
+        return
+    window, detail = found
+    end = window.healed_at if window.healed_at is not None else plot.end
+    member = str(detail.get("member") or window.member)
+    cut_from = ", ".join(str(s) for s in detail.get("cut_from") or ())
+    kept = ", ".join(str(s) for s in detail.get("keep") or ())
+    x0 = plot.x(window.cut_at)
+    _el(
+        svg,
+        "rect",
+        f"partition: {member} cut off from {cut_from}"
+        + (f" (kept: {kept})" if kept else "")
+        + f", {plot.rel(window.cut_at)} to {plot.rel(end)}"
+        + ("" if window.healed_at is not None else " (not healed while recorded)"),
+        x=x0,
+        y=TOP - 6,
+        width=max(plot.x(end) - x0, 1),
+        height=bottom - TOP + 6,
+        fill=COLOURS["partition"],
+        fill_opacity=0.08,
+        class_="partition",
+    )
+    component = str(detail.get("component") or "")
+    role = PARTITION_ROLES.get(component)
+    if role is None:
+        return
+    for start, stop, holders in dual_primary_spans(exp.roles, component=component, role=role):
+        text = (
+            f"two {component} {role}s at once: {' and '.join(holders)}, "
+            f"{_fmt(stop - start)} s ({plot.rel(start)} to {plot.rel(stop)})"
+        )
+        x0, width = plot.x(start), max(plot.x(stop) - plot.x(start), 1)
+        _el(
+            svg,
+            "rect",
+            text,
+            x=x0,
+            y=TOP - 6,
+            width=width,
+            height=bottom - TOP + 6,
+            fill=COLOURS["fail"],
+            fill_opacity=0.12,
+            class_="dual-primary",
+        )
+        for h in holders:
+            y = lanes.get((component, h))
+            if y is not None:
+                _el(
+                    svg,
+                    "rect",
+                    f"{h}: {role} (dual primary)",
+                    x=x0,
+                    y=y - 1,
+                    width=width,
+                    height=ROW + 2,
+                    fill="none",
+                    stroke=COLOURS["fail"],
+                    stroke_width=2,
+                    class_="dual-primary-holder",
+                )
 
 
 @dataclass(frozen=True)
@@ -360,6 +436,9 @@ def render_timeline(exp: ExperimentData) -> str:  # noqa: C901, PLR0915
                 class_=f"role-{state}",
             )
 
+    lanes = {key: roles_top + i * (ROW + GAP) for i, key in enumerate(instances)}
+    _partition(svg, exp, plot, lanes, bottom)
+
     # vertical markers across every lane
     def marker(at: float, colour: str, cls: str, text: str, dash: str = "", row: int = 0) -> None:
         x = plot.x(at)
@@ -397,6 +476,9 @@ def render_timeline(exp: ExperimentData) -> str:  # noqa: C901, PLR0915
             marker(e.at, COLOURS["fault"], "fault", f"fault: {what}{f' ({hit})' if hit else ''}")
         elif e.kind == "recovered":
             marker(e.at, COLOURS["recovered"], "recovered", f"{e.component} recovered", "6 3", 1)
+        elif e.kind == "healed":
+            who = detail.get("member") or e.component
+            marker(e.at, COLOURS["partition"], "healed", f"healed: {who}", "4 2", 2)
         elif e.kind in ("alert-firing", "alert-resolved"):
             name = str(detail.get("alertname", "alert"))
             firing = e.kind == "alert-firing"

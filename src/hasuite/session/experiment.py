@@ -109,6 +109,8 @@ class ExperimentSession:
     known_good: StackSettings | None = None
     #: why the fault must not be injected (the actions refuse); None = go ahead
     refused: str | None = None
+    #: why the fault cannot be made on this target or machine (every promise SKIPPED with it)
+    skipped: str | None = None
     injections: list[Injection] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -294,6 +296,17 @@ class ExperimentSession:
     def note_injection(self, injection: Injection) -> None:
         self.injections.append(injection)
         self.events.append(injection.to_event())
+
+    def note_event(self, event: Event) -> None:
+        """A point an action put on the timeline (a partition's cut and heal)."""
+        self.events.append(event)
+
+    def skip(self, reason: str) -> None:
+        """The fault cannot be made here (e.g. no packet filter): nothing was injected and
+        every promise of the experiment is SKIPPED with ``reason``, never PASS."""
+        if self.skipped is None:
+            self.skipped = reason
+        log.warning("%s: skipped: %s", self.name, reason)
 
     def note_recovered(self, component: str, recovery: Recovery) -> None:
         self.events.append(
@@ -568,6 +581,7 @@ class ExperimentSession:
             fault_expected=self.options.fault,
             interrupted=interrupted,
             adequacy=self._adequacy,
+            skipped=self.skipped,
         )
         results = self._recommend(results)
         status = Verdict.INTERRUPTED if interrupted else aggregate_status(results)

@@ -274,10 +274,31 @@ class KubeTarget:
             "replicas": lambda: of(component),
             "sentinels": lambda: of("redis"),
             "app": lambda: of("django", "celery-worker", "celery-beat", "pooler"),
+            # the app reaches PgBouncer through its Service: inside the pod the packets carry
+            # the Service address (kube-proxy translates it on the node), so both are cut
+            "pooler": lambda: [
+                *of("pooler"),
+                self._kubectl(
+                    "get",
+                    "service",
+                    "shop-db-pooler",
+                    "-n",
+                    NAMESPACE,
+                    "-o",
+                    "jsonpath={.spec.clusterIP}",
+                ),
+            ],
         }
         kept = set(partition.addresses(a for s in keep for a in sets[s]()))
         cut = partition.addresses(a for s in cut_from for a in sets[s]())
         return tuple(a for a in cut if a not in kept)
+
+    def server_address(self, component: str, instance: str) -> str | None:
+        """``pod-ip:port`` the app names as the backend a pod served (Postgres 5432, Redis
+        6379); None for other components or a pod without an address."""
+        port = {"postgres": 5432, "redis": 6379}.get(component)
+        pod = next((p for p in self._pods(component) if p.name == instance), None)
+        return f"{pod.ip}:{port}" if port and pod is not None and pod.ip else None
 
     def _node_ip(self, node: str) -> str:
         return self._kubectl(

@@ -46,6 +46,39 @@ def patroni_cluster(layout: LabLayout) -> list[dict[str, Any]] | None:
     return None
 
 
+def patroni_own_view(layout: LabLayout, index: int) -> dict[str, Any] | None:
+    """What one member says of itself (GET /patroni on its own REST port): its role and state,
+    also when it is cut off from the DCS and its peers; None when it does not answer."""
+    try:
+        r = http_get(f"{layout.patroni_url(index)}/patroni", timeout=1.0)
+        data = r.json()
+    except (requests.RequestException, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def merge_member_views(
+    names: list[str],
+    cluster: list[dict[str, Any]] | None,
+    own: dict[str, dict[str, Any] | None],
+) -> list[dict[str, Any]]:
+    """One row per member (name, role, state, lag): role and state from the member's own view
+    (two members that each call themselves leader are both seen), the lag from the cluster's
+    view; a member that does not answer keeps no role ("no answer")."""
+    by_name = {m.get("name"): m for m in cluster or []}
+    rows = []
+    for n in names:
+        view = own.get(n)
+        lag = by_name.get(n, {}).get("lag")
+        if view is None:
+            rows.append({"name": n, "role": None, "state": "no answer", "lag": None})
+            continue
+        role = view.get("role")
+        role = "leader" if role in ("leader", "master", "primary") else role
+        rows.append({"name": n, "role": role, "state": view.get("state"), "lag": lag})
+    return rows
+
+
 def check_etcd(layout: LabLayout) -> Health:
     try:
         r = http_get(f"http://127.0.0.1:{layout.port('etcd')}/health")

@@ -49,6 +49,8 @@ SET_COMPONENTS: dict[str, tuple[str, ...]] = {
     "sentinels": ("sentinel",),
     # HAProxy plays the primary Service on the lab: the app's traffic to Postgres goes through it
     "app": ("django", "celery-worker", "celery-beat", "pooler", "haproxy"),
+    # the app's door to the database: PgBouncer and HAProxy (the pooler and primary Services)
+    "pooler": ("pooler", "haproxy"),
 }
 #: Component -> the layout's port names each instance listens on (indexed by instance).
 LISTENS: dict[str, tuple[str, ...]] = {

@@ -58,25 +58,7 @@ class LocalTarget:
         if not names:
             raise LabError(f"the lab has no {component} instances; is it up? (`hasuite lab up`)")
         if component == "postgres":
-            members = {m["name"]: m for m in health.patroni_cluster(self.lab.layout) or []}
-            out = []
-            for n in names:
-                m = members.get(n, {})
-                role = m.get("role")
-                role = "leader" if role in ("leader", "master", "primary") else role
-                ready = m.get("state") in ("running", "streaming")
-                lag = m.get("lag")
-                out.append(
-                    Instance(
-                        component=component,
-                        name=n,
-                        role=role,
-                        ready=ready,
-                        detail=str(m.get("state", "absent")),
-                        lag=lag if isinstance(lag, int) and role != "leader" else None,
-                    )
-                )
-            return out
+            return self._postgres_instances(names)
         infos = self.lab.supervisor.processes()
         workers = (
             set(health.celery_ping(self.lab.layout, 1.0))
@@ -105,6 +87,32 @@ class LocalTarget:
                 )
             )
         return out
+
+    def _postgres_instances(self, names: list[str]) -> list[Instance]:
+        """Each member's role as the member itself reports it (a member cut off from the DCS
+        still answers hasuite, whose process no partition cuts), the lag from /cluster."""
+        layout = self.lab.layout
+        own = {n: health.patroni_own_view(layout, partition.index(n)) for n in names}
+        rows = health.merge_member_views(names, health.patroni_cluster(layout), own)
+        return [
+            Instance(
+                component="postgres",
+                name=m["name"],
+                role=m["role"],
+                ready=m["state"] in ("running", "streaming"),
+                detail=str(m["state"]),
+                lag=m["lag"] if isinstance(m["lag"], int) and m["role"] != "leader" else None,
+            )
+            for m in rows
+        ]
+
+    def server_address(self, component: str, instance: str) -> str | None:
+        """``127.0.0.1:port`` the app names as the backend ``instance`` served (Postgres,
+        Redis); None for other components."""
+        what = {"postgres": "postgres", "redis": "redis"}.get(component)
+        if what is None:
+            return None
+        return f"127.0.0.1:{self.lab.layout.port(what, partition.index(instance))}"
 
     # -- faults ------------------------------------------------------------------------------
 

@@ -44,8 +44,8 @@ class Seeded:
 
 #: The first four are the ones the issue names. On this 2-core machine the production settings
 #: fail ROLLOUT, REDIS-FAILOVER and PG-FAILOVER on kind too (README, "kind on this machine"), so
-#: their FAIL here shows the seeded reason, not a flip. PG-SWITCHOVER, POOLER and HPA-SCALES'
-#: scale-up check pass with the production settings on kind: those three are the flips.
+#: their FAIL here shows the seeded reason, not a flip. POOLER and HPA-SCALES' scale-up check
+#: pass with the production settings on kind: those two are the flips.
 SEEDED_ON_KIND = [
     # no preStop: SIGTERM races the endpoint removal, nginx still sends to a closing pod
     Seeded("rollout-violated", "django-rollout", "ROLLOUT", r"failed requests \d+ != 0"),
@@ -64,13 +64,10 @@ SEEDED_ON_KIND = [
         r"hpa scale up at least [\d.]+ s > 120 s",
         full_load=True,
     ),
-    # no termination grace: kubelet SIGKILLs Patroni right after SIGTERM, no lock hand-over
-    Seeded(
-        "pg-switchover-violated",
-        "postgres-leader-stop",
-        "PG-SWITCHOVER",
-        r"write outage (at least )?[\d.]+ s > 10 s",
-    ),
+    # Not pg-switchover-violated: its terminationGracePeriodSeconds 0 does not break the
+    # switchover on Kubernetes, which gives a graceful delete at least 1 s; Patroni released
+    # the lock within it (kind, 2026-12-02: PG-SWITCHOVER PASS, write outage 1.5 s). The lab
+    # models that profile as a SIGKILL right after the SIGTERM.
     # one PgBouncer: the Service has no other endpoint while kubelet restarts it
     Seeded("pooler-violated", "pooler-kill", "POOLER", r"write outage (at least )?[\d.]+ s > 5 s"),
     # Patroni ttl 60 s (written to the DCS): the leader's lock outlives the 30 s bound

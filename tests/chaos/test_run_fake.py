@@ -426,3 +426,30 @@ def test_a_summary_that_cannot_be_written_stops_the_run_with_a_clear_error(
             )
     assert (tmp_path / "reports" / "test-run" / NAME / "result.json").is_file()
     assert target.restored == 1  # the rollbacks ran before the error
+
+
+def test_an_experiment_whose_promises_are_not_for_this_target_injects_nothing(
+    tmp_path: Path,
+) -> None:
+    """app-db-partition's one promise is judged on kind and cluster: on the lab the partition is
+    not made (a fault for nothing) and the promise is SKIPPED with its targets."""
+    app = FakeApp()
+    with serve(app) as url:
+        target = FakeTarget(app=app, app_url=url)
+        result = run_experiments(
+            ["app-db-partition"],
+            target,
+            reports_dir=tmp_path / "reports",
+            experiments_dir=ROOT / "experiments",
+            promises_path=ROOT / "suites" / "promises.yaml",
+            probe_hz=20,
+            run_id="test-run",
+        )
+    (exp,) = result.experiments
+    assert exp.status.value == "SKIPPED"
+    (promise,) = exp.promises
+    assert promise.id == "APP-DB-PARTITION" and promise.verdict.value == "SKIPPED"
+    assert "kind" in promise.reason and "local" in promise.reason
+    assert target.calls == []  # no fault, no restore
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["experiments"][0]["status"] == "SKIPPED"

@@ -164,6 +164,10 @@ def run_experiments(
             )
             if timeout_multiplier:
                 session.timeout_multiplier = timeout_multiplier
+            if (skipped := _not_for_target(session, target.name, progress)) is not None:
+                results.append(skipped)
+                summarize(None)
+                continue
             REGISTRY.activate(session, owner="runner")
             progress(f"{options.name}: running")
             t0 = time.monotonic()
@@ -196,6 +200,24 @@ def run_experiments(
             "again"
         )
     return RunResult(run_id=run_id, run_dir=run_dir, status=status, experiments=results)
+
+
+def _not_for_target(
+    session: ExperimentSession, target: str, progress: Callable[[str], None]
+) -> ExperimentResult | None:
+    """An experiment none of whose promises is judged on ``target`` is not run: its fault would
+    be made for nothing. Its result (every promise SKIPPED with its targets), else None."""
+    promises = session.promises
+    if not promises or any(p.applies_to(target) for p in promises):
+        return None
+    where = sorted({t for p in promises for t in p.targets})
+    session.skip(
+        f"its promises ({', '.join(p.id for p in promises)}) are judged on {', '.join(where)}, "
+        f"not {target}: nothing was injected"
+    )
+    result = session.finish(None)
+    progress(f"{session.name}: {result.status.value} (not for the {target} target)")
+    return result
 
 
 def _escaped(target: Target, exc: BaseException) -> dict[str, Any]:

@@ -395,6 +395,9 @@ def _soak_parser(sub: Any, lab_opts: Callable[[argparse.ArgumentParser], None]) 
     p.add_argument("experiment", nargs="?", default="django-instance-kill")
     p.add_argument("--runs", type=int, default=10, help="how many runs (default 10)")
     p.add_argument(
+        "--profile", default=None, help="a named profile of env/stack.yaml (default: production)"
+    )
+    p.add_argument(
         "--drift-of",
         nargs="+",
         default=["max_success_gap_s", "instance_ready_s"],

@@ -119,3 +119,24 @@ def test_only_the_named_kind_is_counted() -> None:
         )
     }
     assert got["lost_orders"].value == 1 and "o" in got["lost_orders"].detail
+
+
+def test_a_leader_that_stopped_its_database_is_no_primary_and_has_demoted() -> None:
+    """Patroni's offline demotion (the DCS unreachable): Postgres is stopped, the member still
+    calls itself leader, not ready, until it reaches the DCS again. Measured on the lab: demoted
+    4.9 s after the cut, reported "leader, not ready" until the heal."""
+    from hasuite.analysis.splitbrain import measure_demoted
+
+    from .builders import roles
+
+    obs = roles(
+        "postgres",
+        (0.0, "m1", "leader", True),
+        (0.0, "m2", "replica", True),
+        (5.0, "m1", "leader", False),  # demoted offline: database stopped
+        (20.0, "m2", "leader", True),  # the lock expired: m2 promoted
+        (45.0, "m1", "replica", False),  # the heal: m1 follows m2
+    )
+    assert dual_primary_spans(obs, component="postgres", role="leader") == []
+    demoted = measure_demoted(obs, component="postgres", instance="m1", role="leader", cut_at=0.1)
+    assert demoted.value == 4.9 and "leader, not ready" in demoted.detail

@@ -95,14 +95,16 @@ def dual_primary_spans(
     roles: Iterable[RoleObservation], *, component: str, role: str
 ) -> list[tuple[float, float, tuple[str, ...]]]:
     """(start, end, holders) of each stretch in which two or more instances were last seen
-    holding ``role``: each instance keeps its last observed role until its next observation."""
+    holding ``role`` and ready: each instance keeps its last observation until its next one. A
+    holder that is not ready serves no write (a Patroni leader that demoted itself offline stops
+    Postgres but still calls itself leader until it can reach the DCS again)."""
     obs = sorted((r for r in roles if r.component == component), key=lambda r: r.at)
     current: dict[str, bool] = {}
     spans: list[tuple[float, float, tuple[str, ...]]] = []
     start: float | None = None
     holders: tuple[str, ...] = ()
     for r in obs:
-        current[r.instance] = r.role == role
+        current[r.instance] = r.role == role and r.ready
         now = tuple(sorted(i for i, holds in current.items() if holds))
         if len(now) >= 2 and start is None:
             start, holders = r.at, now
@@ -212,20 +214,22 @@ def measure_demoted(
     roles: Sequence[RoleObservation], *, component: str, instance: str, role: str, cut_at: float
 ) -> Measurement:
     """Cut -> the first observation in which the cut-off ``instance`` itself answered with a
-    role other than ``role`` (no answer is not a demotion: it may still take writes)."""
+    role other than ``role``, or with ``role`` but not ready (its database stopped: Patroni's
+    offline demotion). No answer is not a demotion: it may still take writes."""
     name = "old_primary_demoted_s"
     mine = sorted(
         (r for r in roles if r.component == component and r.instance == instance),
         key=lambda r: r.at,
     )
     after = [r for r in mine if r.at >= cut_at]
-    first = next((r for r in after if r.role and r.role != role), None)
+    first = next((r for r in after if r.role and (r.role != role or not r.ready)), None)
     if first is not None:
+        said = first.role if first.role != role else f"{role}, not ready"
         return Measurement(
             name=name,
             value=first.at - cut_at,
             unit="s",
-            detail=f"{instance} said {first.role} {fmt(first.at - cut_at)} s after the cut",
+            detail=f"{instance} said {said} {fmt(first.at - cut_at)} s after the cut",
         )
     if not after:
         return Measurement(name=name, value=None, unit="s", detail=f"{instance} not observed")

@@ -61,11 +61,19 @@ lab-down:
 # kind for real (env/kind/README.md): a Docker engine (hasuite's own dockerd when none runs; root),
 # kind/kubectl and, without a registry, a node image and the stack image built from the Go module
 # proxy, Debian and PyPI (cached under /var/cache/hasuite), the cluster with the shop stack,
-# tests/k8s/test_real_cluster.py, then down (cluster and our dockerd). KIND_TEST_ARGS=--keep-cluster
-# leaves it up for the next run. The HPA cycle (marked slow) is left out by default: on a 2-core
-# machine the load cannot push the HPA (README, "kind on this machine"); KIND_MARKS= includes it.
+# tests/k8s/test_real_cluster.py and the seeded violations on kind (test_kind_violations.py, at
+# the light load a 2-core machine carries), then down (cluster and our dockerd).
+# KIND_TEST_ARGS=--keep-cluster leaves it up for the next run. The HPA cycle of the real-cluster
+# tests (marked slow) is left out by default: on a 2-core machine the load cannot push the HPA
+# (README, "kind on this machine"); KIND_MARKS= includes it.
 KIND_TEST_ARGS ?=
 KIND_MARKS ?= not slow
+KIND_LOAD := HASUITE_PROBE_HZ=2 HASUITE_LOAD_SCALE=0.25
+KIND_PYTEST := $(BIN)/pytest --target kind --start-docker -ra -p no:cacheprovider
 test-kind: setup
-	$(BIN)/pytest tests/k8s/test_real_cluster.py --target kind --start-docker -ra -p no:cacheprovider \
-		-m "$(KIND_MARKS)" $(KIND_TEST_ARGS) $(PYTEST_ARGS)
+	status=0; \
+	$(KIND_PYTEST) tests/k8s/test_real_cluster.py --keep-cluster -m "$(KIND_MARKS)" \
+		$(PYTEST_ARGS) || status=$$?; \
+	$(KIND_LOAD) $(KIND_PYTEST) tests/k8s/test_kind_violations.py $(KIND_TEST_ARGS) \
+		$(PYTEST_ARGS) || status=$$?; \
+	exit $$status

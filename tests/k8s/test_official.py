@@ -84,7 +84,8 @@ def test_a_module_is_built_in_a_writable_copy_of_its_own_source(
 
     def fake_step(argv: list[str], **kw: Any) -> str:
         calls.append(argv)
-        assert "GOFLAGS" not in kw["env"]  # outside a module
+        if argv[:3] == ["go", "mod", "download"]:
+            assert "GOFLAGS" not in kw["env"]  # outside a module
         return json.dumps({"Path": "example.com/tool", "Dir": str(source)})
 
     monkeypatch.setattr(gobuild, "run_step", fake_step)
@@ -98,8 +99,11 @@ def test_a_module_is_built_in_a_writable_copy_of_its_own_source(
     mod = tmp_path / "work" / "mod"
     mod.parent.mkdir()
     gobuild._module_source(spec, mod, {"GOFLAGS": "-mod=mod"}, lambda _: None)
-    assert calls == [["go", "mod", "download", "-json", "example.com/tool@v1.0.0"]]
-    assert "replace x => ./x" in (mod / "go.mod").read_text()  # its own replaces hold
+    assert calls == [
+        ["go", "mod", "download", "-json", "example.com/tool@v1.0.0"],
+        ["go", "mod", "edit", "-dropreplace=x"],  # ./x is not in the zip
+    ]
+    assert "replace x => ./x" in (mod / "go.mod").read_text()  # its own go.mod, copied
     (mod / "cmd" / "main.go").write_text("package main // writable\n")
     assert spec.key("go1.26") != gobuild.GoBuild(**{**spec.__dict__, "in_module": False}).key(
         "go1.26"
@@ -115,3 +119,18 @@ def test_a_source_folder_that_is_not_named_is_a_clear_build_error(
     spec = gobuild.GoBuild(name="t", module="m", version="v1", programs=(), in_module=True)
     with pytest.raises(BuildError, match="t: go mod download m@v1 named no source folder"):
         gobuild._module_source(spec, tmp_path / "mod", {}, lambda _: None)
+
+
+def test_a_nested_module_missing_from_the_zip_is_built_at_its_published_version(
+    tmp_path: Path,
+) -> None:
+    """prometheus-operator's go.mod replaces its nested modules with folders that are not in
+    the module's zip: those replaces are dropped (go.mod requires the published versions)."""
+    (tmp_path / "pkg" / "here").mkdir(parents=True)
+    (tmp_path / "go.mod").write_text(
+        "module example.com/op\n\nrequire example.com/op/pkg/client v1.0.0\n\n"
+        "replace (\n\texample.com/op/pkg/client => ./pkg/client\n"
+        "\texample.com/op/pkg/here => ./pkg/here\n)\n"
+        "replace example.com/fork => example.com/other v1.2.3\n"
+    )
+    assert gobuild._missing_local_replaces(tmp_path) == ["example.com/op/pkg/client"]

@@ -224,6 +224,27 @@ def _module_source(spec: GoBuild, mod: Path, env: dict[str, str], progress: Prog
     for path in [mod, *mod.rglob("*")]:  # the module cache is read-only
         if not path.is_symlink():
             path.chmod(path.stat().st_mode | 0o200)
+    for old in _missing_local_replaces(mod):
+        # a nested module of the repository is not in the module's zip: build against its
+        # published version (the one go.mod requires) instead of the folder
+        run_step(
+            ["go", "mod", "edit", f"-dropreplace={old}"],
+            step=f"{spec.name}: go mod edit -dropreplace={old}",
+            timeout_s=60,
+            cwd=mod,
+            env=env,
+        )
+
+
+def _missing_local_replaces(mod: Path) -> list[str]:
+    """The replaced module paths of ``mod``'s go.mod whose local folder is not there."""
+    out = []
+    for line in (mod / "go.mod").read_text().splitlines():
+        left, arrow, right = line.strip().removeprefix("replace ").partition("=>")
+        target = right.strip()
+        if arrow and target.startswith(("./", "../")) and not (mod / target).is_dir():
+            out.append(left.split()[0])
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hasuite.drivers.local.lab import LocalLab
@@ -229,7 +230,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
             drift_of=tuple(args.drift_of),
             out=soak_file,
             progress=lambda msg: console.print(
-                f"[dim]{time.monotonic() - start:6.1f}s[/dim] {msg}", markup=False
+                f"[dim]{time.monotonic() - start:6.1f}s[/dim] {escape(msg)}"
             ),
         )
     for line in [*judgement.notes, *judgement.unknown, *judgement.findings]:

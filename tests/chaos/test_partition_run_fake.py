@@ -180,11 +180,12 @@ def test_a_split_brain_that_loses_writes_fails_with_the_numbers(tmp_path: Path) 
     assert dual > 0.3 and "postgres-1 and postgres-2" in m["dual_primary_s"]["detail"]
     lost = int(m["split_brain_lost_orders"]["value"])
     assert lost > 5 and m["split_brain_orders"]["value"] == lost
-    assert m["lost_orders"]["value"] == lost
+    # every split-brain loss is a loss; an order acknowledged as the cut went in may be lost too
+    assert lost <= m["lost_orders"]["value"] <= lost + 2
     reason = promise["reason"]
     assert reason.startswith("dual primary ") and "!= 0 s" in reason
     assert f"split brain lost orders {lost} != 0" in reason.replace("-", " ")
-    assert f"lost orders {lost} != 0" in reason
+    assert f"lost orders {int(m['lost_orders']['value'])} != 0" in reason
     # the old leader said replica only once the heal let it see the new one
     assert m["old_primary_demoted_s"]["value"] >= m["partition_s"]["value"] - 0.3
 

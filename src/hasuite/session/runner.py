@@ -213,9 +213,13 @@ def _not_for_target(
     where = sorted({t for p in promises for t in p.targets})
     session.skip(
         f"its promises ({', '.join(p.id for p in promises)}) are judged on {', '.join(where)}, "
-        f"not {target}: nothing was injected"
+        f"not {target}: nothing was injected; run it with "
+        + " or ".join(f"--target {t}" for t in where)
     )
     result = session.finish(None)
+    session.out_dir.mkdir(parents=True, exist_ok=True)
+    # no chaoslib journal: the experiment did not run; say so where the journal would be
+    dump(session.out_dir / "journal.json", {"status": "skipped", "reason": session.skipped})
     progress(f"{session.name}: {result.status.value} (not for the {target} target)")
     return result
 

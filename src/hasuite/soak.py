@@ -10,7 +10,6 @@ for hours), samples after each run what hasuite and the lab hold, and judges the
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -18,11 +17,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hasuite.analysis.soak import SoakJudgement, SoakSample, judge_soak
-from hasuite.components import component
 from hasuite.drivers.local import procs
 from hasuite.drivers.local.lab import LocalLab
+from hasuite.drivers.local.target import LocalTarget
 from hasuite.errors import ConfigError
 from hasuite.model import Verdict
+from hasuite.runfolder import dump
 from hasuite.session.runner import RunResult
 
 __all__ = ["lab_pids", "process_resources", "soak"]
@@ -48,14 +48,12 @@ def _rss_mib(pid: int) -> float:
 
 
 def lab_pids(lab: LocalLab) -> list[int]:
-    """supervisord, every process under it, and the postmasters (Patroni starts each one
-    detached from itself, so it is not under supervisord)."""
+    """supervisord and every process of every instance (the target's own pid lookup: it finds
+    the postmasters, which Patroni starts detached from itself)."""
     daemon = lab.supervisor.daemon_pid()
-    pids = [daemon, *procs.children(daemon)] if daemon else []
-    for index in range(component("postgres").count(lab.stack)):
-        pm = procs.postmaster_pid(lab.layout.pg_data(index))
-        if pm:
-            pids += [pm, *procs.children(pm)]
+    target = LocalTarget(lab=lab)
+    pids = [daemon] if daemon else []
+    pids += [p for name, comp in lab.programs() for p in target.instance_pids(name, comp)]
     return list(dict.fromkeys(p for p in pids if procs.alive(p)))
 
 
@@ -144,6 +142,4 @@ def _write(
         },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(out)
+    dump(out, data)

@@ -317,7 +317,7 @@ class LabTarget(LocalTarget):
         names = [n for n, c in PROGRAMS if c == component]
         return names[:count] if role in (None, "leader", "master") else names[1 : 1 + count]
 
-    def _instance_pids(self, name: str, component: str) -> list[int]:
+    def instance_pids(self, name: str, component: str) -> list[int]:
         return list(PIDS[name])
 
 

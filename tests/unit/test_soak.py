@@ -98,6 +98,9 @@ class _Lab:
 
         self.stack = load_stack()
 
+    def programs(self) -> list[tuple[str, str]]:
+        return []  # the lab's processes: supervisord (this test's process) only
+
 
 def _result(tmp_path: Path, gap: float) -> RunResult:
     exp = ExperimentResult(

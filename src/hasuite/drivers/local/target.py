@@ -129,7 +129,7 @@ class LocalTarget:
             )
         return chosen[:count]
 
-    def _instance_pids(self, name: str, component: str) -> list[int]:
+    def instance_pids(self, name: str, component: str) -> list[int]:
         info = self.lab.supervisor.processes().get(name)
         pids: list[int] = []
         if info and info.pid:
@@ -157,7 +157,7 @@ class LocalTarget:
     def crash(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
         """SIGKILL every process of the chosen instance(s) at once; supervisord restarts them."""
         names = self._select(component, role, count)
-        pids = [p for n in names for p in self._instance_pids(n, component)]
+        pids = [p for n in names for p in self.instance_pids(n, component)]
         inj = self._injection(component, "crash", names, role)
         procs.kill_all(pids, signal.SIGKILL)
         log.info("crashed %s (pids %s)", names, pids)
@@ -171,7 +171,7 @@ class LocalTarget:
             # No termination grace: kubelet's SIGKILL follows SIGTERM at once, so Patroni can
             # neither stop Postgres cleanly nor release the leader key (a seeded violation).
             for n in names:
-                procs.kill_all(self._instance_pids(n, component), signal.SIGKILL)
+                procs.kill_all(self.instance_pids(n, component), signal.SIGKILL)
             return inj
         for n in names:
             self.lab.supervisor.signal(n, "TERM")
@@ -180,7 +180,7 @@ class LocalTarget:
     def pause(self, component: str, *, role: str | None = None) -> Injection:
         """SIGSTOP the instance's processes until resume() or restore()."""
         names = self._select(component, role, 1)
-        pids = [p for n in names for p in self._instance_pids(n, component)]
+        pids = [p for n in names for p in self.instance_pids(n, component)]
         inj = self._injection(component, "pause", names, role)
         # written first: a run killed while they are stopped leaves the next one what to resume
         self._ledger.add("pause", pids=[*self._paused, *pids], component=component)
@@ -223,7 +223,7 @@ class LocalTarget:
                     self.lab.supervisor.stop(n, wait=True)
                     self.lab.supervisor.start(n, wait=False)
                 else:
-                    procs.kill_all(self._instance_pids(n, component), signal.SIGKILL)
+                    procs.kill_all(self.instance_pids(n, component), signal.SIGKILL)
                 self._wait_ready(component, n, self.lab.suite.scaled(timeout_s))
                 if removed:
                     self._set_upstream_removed(set())
@@ -284,10 +284,10 @@ class LocalTarget:
         cut = partition.Cut(
             port_base=layout.port_base,
             member=member,
-            member_pids=tuple(self._instance_pids(member, component)),
+            member_pids=tuple(self.instance_pids(member, component)),
             member_ports=partition.listening_ports(layout, member, component),
             peers=tuple(n for n, _ in peers),
-            peer_pids=tuple(p for n, c in peers for p in self._instance_pids(n, c)),
+            peer_pids=tuple(p for n, c in peers for p in self.instance_pids(n, c)),
             peer_ports=tuple(p for n, c in peers for p in partition.listening_ports(layout, n, c)),
         )
         if not cut.peers or not cut.member_pids:

@@ -29,13 +29,19 @@ from .fakes import FakeApp, FakeTarget, fast_experiments, serve
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "postgres-leader-partition"
 OLD, NEW = "127.0.0.1:5432", "127.0.0.1:5433"
+QUIET_S = 0.3  # the last answer before a cut or a heal reaches the probe within this
 
 
 @dataclass
 class PartitionTarget(FakeTarget):
     """postgres-1 leads; a cut makes postgres-2 leader after ``elect_s``. ``demotes``: the
     cut-off postgres-1 says replica at once (Patroni's rule); else it stays leader (a split
-    brain) and the orders it acknowledges are lost. ``unavailable``: PartitionUnavailable."""
+    brain) and the orders it acknowledges are lost. ``unavailable``: PartitionUnavailable.
+
+    The cut and the heal quiesce the app's orders (``gate``): no order is being handled while
+    the cut goes in or comes out, and ``QUIET_S`` lets the last answers reach the probe before
+    either edge. So an order is handled as cut exactly when the probe acknowledged it inside
+    the window, which is how the analysis counts it."""
 
     demotes: bool = True
     elect_s: float = 0.3
@@ -43,6 +49,7 @@ class PartitionTarget(FakeTarget):
     interrupt_after_s: float | None = None
     cut_at: float | None = None
     healed: list[float] = field(default_factory=list)
+    gate: threading.Lock = field(default_factory=threading.Lock)
 
     def instances(self, component: str) -> list[Instance]:
         if component != "postgres" or self.cut_at is None or self.healed:
@@ -67,8 +74,11 @@ class PartitionTarget(FakeTarget):
     ) -> Injection:
         if self.unavailable:
             raise PartitionUnavailable(self.unavailable)
-        self.calls.append(f"partition {component} {role} {','.join(cut_from)} keep {keep}")
-        self.cut_at = time.monotonic()
+        with self.gate:
+            time.sleep(QUIET_S)
+            self.cut_at = time.monotonic()
+            # after the cut: FakeTarget.instances makes postgres-2 leader once a call is made
+            self.calls.append(f"partition {component} {role} {','.join(cut_from)} keep {keep}")
         if self.interrupt_after_s is not None:
             threading.Timer(self.interrupt_after_s, os.kill, (os.getpid(), signal.SIGTERM)).start()
         return Injection(
@@ -81,7 +91,9 @@ class PartitionTarget(FakeTarget):
         )
 
     def heal(self) -> list[str]:
-        self.healed.append(time.monotonic())
+        with self.gate:
+            time.sleep(QUIET_S)
+            self.healed.append(time.monotonic())
         return []
 
     def server_address(self, component: str, instance: str) -> str | None:
@@ -95,14 +107,16 @@ def _split_brain_app(app: FakeApp, target: PartitionTarget) -> None:
 
     def handle(method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         cut = target.cut_at is not None and not target.healed
-        if method == "POST" and path == "/probe/order" and cut:
+        if method != "POST" or path != "/probe/order":
+            return original(method, path, query)
+        with target.gate:
+            cut = target.cut_at is not None and not target.healed
             status, body = original(method, path, query)
-            if target.demotes:
+            if cut and target.demotes:
                 body["backend"] = {"kind": "postgres", "address": NEW, "in_recovery": False}
-            else:
+            elif cut:
                 app.orders.pop(body["id"], None)  # acknowledged by the minority, then rewound
             return status, body
-        return original(method, path, query)
 
     app.handle = handle  # type: ignore[method-assign]
 
@@ -154,8 +168,8 @@ def test_a_leader_that_demotes_passes_with_the_partition_measured(tmp_path: Path
     assert target.calls == ["partition postgres leader dcs,replicas keep ('app',)"]
     m = _measured(tmp_path)
     assert m["dual_primary_s"]["value"] == 0
-    # at most the one order in flight at the cut was acknowledged by the old leader after it
-    assert m["split_brain_orders"]["value"] <= 1 and m["lost_orders"]["value"] == 0
+    # no order was in flight at the cut: none was acknowledged by the old leader after it
+    assert m["split_brain_orders"]["value"] == 0 and m["lost_orders"]["value"] == 0
     assert m["split_brain_lost_orders"]["value"] == 0
     assert m["old_primary_demoted_s"]["value"] < 0.5
     assert 0.2 <= m["time_to_new_leader_s"]["value"] <= 1.0
@@ -180,8 +194,8 @@ def test_a_split_brain_that_loses_writes_fails_with_the_numbers(tmp_path: Path) 
     assert dual > 0.3 and "postgres-1 and postgres-2" in m["dual_primary_s"]["detail"]
     lost = int(m["split_brain_lost_orders"]["value"])
     assert lost > 5 and m["split_brain_orders"]["value"] == lost
-    # every split-brain loss is a loss; an order acknowledged as the cut went in may be lost too
-    assert lost <= m["lost_orders"]["value"] <= lost + 2
+    # every loss is a split-brain loss and the other way round (the fake quiesces at the edges)
+    assert m["lost_orders"]["value"] == lost
     reason = promise["reason"]
     assert reason.startswith("dual primary ") and "!= 0 s" in reason
     assert f"split brain lost orders {lost} != 0" in reason.replace("-", " ")

@@ -25,6 +25,8 @@ class FakeApi:
     master_ip: str = "10.0.0.11"
     annotations: dict[str, str] = field(default_factory=dict)
     logs: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: (pod, container) -> what an exec there prints (an Exception: raised); else the master
+    answers: dict[tuple[str, str], str | Exception] = field(default_factory=dict)
 
     def list_pods(self, namespace: str, selector: str) -> list[PodInfo]:
         self.calls.append(("list", namespace, selector))
@@ -58,7 +60,10 @@ class FakeApi:
 
     def exec_in_pod(self, namespace, pod, container, argv, *, timeout_s) -> str:  # type: ignore[no-untyped-def]
         self.calls.append(("exec", pod, container, tuple(argv)))
-        return f"{self.master_ip}\n6379\n"
+        answer = self.answers.get((pod, container), f"{self.master_ip}\n6379\n")
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 def spilo(name: str, role: str, node: str) -> PodInfo:

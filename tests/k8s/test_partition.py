@@ -11,10 +11,10 @@ import pytest
 
 from hasuite.drivers.k8s import partition
 from hasuite.drivers.k8s.boundary import CommandResult, PodInfo
-from hasuite.drivers.k8s.target import KubeTarget
+from hasuite.drivers.k8s.target import KubeTarget, own_role
 from hasuite.errors import ConfigError, InjectionError
 
-from .test_driver import make_api
+from .test_driver import FakeApi, make_api
 
 
 @dataclass
@@ -35,6 +35,9 @@ class NodeRunner:
         out = ""
         if "inspect" in argv:
             out = "4242\n"
+        elif "service" in argv and "-l" in argv:  # the redis-announce-N Services
+            out = "".join(f"redis-announce-{i} 10.96.9.{i}\n" for i in range(3))
+            out += "redis-ha-headless None\n"
         elif "service" in argv:
             out = "10.96.0.1"
         elif "node" in argv and "jsonpath" in argv[-1]:
@@ -46,8 +49,8 @@ class NodeRunner:
         return CommandResult(argv=argv, returncode=0, stdout=out)
 
 
-def target(runner: NodeRunner) -> KubeTarget:
-    api = make_api("kind-hasuite")
+def target(runner: NodeRunner, api: FakeApi | None = None) -> KubeTarget:
+    api = api or make_api("kind-hasuite")
     api.pods["application=spilo"] = [
         dataclasses.replace(p, ip=f"10.244.{i}.5")
         for i, p in enumerate(api.pods["application=spilo"], 1)
@@ -128,3 +131,86 @@ def test_a_cluster_without_runtime_access_refuses_partitions() -> None:
     )
     with pytest.raises(InjectionError, match="need the node's container runtime"):
         t.partition("postgres", role="leader", cut_from=("dcs",))
+
+
+def _roles(t: KubeTarget, component: str) -> dict[str, str | None]:
+    return {i.name: i.role for i in t.instances(component)}
+
+
+def test_a_cut_off_leader_answers_for_itself_its_label_is_stale() -> None:
+    # the cut-off pod cannot reach the API server to update its spilo-role label: during the cut
+    # its role is what its own Patroni says, asked inside the pod through the kubelet
+    api = make_api("kind-hasuite")
+    t = target(NodeRunner(), api)
+    t.partition("postgres", role="leader", cut_from=("dcs", "replicas"), keep=("app",))
+    api.answers[("shop-db-1", "postgres")] = '{"state": "running", "role": "primary"}'
+    assert _roles(t, "postgres") == {
+        "shop-db-0": "replica",
+        "shop-db-1": "leader",
+        "shop-db-2": "replica",
+    }
+    api.answers[("shop-db-1", "postgres")] = '{"state": "running", "role": "replica"}'
+    assert _roles(t, "postgres")["shop-db-1"] == "replica"  # its label still says master
+    api.answers[("shop-db-1", "postgres")] = RuntimeError("exec: timed out")
+    assert _roles(t, "postgres")["shop-db-1"] is None  # no answer, no role
+    execs = [c for c in api.calls if c[0] == "exec"]
+    assert {c[1] for c in execs} == {"shop-db-1"}  # the others keep their labels, no exec
+    assert "127.0.0.1:8008/patroni" in " ".join(execs[0][3])
+    t.restore()
+    assert _roles(t, "postgres")["shop-db-1"] == "leader"  # healed: the label again
+
+
+def test_a_cut_off_redis_master_answers_for_itself_and_its_sentinel_is_not_asked() -> None:
+    api = make_api("kind-hasuite")  # a Sentinel names 10.0.0.11: redis-server-1 is master
+    api.pods["app=redis-ha"] = [
+        dataclasses.replace(p, container_ids=(f"{p.name}-c1",)) for p in api.pods["app=redis-ha"]
+    ]
+    runner = NodeRunner()
+    t = target(runner, api)
+    t.partition("redis", role="master", cut_from=("replicas", "sentinels"), keep=("app",))
+    api.answers[("redis-server-1", "redis")] = "master\n1022952\nredis-announce-0\n"
+    api.answers[("redis-server-0", "sentinel")] = "10.0.0.12\n6379\n"  # promoted meanwhile
+    api.calls.clear()
+    assert _roles(t, "redis") == {
+        "redis-server-0": "replica",
+        "redis-server-1": "master",  # it says so itself: two masters, a split brain
+        "redis-server-2": "master",
+    }
+    sentinels = [c[1] for c in api.calls if c[0] == "exec" and c[2] == "sentinel"]
+    assert sentinels == ["redis-server-0"]
+    # the other members' announce Services are cut with their pods, its own is not
+    dropped = {r[r.index("-d") + 1] for r in _iptables(runner) if "-d" in r and r[-1] == "DROP"}
+    assert {"10.96.9.0", "10.96.9.2"} <= dropped and "10.96.9.1" not in dropped
+    assert {"10.0.0.10", "10.0.0.12"} <= dropped and "10.0.0.11" not in dropped
+
+
+@pytest.mark.parametrize(
+    ("component", "answer", "role"),
+    [
+        ("postgres", '{"role": "master"}', "leader"),
+        ("postgres", '{"role": "primary", "state": "running"}', "leader"),
+        ("postgres", '{"role": "replica"}', "replica"),
+        ("postgres", '{"role": "demoted"}', "demoted"),
+        ("postgres", "curl: (7) Failed to connect", None),
+        ("postgres", '{"state": "starting"}', None),
+        ("postgres", "[1, 2]", None),
+        ("redis", "master\n1022952\n", "master"),
+        ("redis", "slave\nredis-announce-0\n6379\nconnected\n", "replica"),
+        ("redis", "", None),
+        ("redis", "(error) NOAUTH", None),
+    ],
+)
+def test_a_member_s_own_answer_gives_its_role(
+    component: str, answer: str, role: str | None
+) -> None:
+    assert own_role(component, answer) == role
+
+
+def test_the_cut_off_server_is_named_as_the_app_names_it() -> None:
+    api = make_api("kind-hasuite")
+    t = target(NodeRunner(), api)
+    assert t.server_address("postgres", "shop-db-1") == "10.244.2.5:5432"
+    assert t.server_address("redis", "redis-server-1") == "10.0.0.11:6379"  # Sentinel: IPs
+    api.master_ip = "redis-announce-1"  # Sentinels announcing hostnames (local-images overlay)
+    assert t.server_address("redis", "redis-server-1") == "redis-announce-1:6379"
+    assert t.server_address("django", "django-1") is None

@@ -18,6 +18,7 @@ recorded as action ``delete-grace-0``, never as ``crash``, so a report cannot ov
 # context safety check; each a short method over the KubeApi boundary.
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,25 @@ COMPONENTS: dict[str, tuple[str, str | None]] = {
     "nginx": ("app.kubernetes.io/name=shop,app.kubernetes.io/component=nginx", "nginx"),
 }
 
+
+#: The Services the local-images overlay's Redis members announce themselves by (+ ordinal).
+ANNOUNCE = "redis-announce-"
+
+#: A cut-off pod cannot update its own labels (it cannot reach the API server), so during a cut
+#: its role comes from the member itself, asked inside its pod through the kubelet (exec), which
+#: no cut touches: Patroni's REST API (GET /patroni) and Redis's ROLE, both on the pod's loopback.
+OWN_ROLE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "postgres": (
+        "postgres",
+        (
+            "python3",
+            "-c",
+            "import urllib.request as r;"
+            "print(r.urlopen('http://127.0.0.1:8008/patroni', timeout=2).read().decode())",
+        ),
+    ),
+    "redis": ("redis", ("redis-cli", "-p", "6379", "role")),
+}
 
 #: Container -> log lines its process writes when it handles SIGTERM (a graceful stop): gunicorn's
 #: arbiter logs both; Celery's worker logs its warm shutdown.
@@ -258,6 +278,24 @@ class KubeTarget:
         def of(*components: str) -> list[str]:
             return [p.ip for c in components for p in self._pods(c) if p.name != pod.name]
 
+        def announced() -> list[str]:
+            # Redis and Sentinel reach each other through the redis-announce-N Services: inside
+            # the pod the packets carry those Service addresses (kube-proxy translates them on the
+            # node, and the answers come back from them), so the other members' are cut too
+            if component != "redis":
+                return []
+            rows = self._kubectl(
+                "get",
+                "service",
+                "-n",
+                NAMESPACE,
+                "-l",
+                COMPONENTS["redis"][0],
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name} {.spec.clusterIP}{'\\n'}{end}",
+            )
+            return announce_addresses(rows, pod)
+
         sets = {
             "dcs": lambda: [
                 self._kubectl(
@@ -271,8 +309,8 @@ class KubeTarget:
                 ),
                 self._node_ip(f"{self.context.removeprefix('kind-')}-control-plane"),
             ],
-            "replicas": lambda: of(component),
-            "sentinels": lambda: of("redis"),
+            "replicas": lambda: [*of(component), *announced()],
+            "sentinels": lambda: [*of("redis"), *announced()],
             "app": lambda: of("django", "celery-worker", "celery-beat", "pooler"),
             # the app reaches PgBouncer through its Service: inside the pod the packets carry
             # the Service address (kube-proxy translates it on the node), so both are cut
@@ -294,11 +332,19 @@ class KubeTarget:
         return tuple(a for a in cut if a not in kept)
 
     def server_address(self, component: str, instance: str) -> str | None:
-        """``pod-ip:port`` the app names as the backend a pod served (Postgres 5432, Redis
-        6379); None for other components or a pod without an address."""
+        """The ``host:port`` the app names as the backend a pod served: Postgres's
+        ``pod-ip:5432`` (the server's own address); Redis's as Sentinel names it, the pod's
+        announce Service ``redis-announce-N:6379`` where the Sentinels announce hostnames (the
+        local-images overlay), else ``pod-ip:6379``. None for other components or a pod without
+        an address."""
         port = {"postgres": 5432, "redis": 6379}.get(component)
-        pod = next((p for p in self._pods(component) if p.name == instance), None)
-        return f"{pod.ip}:{port}" if port and pod is not None and pod.ip else None
+        pods = self._pods(component)
+        pod = next((p for p in pods if p.name == instance), None)
+        if not port or pod is None or not pod.ip:
+            return None
+        if component == "redis" and (self._redis_master_ip(pods) or "").startswith(ANNOUNCE):
+            return f"{ANNOUNCE}{pod.name.rsplit('-', 1)[-1]}:{port}"
+        return f"{pod.ip}:{port}"
 
     def _node_ip(self, node: str) -> str:
         return self._kubectl(
@@ -341,16 +387,31 @@ class KubeTarget:
         return sorted(self.api.list_pods(NAMESPACE, COMPONENTS[component][0]), key=lambda p: p.name)
 
     def _role(self, component: str, pod: PodInfo, master_ip: str | None) -> str | None:
+        if component in OWN_ROLE and self._is_cut(pod):
+            return self._own_role(component, pod)
         if component == "postgres":
             return {"master": "leader", "replica": "replica"}.get(pod.labels.get("spilo-role", ""))
         if component == "redis":
             return "master" if master_ip and _is_address_of(pod, master_ip) else "replica"
         return None
 
+    def _is_cut(self, pod: PodInfo) -> bool:
+        return any(c.pod == pod.name for c in self.cuts)
+
+    def _own_role(self, component: str, pod: PodInfo) -> str | None:
+        """What a cut-off member says of itself (OWN_ROLE); None when it does not answer."""
+        container, argv = OWN_ROLE[component]
+        try:
+            out = self.api.exec_in_pod(NAMESPACE, pod.name, container, argv, timeout_s=5)
+        except Exception:  # no answer is no role, as on the lab; the observer goes on
+            return None
+        return own_role(component, out)
+
     def _redis_master_ip(self, pods: list[PodInfo]) -> str | None:
-        """Ask a Sentinel (the first ready pod's sentinel container) for the master address."""
+        """Ask a Sentinel (the first ready pod's sentinel container) for the master address;
+        never a cut-off pod's, which sees only its own side of the cut."""
         for pod in pods:
-            if not pod.ready:
+            if not pod.ready or self._is_cut(pod):
                 continue
             out = self.api.exec_in_pod(
                 NAMESPACE,
@@ -429,6 +490,38 @@ class KubeTarget:
         )
 
 
+def own_role(component: str, answer: str) -> str | None:
+    """A member's answer about itself -> its role: Patroni's GET /patroni JSON (leader, master or
+    primary -> leader), Redis's ROLE (master; slave -> replica); None for anything else."""
+    if component == "postgres":
+        try:
+            data = json.loads(answer)
+        except ValueError:
+            return None
+        role = data.get("role") if isinstance(data, dict) else None
+        if role in ("leader", "master", "primary"):
+            return "leader"
+        return role if isinstance(role, str) and role else None  # replica, demoted, ... as said
+    words = answer.split()
+    if not words:
+        return None
+    return {"master": "master", "slave": "replica", "replica": "replica"}.get(words[0])
+
+
+def announce_addresses(rows: str, pod: PodInfo) -> list[str]:
+    """The Service addresses of the other members' ``redis-announce-N`` Services, from
+    ``NAME CLUSTER-IP`` lines (headless Services and ``pod``'s own announce Service left out)."""
+    out = []
+    for line in rows.splitlines():
+        name, _, ip = line.strip().partition(" ")
+        if not name.startswith(ANNOUNCE) or ip in ("", "None"):
+            continue
+        if _is_address_of(pod, name):
+            continue
+        out.append(ip)
+    return out
+
+
 def _is_address_of(pod: PodInfo, address: str) -> bool:
     """Whether the address a Sentinel gives is ``pod``'s: its IP, or its announce Service's
     name (``redis-announce-N`` for pod ``...-N``, as the local-images overlay announces)."""
@@ -436,7 +529,7 @@ def _is_address_of(pod: PodInfo, address: str) -> bool:
         return True
     host = address.split(".", 1)[0]
     ordinal = pod.name.rsplit("-", 1)[-1]
-    return host.startswith("redis-announce-") and host.rsplit("-", 1)[-1] == ordinal
+    return host.startswith(ANNOUNCE) and host.rsplit("-", 1)[-1] == ordinal
 
 
 def check_context(

@@ -1,13 +1,24 @@
 """Calibration: how exactly do the probes measure an outage of known length?
 
-For each duration the app path is paused (SIGSTOP of nginx: every probe goes through it, so the
-probes see exactly that outage), kept paused for the duration, then resumed. The reference is the
-pause length measured with ``time.monotonic`` (the probes' clock) between the moment the SIGSTOP
-has been sent and the moment the SIGCONT is about to be sent; the measurement is what the suite's
-own analysis (``measure_outage``) makes of the probe samples. ``error_s = measured - reference``
-is reported raw: it is never clamped, rounded away or corrected.
+For each duration the app path (nginx: every probe goes through it) is taken out for the
+duration, then brought back, by one of two faults:
 
-Where the error comes from (all of it is reported, none of it subtracted):
+- ``refuse`` (the default): every TCP packet to nginx's port is answered with a reset (iptables,
+  see drivers.local.partition), so every request fails at once and the first one after the heal
+  is answered at once. The outage is exactly the refusal: its length is known, which is what a
+  calibration needs.
+- ``pause``: SIGSTOP, then SIGCONT. Requests hang instead of failing, and after the SIGCONT nginx
+  and the app first work off what queued up in the pause: the outage users see is the pause plus
+  that catch-up (``end_lag_s``), which is the server's, not the probes'. It shows how a hang is
+  measured; its error is not the probes' alone.
+
+The reference is the fault's length measured with ``time.monotonic`` (the probes' clock) between
+the moment the fault is in and the moment its undoing is about to be sent; the measurement is
+what the suite's own analysis (``measure_outage``) makes of the probe samples.
+``error_s = measured - reference`` is reported raw: it is never clamped, rounded away or
+corrected.
+
+Where the error of a pause comes from (all of it is reported, none of it subtracted):
 
 - start edge: the outage starts between the LAST SUCCESS before the failures and the sending of
   the first failed request; ``build_outages`` takes the middle. The probes' timeout does not
@@ -25,7 +36,8 @@ Where the error comes from (all of it is reported, none of it subtracted):
 With ``load``, a fixed-rate Locust load runs through each round as well and its requests (every
 user's, merged) are judged the same way: the load generator's view of the same pause.
 
-A paused nginx is never left behind: the resume runs in a ``finally``.
+A paused or refused nginx is never left behind: the undoing runs in a ``finally`` (and a
+refusal is in the lab's fault ledger, so the next command heals one a killed run left).
 """
 
 from __future__ import annotations
@@ -41,13 +53,14 @@ from hasuite.analysis import build_outages, measure_outage
 from hasuite.drivers.load import LoadRun, load_profile, start_load
 from hasuite.drivers.recorders import ProbeConfig, ProbeSet
 from hasuite.errors import ConfigError, HasuiteError
-from hasuite.model import Outage, Sample
-from hasuite.target import Target
+from hasuite.model import Injection, Outage, Sample
+from hasuite.target import Refuser, Target
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_DURATIONS_S",
+    "FAULTS",
     "TOLERANCE_S",
     "CalibrationResult",
     "build_calibration_result",
@@ -57,8 +70,10 @@ __all__ = [
 #: The promised accuracy of an outage measurement: within 0.1 s of the truth.
 TOLERANCE_S = 0.1
 DEFAULT_DURATIONS_S: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
-#: The component paused: every probe request goes through it.
+#: The component taken out: every probe request goes through it.
 APP_PATH_COMPONENT = "nginx"
+#: How the app path is taken out (module docstring); the first is the default.
+FAULTS: tuple[str, ...] = ("refuse", "pause")
 
 Progress = Callable[[str], None]
 
@@ -101,6 +116,7 @@ class CalibrationResult:
     errors: tuple[str, ...] = ()
     detail: str = ""
     view: str = "probe"  # whose requests: the suite's probe, or the Locust load ("load")
+    fault: str = "pause"  # how the app path was taken out (FAULTS)
 
 
 def _worst_outage(outages: Sequence[Outage], fault_at: float) -> Outage | None:
@@ -212,8 +228,10 @@ def calibrate(
     component: str = APP_PATH_COMPONENT,
     progress: Progress = _quiet,
     load_dir: Path | None = None,
+    fault: str = FAULTS[0],
 ) -> list[CalibrationResult]:
-    """Pause the app path for each duration and compare the probes' outage with the real pause.
+    """Take the app path out (``fault``) for each duration and compare the probes' outage with
+    the real one.
 
     One fresh probe set per round; the round is judged on ``probe``'s samples. With
     ``load_dir``, a fixed-rate Locust load (records in ``load_dir/<duration>s``) runs through
@@ -225,10 +243,16 @@ def calibrate(
         raise ConfigError(f"durations must be > 0 s, got {list(durations_s)}")
     if probe_hz <= 0 or settle_s < 0:
         raise ConfigError(f"probe_hz must be > 0 and settle_s >= 0 (got {probe_hz}, {settle_s})")
+    if fault not in FAULTS:
+        raise ConfigError(f"fault must be one of {', '.join(FAULTS)}, got {fault!r}")
+    if fault == "refuse" and not isinstance(target, Refuser):
+        raise ConfigError(
+            f"the {target.name} target cannot refuse connections; calibrate with fault pause"
+        )
     resolution_s = 1.0 / probe_hz
     results: list[CalibrationResult] = []
     for duration in durations_s:
-        if duration <= timeout_s:
+        if fault == "pause" and duration <= timeout_s:
             progress(
                 f"note: a {duration:g} s pause is not longer than the probes' {timeout_s:g} s "
                 "timeout; requests only get slow, so the probes may see no outage at all"
@@ -245,8 +269,29 @@ def calibrate(
             progress=progress,
             load_dir=load_dir / f"{duration:g}s" if load_dir else None,
             resolution_s=resolution_s,
+            fault=fault,
         )
     return results
+
+
+def _take_out(target: Target, fault: str, component: str) -> Injection:
+    if fault == "refuse":
+        assert isinstance(target, Refuser)
+        return target.refuse(component)
+    return target.pause(component)
+
+
+def _bring_back(target: Target, fault: str) -> None:
+    if fault == "pause":
+        target.resume()
+        return
+    assert isinstance(target, Refuser)
+    left = target.heal()
+    if left:
+        raise HasuiteError(
+            "the refusal's rules could not be removed: " + "; ".join(left) + "; `hasuite lab "
+            "down` removes them (as root)"
+        )
 
 
 def _one_round(  # size: one pause, with its probes and optional load around it, then judged
@@ -262,6 +307,7 @@ def _one_round(  # size: one pause, with its probes and optional load around it,
     progress: Progress,
     load_dir: Path | None,
     resolution_s: float,
+    fault: str,
 ) -> list[CalibrationResult]:
     endpoints = target.endpoints()
     probes = ProbeSet(
@@ -287,13 +333,14 @@ def _one_round(  # size: one pause, with its probes and optional load around it,
                 f"{', '.join(seen) or 'no answer'}); check `hasuite lab status`"
             )
         try:
-            injection = target.pause(component)
-            paused_at = time.monotonic()  # the SIGSTOP has been sent
-            progress(f"{duration:g} s: paused {', '.join(injection.instances)}")
+            injection = _take_out(target, fault, component)
+            paused_at = time.monotonic()  # the SIGSTOP has been sent, the refusal is in
+            done = "paused" if fault == "pause" else "refusing connections to"
+            progress(f"{duration:g} s: {done} {', '.join(injection.instances)}")
             time.sleep(duration)
-            resumed_at = time.monotonic()  # the SIGCONT is about to be sent
+            resumed_at = time.monotonic()  # the SIGCONT (the heal) is about to be sent
         finally:
-            target.resume()
+            _bring_back(target, fault)
         resume_returned = time.monotonic()
         time.sleep(settle_s)
     finally:
@@ -314,7 +361,7 @@ def _one_round(  # size: one pause, with its probes and optional load around it,
             tolerance_s=tolerance_s,
             reference_uncertainty_s=uncertainty,
         )
-        result = dataclasses.replace(result, view=view)
+        result = dataclasses.replace(result, view=view, fault=fault)
         log.info("calibration %s", result)
         progress(f"{duration:g} s, {view}: {describe(result)}")
         out.append(result)

@@ -175,7 +175,7 @@ def _check_deployed_profile(deployed: str | None, wanted: str | None) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Pause nginx for known durations; print how far the probes' outage is off."""
+    """Take nginx out for known durations; print how far the probes' outage is off."""
     from hasuite.calibrate import calibrate, describe
     from hasuite.drivers.local.target import LocalTarget
 
@@ -191,9 +191,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         probe_hz=lab.suite.probe_hz,
         progress=lambda msg: console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] {msg}"),
         load_dir=load_dir,
+        fault=args.fault,
     )
-    table = Table(title=f"calibration: SIGSTOP of nginx, {lab.suite.probe_hz:g} Hz probes")
-    for col in ("pause", "view", "reference s", "measured s", "error s", "within", "where from"):
+    how = "SIGSTOP of nginx" if args.fault == "pause" else "connections to nginx refused"
+    table = Table(title=f"calibration: {how}, {lab.suite.probe_hz:g} Hz probes")
+    for col in ("outage", "view", "reference s", "measured s", "error s", "within", "where from"):
         table.add_column(col)
     for r in results:
         mark = "[green]yes[/green]" if r.within_tolerance else "[red]NO[/red]"
@@ -488,7 +490,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         nargs="+",
         default=[1.0, 2.0, 5.0, 10.0],
-        help="pause lengths in seconds (default 1 2 5 10)",
+        help="outage lengths in seconds (default 1 2 5 10)",
+    )
+    p.add_argument(
+        "--fault",
+        choices=("refuse", "pause"),
+        default="refuse",
+        help="refuse: reset every connection to nginx (iptables, root; an outage with sharp "
+        "edges, the default); pause: SIGSTOP nginx (requests hang, and the outage includes the "
+        "server's catch-up after the SIGCONT)",
     )
     p.add_argument(
         "--load",

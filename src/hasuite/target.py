@@ -93,6 +93,18 @@ class Target(Protocol):
 
 
 @runtime_checkable
+class Refuser(Protocol):
+    """A target that can refuse every connection to a component (a sharp-edged outage, for
+    calibration) until heal()."""
+
+    name: str
+
+    def refuse(self, component: str) -> Injection: ...
+
+    def heal(self) -> list[str]: ...
+
+
+@runtime_checkable
 class Partitioner(Protocol):
     """A target that can cut one member off from named peer sets (``PEER_SETS``)."""
 

@@ -1,5 +1,5 @@
-"""Calibration on the real local lab: SIGSTOP of nginx for 1, 2, 5 and 10 s, seen by the probes
-and by a Locust load.
+"""Calibration on the real local lab: connections to nginx refused for 1, 2, 5 and 10 s (the
+default fault: an outage of known length), seen by the probes and by a Locust load.
 
 Runs only with HASUITE_TEST_LAB=1 and an explicit HASUITE_LAB_DIR (and HASUITE_PORT_BASE), so it
 never touches a lab it was not pointed at. A lab that was not running is brought up and, at the
@@ -65,6 +65,7 @@ def test_probes_and_load_measure_a_known_outage_within_tolerance(
     info = lab.supervisor.processes()["nginx"]
     assert info.pid
     assert not _stopped([info.pid, *procs.children(info.pid)]), "nginx left paused"
+    assert target.heal() == [], "the refusal left rules behind"
     report = "\n".join(f"{r.view}: {describe(r)}" for r in results)
     assert [(r.duration_s, r.view) for r in results] == [
         (d, view) for d in durations for view in ("probe", "load")

@@ -473,3 +473,48 @@ def test_lab_down_heals_a_left_partition_with_no_lab_running(
     lab.down()
     assert healed == [BASE] and FaultLedger(tmp_path).entries() == {}
     assert any(s.startswith("repaired: healed the partition of postgres-1") for s in said)
+
+
+# -- a refusal (calibration's sharp-edged outage) ----------------------------------------------
+
+
+def test_a_refusal_resets_every_connection_to_the_component_until_healed(tmp_path: Path) -> None:
+    t, runner = lab_target(tmp_path)
+    ledger = FaultLedger(tmp_path)
+    seen: list[dict[str, Any]] = []
+    runner.on_call = lambda argv: seen.append(dict(ledger.entries())) if "-N" in argv else None
+    inj = t.refuse("nginx")
+    assert inj.action == "refuse" and inj.instances == ("nginx",)
+    assert [list(r) for r in runner.rules()] == [
+        ["iptables", "-w", "-N", CHAIN],
+        ["iptables", "-w", "-A", CHAIN, "-p", "tcp", "-m", "multiport", "--dports", "25080",
+         "-j", "REJECT", "--reject-with", "tcp-reset"],
+        ["iptables", "-w", "-I", "OUTPUT", "1", "-o", "lo", "-j", CHAIN],
+    ]  # fmt: skip
+    assert not (t.host.cgroups.root / "hasuite-25000").exists()  # no cgroup: every client
+    # in the ledger before the first rule, so a killed run's refusal is healed by the next one
+    assert seen and seen[0]["partition"]["member"] == "nginx"
+    with pytest.raises(InjectionError, match="nginx is already cut off"):
+        t.refuse("nginx")
+    runner.calls.clear()
+    assert t.heal() == [] and ledger.entries() == {}
+    assert [list(r) for r in runner.rules()] == partition.heal_commands(BASE)
+
+
+def test_a_refusal_that_fails_takes_out_what_went_in(tmp_path: Path) -> None:
+    t, runner = lab_target(tmp_path)
+    runner.fail = {"REJECT": Ran(2, stderr="iptables: No chain/target/match by that name.")}
+    with pytest.raises(InjectionError, match=r"refusal of nginx: .*REJECT.* failed: iptables"):
+        t.refuse("nginx")
+    assert ("iptables", "-w", "-X", CHAIN) in runner.rules()
+    assert FaultLedger(tmp_path).entries() == {}
+
+
+def test_a_refusal_without_root_is_unavailable_before_anything(tmp_path: Path) -> None:
+    t, runner = lab_target(tmp_path)
+    t.host = Host(run=runner, cgroups=t.host.cgroups, euid=lambda: 1000)
+    with pytest.raises(
+        PartitionUnavailable, match=r"cannot be refused here: .*run hasuite as root"
+    ):
+        t.refuse("nginx")
+    assert runner.calls == [] and FaultLedger(tmp_path).entries() == {}

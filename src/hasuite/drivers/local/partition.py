@@ -21,9 +21,18 @@ Kubernetes: a member that supervisord restarts during the partition comes back o
 rescheduled pod lands without the old pod's rules), and a process forked in the instant between
 the lookup of an instance's pids and the move stays outside.
 
+A refusal (``refuse``, for calibration) uses the same chain without cgroups: every TCP packet
+to an instance's listening ports is answered with a reset, so every client fails at once, also on
+a kept-alive connection, and the first request after the heal is answered at once. Its outage
+has sharp edges at both ends, unlike a SIGSTOP, after which the server first works off what
+queued up in the pause.
+
 The chain, the cgroups and the class ids are named after the lab's port base, which is unique
 per lab on a machine (its ports are), so two labs never share or heal each other's cut.
 """
+
+# size: the cut and the refusal share one chain, its hook and its heal (every heal path removes
+# both); apart, each module would reach into the other's rule names.
 
 from __future__ import annotations
 
@@ -62,6 +71,7 @@ LISTENS: dict[str, tuple[str, ...]] = {
     "pooler": ("pooler",),
     "haproxy": ("haproxy-primary", "haproxy-stats", "haproxy-pooler"),
     "celery-worker": ("celery-worker-metrics",),
+    "nginx": ("nginx",),  # refused only (calibration): no peer set holds it
 }
 
 
@@ -187,6 +197,13 @@ def _drop(port_base: int, classid: int, ports: str) -> list[str]:
     ]  # fmt: skip
 
 
+def _reset(port_base: int, ports: str) -> list[str]:
+    return [
+        "iptables", "-w", "-A", chain(port_base), "-p", "tcp", "-m", "multiport",
+        "--dports", ports, "-j", "REJECT", "--reject-with", "tcp-reset",
+    ]  # fmt: skip
+
+
 def _hook(port_base: int) -> list[str]:
     """OUTPUT's jump into our chain, loopback only: the machine's other traffic never enters."""
     return ["-o", "lo", "-j", chain(port_base)]
@@ -200,6 +217,15 @@ def cut_commands(cut: Cut) -> list[list[str]]:
     cmds += [_drop(cut.port_base, cut_id, ports) for ports in _chunks(cut.peer_ports)]
     cmds += [_drop(cut.port_base, peers_id, ports) for ports in _chunks(cut.member_ports)]
     cmds.append(["iptables", "-w", "-I", "OUTPUT", "1", *_hook(cut.port_base)])
+    return cmds
+
+
+def refuse_commands(port_base: int, ports: Sequence[int]) -> list[list[str]]:
+    """Our chain, a reset for every TCP packet to ``ports``, then the hook: the refusal begins
+    when the hook goes in."""
+    cmds = [["iptables", "-w", "-N", chain(port_base)]]
+    cmds += [_reset(port_base, chunk) for chunk in _chunks(ports)]
+    cmds.append(["iptables", "-w", "-I", "OUTPUT", "1", *_hook(port_base)])
     return cmds
 
 
@@ -246,14 +272,20 @@ def peer_instances(
 # -- is it possible here ----------------------------------------------------------------------
 
 
-def unavailable(host: Host) -> list[str]:
-    """Why a partition cannot be made on this machine, each with what to do (empty: it can)."""
+def refusal_unavailable(host: Host) -> list[str]:
+    """Why a refusal cannot be made on this machine (root, iptables), each with what to do."""
     why = []
     if host.euid() != 0:
         why.append("iptables and the net_cls cgroup need root: run hasuite as root")
     if host.which() is None:
         why.append("no iptables binary: apt-get install iptables")
-    else:
+    return why
+
+
+def unavailable(host: Host) -> list[str]:
+    """Why a partition cannot be made on this machine, each with what to do (empty: it can)."""
+    why = refusal_unavailable(host)
+    if host.which() is not None:
         answer = host.run(["iptables", "-m", "cgroup", "--help"])
         if answer.returncode != 0 or "--cgroup" not in answer.stdout:
             why.append(
@@ -334,6 +366,21 @@ def apply(host: Host, cut: Cut) -> None:
             f"partition of {cut.member}: {step} failed: {failure}; took out what went in"
             + (f" except: {'; '.join(left)}" if left else "")
         )
+
+
+def refuse(host: Host, port_base: int, ports: Sequence[int], what: str) -> None:
+    """Put a refusal of ``ports`` in; on any failure take out what went in, then raise."""
+    if not ports:
+        raise InjectionError(f"refusal of {what}: no listening ports to refuse")
+    for argv in refuse_commands(port_base, ports):
+        answer = host.run(argv)
+        if answer.returncode != 0:
+            failure = answer.stderr.strip()[-300:] or f"exit {answer.returncode}"
+            left = heal(host, port_base)
+            raise InjectionError(
+                f"refusal of {what}: `{' '.join(argv)}` failed: {failure}; took out what went in"
+                + (f" except: {'; '.join(left)}" if left else "")
+            )
 
 
 def heal(host: Host, port_base: int) -> list[str]:

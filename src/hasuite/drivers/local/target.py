@@ -12,7 +12,7 @@ from hasuite.drivers.local import health, partition, procs
 from hasuite.drivers.local.faults import FaultLedger
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.render import render_nginx_upstream
-from hasuite.errors import InjectionError, LabError
+from hasuite.errors import InjectionError, LabError, PartitionUnavailable
 from hasuite.model import Injection
 from hasuite.target import Endpoints, Instance, check_sets
 
@@ -315,6 +315,38 @@ class LocalTarget:
                 self._ledger.clear("partition")
             raise
         log.info("cut %s off from %s (%s)", member, ", ".join(cut_from), ", ".join(cut.peers))
+        return inj
+
+    def refuse(self, component: str) -> Injection:
+        """Reset every TCP connection to ``component``'s listening ports (every instance) until
+        heal() or restore(): an outage with sharp edges, for calibration (see
+        drivers.local.partition). Recorded like a partition, so every heal path removes it."""
+        why = partition.refusal_unavailable(self.host)
+        if why:
+            raise PartitionUnavailable("connections cannot be refused here: " + "; ".join(why))
+        held = self._ledger.entries().get("partition")
+        if held is not None:
+            raise InjectionError(
+                f"{held.get('member', '?')} is already cut off (one partition at a time): "
+                "heal() or restore() first (one a dead run left: `hasuite lab down` heals it)"
+            )
+        layout = self.lab.layout
+        names = self._names(component)
+        ports = tuple(p for n in names for p in partition.listening_ports(layout, n, component))
+        inj = self._injection(component, "refuse", names, None)
+        self._ledger.add(
+            "partition",
+            port_base=layout.port_base,
+            cgroup_root=str(self.host.cgroups.root),
+            member=component,
+            cut_from=["every client (connections refused)"],
+        )
+        try:
+            partition.refuse(self.host, layout.port_base, ports, component)
+        except Exception:
+            if not partition.heal(self.host, layout.port_base):
+                self._ledger.clear("partition")
+            raise
         return inj
 
     def heal(self) -> list[str]:

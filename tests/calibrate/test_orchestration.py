@@ -169,18 +169,27 @@ def test_calibrate_measures_a_paused_door(door: tuple[Door, str]) -> None:
     assert "error" in lines[-1]
 
 
-def test_the_door_is_resumed_when_interrupted_while_paused(door: tuple[Door, str]) -> None:
+@pytest.mark.parametrize(
+    ("fault", "said", "calls"),
+    [
+        ("pause", "paused", ["pause nginx", "resume"]),
+        ("refuse", "refusing", ["refuse nginx", "heal"]),
+    ],
+)
+def test_the_door_is_brought_back_when_interrupted_while_out(
+    door: tuple[Door, str], fault: str, said: str, calls: list[str]
+) -> None:
     d, url = door
-    target = FakeTarget(d, url)
+    target = RefusingTarget(d, url)
 
     def interrupt(msg: str) -> None:
-        if "paused" in msg:
+        if said in msg:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        calibrate(target, durations_s=(5.0,), settle_s=0.3, progress=interrupt, fault="pause")
-    assert target.calls == ["pause nginx", "resume"]
-    assert d.open.is_set()
+        calibrate(target, durations_s=(5.0,), settle_s=0.3, progress=interrupt, fault=fault)
+    assert target.calls == calls
+    assert d.open.is_set() and not d.refusing
 
 
 def test_an_unhealthy_door_is_an_error_not_a_measurement(door: tuple[Door, str]) -> None:
@@ -213,19 +222,6 @@ def test_calibrate_measures_a_refusing_door_whose_requests_fail_at_once(
     # detected by the first request after the refusal, not by the 0.5 s timeout of a hang
     assert r.detection_s is not None and r.detection_s < 0.5
     assert any("refusing connections to door" in line for line in lines)
-
-
-def test_the_door_is_healed_when_interrupted_while_refusing(door: tuple[Door, str]) -> None:
-    d, url = door
-    target = RefusingTarget(d, url)
-
-    def interrupt(msg: str) -> None:
-        if "refusing" in msg:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        calibrate(target, durations_s=(5.0,), settle_s=0.3, progress=interrupt)
-    assert target.calls == ["refuse nginx", "heal"] and not d.refusing
 
 
 def test_a_target_that_cannot_refuse_is_told_to_pause(door: tuple[Door, str]) -> None:

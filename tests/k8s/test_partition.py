@@ -11,7 +11,7 @@ import pytest
 
 from hasuite.drivers.k8s import partition
 from hasuite.drivers.k8s.boundary import CommandResult, PodInfo
-from hasuite.drivers.k8s.target import KubeTarget, own_role
+from hasuite.drivers.k8s.target import KubeTarget, own_view
 from hasuite.errors import ConfigError, InjectionError
 
 from .test_driver import FakeApi, make_api
@@ -149,6 +149,9 @@ def test_a_cut_off_leader_answers_for_itself_its_label_is_stale() -> None:
         "shop-db-1": "leader",
         "shop-db-2": "replica",
     }
+    api.answers[("shop-db-1", "postgres")] = '{"state": "stopping", "role": "primary"}'
+    (cut,) = [i for i in t.instances("postgres") if i.name == "shop-db-1"]
+    assert cut.role == "leader" and not cut.ready and "stopping" in cut.detail  # demoting
     api.answers[("shop-db-1", "postgres")] = '{"state": "running", "role": "replica"}'
     assert _roles(t, "postgres")["shop-db-1"] == "replica"  # its label still says master
     api.answers[("shop-db-1", "postgres")] = RuntimeError("exec: timed out")
@@ -185,25 +188,27 @@ def test_a_cut_off_redis_master_answers_for_itself_and_its_sentinel_is_not_asked
 
 
 @pytest.mark.parametrize(
-    ("component", "answer", "role"),
+    ("component", "answer", "role", "serving"),
     [
-        ("postgres", '{"role": "master"}', "leader"),
-        ("postgres", '{"role": "primary", "state": "running"}', "leader"),
-        ("postgres", '{"role": "replica"}', "replica"),
-        ("postgres", '{"role": "demoted"}', "demoted"),
-        ("postgres", "curl: (7) Failed to connect", None),
-        ("postgres", '{"state": "starting"}', None),
-        ("postgres", "[1, 2]", None),
-        ("redis", "master\n1022952\n", "master"),
-        ("redis", "slave\nredis-announce-0\n6379\nconnected\n", "replica"),
-        ("redis", "", None),
-        ("redis", "(error) NOAUTH", None),
+        ("postgres", '{"role": "master", "state": "running"}', "leader", True),
+        ("postgres", '{"role": "primary", "state": "running"}', "leader", True),
+        # demoting: still says primary while its Postgres shuts down, and takes no write
+        ("postgres", '{"role": "primary", "state": "stopping"}', "leader", False),
+        ("postgres", '{"role": "replica", "state": "streaming"}', "replica", True),
+        ("postgres", '{"role": "demoted", "state": "stopped"}', "demoted", False),
+        ("postgres", "curl: (7) Failed to connect", None, False),
+        ("postgres", '{"state": "starting"}', None, False),
+        ("postgres", "[1, 2]", None, False),
+        ("redis", "master\n1022952\n", "master", True),
+        ("redis", "slave\nredis-announce-0\n6379\nconnected\n", "replica", True),
+        ("redis", "", None, False),
+        ("redis", "(error) NOAUTH", None, False),
     ],
 )
 def test_a_member_s_own_answer_gives_its_role(
-    component: str, answer: str, role: str | None
+    component: str, answer: str, role: str | None, serving: bool
 ) -> None:
-    assert own_role(component, answer) == role
+    assert own_view(component, answer) == (role, serving)
 
 
 def test_the_cut_off_server_is_named_as_the_app_names_it() -> None:

@@ -147,16 +147,26 @@ class KubeTarget:
         validate_selector(component, None)
         pods = self._pods(component)
         master_ip = self._redis_master_ip(pods) if component == "redis" else None
-        return [
-            Instance(
-                component=component,
-                name=p.name,
-                role=self._role(component, p, master_ip),
-                ready=p.ready,
-                detail=f"node={p.node} ip={p.ip} phase={p.phase}",
+        out = []
+        for p in pods:
+            detail = f"node={p.node} ip={p.ip} phase={p.phase}"
+            if component in OWN_ROLE and self._is_cut(p):
+                role, serving, said = self._own_view(component, p)
+                out.append(
+                    Instance(
+                        component=component,
+                        name=p.name,
+                        role=role,
+                        ready=p.ready and serving,
+                        detail=f"{detail}; cut off, says: {said[:80]}",
+                    )
+                )
+                continue
+            role = self._role(component, p, master_ip)
+            out.append(
+                Instance(component=component, name=p.name, role=role, ready=p.ready, detail=detail)
             )
-            for p in pods
-        ]
+        return out
 
     def crash(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
         pods = self._select(component, role, count)
@@ -387,8 +397,6 @@ class KubeTarget:
         return sorted(self.api.list_pods(NAMESPACE, COMPONENTS[component][0]), key=lambda p: p.name)
 
     def _role(self, component: str, pod: PodInfo, master_ip: str | None) -> str | None:
-        if component in OWN_ROLE and self._is_cut(pod):
-            return self._own_role(component, pod)
         if component == "postgres":
             return {"master": "leader", "replica": "replica"}.get(pod.labels.get("spilo-role", ""))
         if component == "redis":
@@ -398,14 +406,16 @@ class KubeTarget:
     def _is_cut(self, pod: PodInfo) -> bool:
         return any(c.pod == pod.name for c in self.cuts)
 
-    def _own_role(self, component: str, pod: PodInfo) -> str | None:
-        """What a cut-off member says of itself (OWN_ROLE); None when it does not answer."""
+    def _own_view(self, component: str, pod: PodInfo) -> tuple[str | None, bool, str]:
+        """What a cut-off member says of itself (OWN_ROLE): ``own_view`` of its answer, and the
+        answer; no role and not serving when it does not answer."""
         container, argv = OWN_ROLE[component]
         try:
-            out = self.api.exec_in_pod(NAMESPACE, pod.name, container, argv, timeout_s=5)
-        except Exception:  # no answer is no role, as on the lab; the observer goes on
-            return None
-        return own_role(component, out)
+            said = self.api.exec_in_pod(NAMESPACE, pod.name, container, argv, timeout_s=5)
+        except Exception as exc:  # no answer is no role, as on the lab; the observer goes on
+            return None, False, f"no answer ({type(exc).__name__})"
+        role, serving = own_view(component, said)
+        return role, serving, " ".join(said.split())
 
     def _redis_master_ip(self, pods: list[PodInfo]) -> str | None:
         """Ask a Sentinel (the first ready pod's sentinel container) for the master address;
@@ -490,22 +500,30 @@ class KubeTarget:
         )
 
 
-def own_role(component: str, answer: str) -> str | None:
-    """A member's answer about itself -> its role: Patroni's GET /patroni JSON (leader, master or
-    primary -> leader), Redis's ROLE (master; slave -> replica); None for anything else."""
+def own_view(component: str, answer: str) -> tuple[str | None, bool]:
+    """A member's answer about itself -> (its role, whether it serves).
+
+    Patroni's GET /patroni JSON: role leader, master or primary -> leader, others as said; it
+    serves while its Postgres ``state`` is running or streaming, as on the lab (a leader that is
+    demoting says primary while its Postgres shuts down, and accepts no write). Redis's ROLE:
+    master; slave -> replica; it serves when it answers. (None, False) for anything else."""
     if component == "postgres":
         try:
             data = json.loads(answer)
         except ValueError:
-            return None
-        role = data.get("role") if isinstance(data, dict) else None
-        if role in ("leader", "master", "primary"):
-            return "leader"
-        return role if isinstance(role, str) and role else None  # replica, demoted, ... as said
+            return None, False
+        if not isinstance(data, dict) or not isinstance(data.get("role"), str):
+            return None, False
+        role = data["role"]
+        role = "leader" if role in ("leader", "master", "primary") else role
+        return (role or None), bool(role) and data.get("state") in ("running", "streaming")
     words = answer.split()
-    if not words:
-        return None
-    return {"master": "master", "slave": "replica", "replica": "replica"}.get(words[0])
+    role = (
+        {"master": "master", "slave": "replica", "replica": "replica"}.get(words[0])
+        if words
+        else None
+    )
+    return role, role is not None
 
 
 def announce_addresses(rows: str, pod: PodInfo) -> list[str]:

@@ -79,6 +79,16 @@ SEEDED = [
         "CELERY-NOLOSS",
         r"lost tasks (at least )?\d+ != 0",
     ),
+    # the leader lock lives 60 s: the cut-off leader still demotes itself (retry_timeout), but
+    # no replica may take the lock before it expires (Patroni docs, "ttl"), so no new leader is
+    # elected within the promise's 30 s (Patroni refuses any setting that would delay the
+    # demotion itself past the lock's expiry)
+    Seeded(
+        "pg-failover-violated",
+        "postgres-leader-partition",
+        "PG-PARTITION",
+        r"time to new leader (at least )?[\d.]+ s > 30 s",
+    ),
     # no min-replicas-to-write: the cut-off master goes on acknowledging its clients' writes
     # until Sentinel's promotion (and beyond, unseen: a write's server is the master Sentinel
     # names), where with 1 replica / 5 s max lag it refused them after about 4 s

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 
 from hasuite.model import Verdict
+from hasuite.paths import project_paths
 from hasuite.promises import load_promises
 from hasuite.session.runner import RunResult
-from hasuite.settings import project_dir
 
-CATALOG = load_promises(project_dir() / "suites" / "promises.yaml")
+CATALOG = load_promises(project_paths().promises)
 
 
 @pytest.mark.chaos

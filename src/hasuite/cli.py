@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ from rich.table import Table
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.lock import lab_lock
 from hasuite.errors import HasuiteError
+from hasuite.paths import project_dir, project_paths
 from hasuite.session import signals
-from hasuite.settings import load_stack, project_dir, suite_settings_from_env
+from hasuite.settings import load_stack, suite_settings_from_env
 
 console = Console(stderr=True)
 out = Console()
@@ -111,20 +112,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hasuite.report import render_run
     from hasuite.report.terminal import RunProgress, verdict_table
     from hasuite.runfolder import lab_secret_values
+    from hasuite.session.config import build_run_config
     from hasuite.session.options import resolve_experiments
     from hasuite.session.registry import active_session
     from hasuite.session.runner import run_experiments
 
-    project = project_dir()
-    total = len(resolve_experiments(args.experiments, project / "experiments"))
+    paths = project_paths()
+    total = len(resolve_experiments(args.experiments, paths.experiments))
     secrets: list[str] = []
     if args.target == "local":
         lab = _lab(args)
+        config = build_run_config(
+            "local", lab.suite, experiments=args.experiments, profile=lab.stack.profile
+        )
         with (
             _locked(lab),
             RunProgress(console, total, active_session=active_session) as progress,
         ):
-            result = run_local(args.experiments, lab, progress=progress.line)
+            result = run_local(config, lab, progress=progress.line)
         secrets = lab_secret_values(lab.layout.secrets_file)
     else:
         if args.profile and args.target == "cluster":
@@ -132,29 +137,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "--profile: hasuite never changes an existing cluster; the stack there is "
                 "what its owners deployed (drop --profile)"
             )
-        from hasuite.drivers.k8s.commands import open_target
-
         suite = suite_settings_from_env(
             os.environ, timeout_multiplier=args.timeout_multiplier, load_scale=args.load_scale
         )
-        reports = suite.reports_dir
-        if not reports.is_absolute():
-            reports = project / reports
         with (
-            open_target(_kube_options(args)) as target,
+            _open_kube_target(args) as target,
             RunProgress(console, total, active_session=active_session) as progress,
         ):
-            _check_deployed_profile(target.stack_profile(), args.profile)
-            result = run_experiments(
-                args.experiments,
-                target,
-                reports_dir=reports,
-                experiments_dir=project / "experiments",
-                promises_path=project / "suites" / "promises.yaml",
-                probe_hz=suite.probe_hz,
-                progress=progress.line,
-                load_scale=suite.load_scale,
+            deployed = target.stack_profile()
+            _check_deployed_profile(deployed, args.profile)
+            config = build_run_config(
+                args.target, suite, experiments=args.experiments, profile=deployed
             )
+            result = run_experiments(config, target, progress=progress.line)
     rendered = render_run(result.run_dir, secrets=secrets)
     out.print(verdict_table(rendered.run))
     out.print(f"report: {rendered.html}\njunit: {rendered.junit}\nhistory: {rendered.history}")
@@ -215,20 +210,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_soak(args: argparse.Namespace) -> int:
     """One experiment N times on one lab, in this process: does anything grow or drift?"""
     from hasuite.local_run import run_local
+    from hasuite.session.config import build_run_config
     from hasuite.soak import soak
 
     lab = _lab(args)
-    reports = lab.suite.reports_dir
-    if not reports.is_absolute():
-        reports = project_dir() / reports
-    soak_file = reports / f"soak-{args.experiment}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    config = build_run_config(
+        "local", lab.suite, experiments=(args.experiment,), profile=lab.stack.profile
+    )
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    soak_file = config.reports_dir / f"soak-{args.experiment}-{stamp}.json"
     start = time.monotonic()
     with _locked(lab):
         _, judgement = soak(
             lab,
             args.experiment,
             runs=args.runs,
-            run_once=lambda name: run_local([name], lab),
+            run_once=lambda name: run_local(replace(config, experiments=(name,)), lab),
             drift_of=tuple(args.drift_of),
             out=soak_file,
             progress=lambda msg: console.print(
@@ -241,6 +238,13 @@ def cmd_soak(args: argparse.Namespace) -> int:
     if signals.interrupted():
         return signals.exit_code(130)
     return 0 if judgement.verdict.value == "PASS" else 1
+
+
+def _open_kube_target(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
+    """The kind or cluster target of ``hasuite run``: opened (safety checks, port-forwards)."""
+    from hasuite.drivers.k8s.commands import open_target
+
+    return open_target(_kube_options(args))
 
 
 def _kube_options(args: argparse.Namespace) -> Any:
@@ -320,9 +324,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hasuite.runfolder import Redactor, lab_secret_values, load_run
 
     suite = suite_settings_from_env(os.environ, lab_dir=args.lab_dir)
-    reports = suite.reports_dir
-    if not reports.is_absolute():
-        reports = project_dir() / reports
+    reports = project_paths().reports(suite.reports_dir)
     secrets = lab_secret_values(suite.lab_dir / "secrets.json")
     if args.compare:
         tolerance = parse_tolerances(args.rel_tol, args.abs_tol)

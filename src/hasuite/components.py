@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hasuite.errors import ConfigError
+from hasuite.model import PRIMARY_ROLES
 from hasuite.settings import StackSettings, flat_settings
 
 __all__ = [
+    "APP_TIER",
     "COMPONENTS",
     "LAB_COMPONENTS",
     "STACK_COMPONENTS",
@@ -39,6 +41,8 @@ class Component:
     instances: int | str = 1
     steady_state: bool = False
     lab_only: bool = False
+    #: runs the shop's own code (the app image): Django and Celery, the app tier
+    app: bool = False
     health: str
 
     def count(self, stack: StackSettings) -> int:
@@ -54,8 +58,8 @@ COMPONENTS: tuple[Component, ...] = (
     Component(name="etcd", lab_only=True, health="etcd answers (Patroni's DCS on the lab)"),
     Component(
         name="postgres",
-        roles=("leader", "replica"),
-        primary="leader",
+        roles=(PRIMARY_ROLES["postgres"], "replica"),
+        primary=PRIMARY_ROLES["postgres"],
         instances=3,
         steady_state=True,
         health="Patroni REST: every member running, one leader, replicas streaming",
@@ -73,8 +77,8 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="redis",
-        roles=("master", "replica"),
-        primary="master",
+        roles=(PRIMARY_ROLES["redis"], "replica"),
+        primary=PRIMARY_ROLES["redis"],
         instances=3,
         steady_state=True,
         health="one master, the replicas linked to it",
@@ -89,18 +93,21 @@ COMPONENTS: tuple[Component, ...] = (
         name="django",
         instances="django.replicas",
         steady_state=True,
+        app=True,
         health="GET /readyz 200 (database and Redis answer)",
     ),
     Component(
         name="celery-worker",
         instances="celery.workers",
         steady_state=True,
+        app=True,
         health="every worker answers a Celery ping",
     ),
     Component(
         name="celery-beat",
         instances="celery.beat_replicas",
         steady_state=True,
+        app=True,
         health="a beat tick in the last intervals",
     ),
     Component(
@@ -124,6 +131,8 @@ _BY_NAME = {c.name: c for c in COMPONENTS}
 STACK_COMPONENTS: tuple[str, ...] = tuple(c.name for c in COMPONENTS if not c.lab_only)
 #: Every name the local lab runs, in start order.
 LAB_COMPONENTS: tuple[str, ...] = tuple(c.name for c in COMPONENTS)
+#: The app tier: the components that run the shop's own code (Django, Celery's workers and beat).
+APP_TIER: tuple[str, ...] = tuple(c.name for c in COMPONENTS if c.app)
 #: The components whose health is the steady-state hypothesis before a fault.
 STEADY_STATE: tuple[str, ...] = tuple(c.name for c in COMPONENTS if c.steady_state)
 

@@ -7,13 +7,15 @@ the user's back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable
 
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.target import LocalTarget
-from hasuite.session.options import task_deadline
+from hasuite.errors import ConfigError
+from hasuite.paths import project_dir
+from hasuite.session.config import RunConfig
 from hasuite.session.runner import RunResult, run_experiments
-from hasuite.settings import SuiteSettings, check_writable, load_stack, project_dir
+from hasuite.settings import SuiteSettings, check_writable, load_stack
 
 
 def local_lab(
@@ -28,38 +30,28 @@ def local_lab(
 
 
 def run_local(
-    experiments: Sequence[str],
+    config: RunConfig,
     lab: LocalLab,
     *,
     progress: Callable[[str], None] = lambda _: None,
-    only_promises: Collection[str] | None = None,
 ) -> RunResult:
-    """Bring ``lab`` up if needed and run ``experiments`` (empty: all) on it.
+    """Bring ``lab`` up if needed and run ``config`` on it.
 
-    Must be called from the main thread (chaoslib installs signal handlers). ``only_promises``
-    judges only those (e.g. a seeded violation's one promise: no waiting for unrelated alerts).
+    Must be called from the main thread (chaoslib installs signal handlers). The lab must run
+    the profile ``config`` judges (a lab with another one is refused before anything runs).
     """
-    project = project_dir()
-    promises = project / "suites" / "promises.yaml"
-    reports = lab.suite.reports_dir
-    if not reports.is_absolute():
-        reports = project / reports
+    if config.target != "local":
+        raise ConfigError(f"run_local runs the local lab, not target {config.target!r}")
+    if config.profile != lab.stack.profile:
+        raise ConfigError(
+            f"the run judges profile {config.profile or 'production'} but the lab is built "
+            f"for {lab.stack.profile or 'production'}; build both from the same profile"
+        )
     # refused before the lab starts: nothing is left half-done
     check_writable(
-        reports, "reports folder", "set HASUITE_REPORTS_DIR to a writable folder or fix it"
+        config.reports_dir,
+        "reports folder",
+        "set HASUITE_REPORTS_DIR to a writable folder or fix it",
     )
     lab.up()
-    return run_experiments(
-        experiments,
-        LocalTarget(lab=lab),
-        reports_dir=reports,
-        experiments_dir=project / "experiments",
-        promises_path=promises,
-        probe_hz=lab.suite.probe_hz,
-        task_deadline_s=task_deadline(promises),
-        progress=progress,
-        timeout_multiplier=lab.suite.timeout_multiplier,
-        only_promises=only_promises,
-        stack=lab.stack,
-        load_scale=lab.suite.load_scale,
-    )
+    return run_experiments(config, LocalTarget(lab=lab), progress=progress, stack=lab.stack)

@@ -19,11 +19,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 __all__ = [
     "COMPARISONS",
     "KNOWN_TARGETS",
+    "PRIMARY_ROLES",
     "Check",
     "CheckResult",
     "Event",
@@ -43,6 +45,9 @@ __all__ = [
 
 #: Targets a promise may apply to (see ARCHITECTURE.md, "Targets").
 KNOWN_TARGETS: tuple[str, ...] = ("local", "kind", "cluster")
+#: The role of each component's primary, the one a failover replaces and a split brain doubles
+#: (hasuite.components' registry names it, the analysis and the report read it here).
+PRIMARY_ROLES: Mapping[str, str] = MappingProxyType({"postgres": "leader", "redis": "master"})
 
 #: Comparisons a promise check may use: ``measured <op> threshold`` must hold.
 COMPARISONS: tuple[str, ...] = ("<=", "<", "==", ">=", ">")
@@ -158,17 +163,41 @@ class Timeline:
         found = self.events_of(kind)
         return found[0].at if found else None
 
+    # The one rule of the fault and recovery instants (the session, the analysis, the run
+    # folder and the report all ask here): the fault is the first "fault" event; the recovery
+    # is the first "recovered" event at or after it (any, when nothing was injected); the
+    # fault window runs from the fault to the last recovery after it.
+
+    def fault_event(self) -> Event | None:
+        """The fault injection (the first ``"fault"`` event), or None."""
+        found = self.events_of("fault")
+        return found[0] if found else None
+
+    def recovery_event(self) -> Event | None:
+        """The first ``"recovered"`` event at or after the fault (at all when there is none)."""
+        fault = self.fault_at()
+        return next(
+            (e for e in self.events_of("recovered") if fault is None or e.at >= fault), None
+        )
+
     def fault_at(self) -> float | None:
-        """The fault injection instant (first ``"fault"`` event), or None."""
-        return self.first_event_at("fault")
+        """The fault injection instant, or None."""
+        event = self.fault_event()
+        return event.at if event is not None else None
 
     def recovered_at(self) -> float | None:
-        """The first ``"recovered"`` event after the fault (or at all when there is no fault)."""
+        """The recovery instant (see :meth:`recovery_event`), or None."""
+        event = self.recovery_event()
+        return event.at if event is not None else None
+
+    def fault_window(self, end: float) -> tuple[float, float] | None:
+        """From the fault to the last recovery after it (``end`` when none came); None
+        without a fault. What a load's rate is not judged over: the stack was broken."""
         fault = self.fault_at()
-        for event in self.events_of("recovered"):
-            if fault is None or event.at >= fault:
-                return event.at
-        return None
+        if fault is None:
+            return None
+        recovered = [e.at for e in self.events_of("recovered") if e.at >= fault]
+        return (fault, max(recovered) if recovered else end)
 
     def span(self) -> tuple[float, float] | None:
         """(first, last) ``at`` over samples, roles and events; None when empty."""

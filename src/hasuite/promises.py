@@ -23,6 +23,7 @@ import yaml
 from hasuite.analysis.measurements import MEASUREMENTS, UNITS
 from hasuite.errors import ConfigError
 from hasuite.model import COMPARISONS, KNOWN_TARGETS, Check, Fix, Promise
+from hasuite.paths import PROMISES_IN_CHECKOUT, project_paths
 from hasuite.settings import stack_setting_paths
 
 __all__ = [
@@ -32,8 +33,8 @@ __all__ = [
     "parse_promises",
 ]
 
-#: Where the promises live, relative to the repository root.
-DEFAULT_PROMISES_PATH = Path("suites/promises.yaml")
+#: Where the promises live, relative to the repository root (ProjectPaths.promises).
+DEFAULT_PROMISES_PATH = PROMISES_IN_CHECKOUT
 
 _ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 _EXPERIMENT = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -99,11 +100,12 @@ class PromiseCatalog:
 
 
 def load_promises(
-    path: str | Path = DEFAULT_PROMISES_PATH,
+    path: str | Path | None = None,
     *,
     known_experiments: Collection[str] | None = None,
 ) -> PromiseCatalog:
-    """Read and validate a promises file (see :func:`parse_promises`)."""
+    """Read and validate a promises file (default: the checkout's; see :func:`parse_promises`)."""
+    path = path if path is not None else project_paths().promises
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")

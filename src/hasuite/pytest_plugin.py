@@ -38,6 +38,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--experiment", action="append", default=[], help="run only this experiment (repeatable)"
     )
     group.addoption(
+        "--skip-experiment",
+        action="append",
+        default=[],
+        help="run every experiment but this one (repeatable); its promises are not judged",
+    )
+    group.addoption(
+        "--stack-profile",
+        default=None,
+        help="local: run the lab with this env/stack.yaml profile (default: production "
+        "settings); a lab running with another profile is an error, never torn down",
+    )
+    group.addoption(
         "--keep-cluster",
         action="store_true",
         default=False,
@@ -114,10 +126,47 @@ def kube_options_from(config: pytest.Config, root: Path) -> Any:
     )
 
 
+def run_config_from(config: pytest.Config, *, profile: str | None) -> Any:
+    """The run this session describes (a RunConfig, built here once): the target, the chosen
+    experiments (--experiment, less --skip-experiment), the HASUITE_* settings, the task
+    deadline and timeout multiplier of every target. ``profile``: what the target runs."""
+    from hasuite.paths import project_paths
+    from hasuite.session.config import build_run_config
+    from hasuite.session.options import known_experiments
+    from hasuite.settings import suite_settings_from_env
+
+    paths = project_paths()
+    experiments = list(config.getoption("--experiment"))
+    skipped = config.getoption("--skip-experiment")
+    if skipped:
+        known = known_experiments(paths.experiments)
+        unknown = sorted(set(skipped) - set(known))
+        if unknown:
+            raise pytest.UsageError(f"--skip-experiment: unknown experiment(s) {unknown}")
+        experiments = [e for e in experiments or known if e not in skipped]
+    return build_run_config(
+        config.getoption("--target"),
+        suite_settings_from_env(os.environ),
+        experiments=experiments,
+        profile=profile,
+        paths=paths,
+    )
+
+
+@pytest.fixture(scope="session")
+def hasuite_run_config(request: pytest.FixtureRequest) -> Any:
+    """The session's RunConfig: on local the --stack-profile lab; on kind and cluster the
+    profile the session's target runs (the target is brought up for it)."""
+    if request.config.getoption("--target") == "local":
+        return run_config_from(request.config, profile=request.config.getoption("--stack-profile"))
+    target = request.getfixturevalue("hasuite_target")
+    return run_config_from(request.config, profile=target.stack_profile())
+
+
 @pytest.fixture(scope="session")
 def hasuite_target(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The target of this session, up (bounded waits); torn down per the options above."""
-    from hasuite.settings import project_dir
+    from hasuite.paths import project_dir
 
     name = request.config.getoption("--target")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")

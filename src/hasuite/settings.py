@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 
 from hasuite.errors import ConfigError
+from hasuite.paths import project_paths
 
 T = TypeVar("T")
 
@@ -170,21 +171,6 @@ def stack_setting_paths() -> frozenset[str]:
     return frozenset(k for k in flat_settings(StackSettings()) if k != "profile")
 
 
-def project_dir() -> Path:
-    """The checkout this package runs from (holds env/, experiments/, suites/)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "env" / "stack.yaml").is_file() and (parent / "pyproject.toml").is_file():
-            return parent
-    cwd = Path.cwd()
-    if (cwd / "env" / "stack.yaml").is_file():
-        return cwd
-    raise ConfigError(
-        f"cannot find the hasuite checkout (env/stack.yaml) above {here} or in {cwd}; "
-        "run hasuite from the project folder"
-    )
-
-
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
     """Return base with overlay merged in, recursively (overlay wins)."""
     out = copy.deepcopy(dict(base))
@@ -265,7 +251,7 @@ def _check_ranges(stack: StackSettings, source: str) -> None:
 
 def load_stack(path: Path | None = None, profile: str | None = None) -> StackSettings:
     """Read env/stack.yaml (or `path`), apply `profile` from its `profiles:` section."""
-    path = path or project_dir() / "env" / "stack.yaml"
+    path = path or project_paths().stack
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:

@@ -125,3 +125,13 @@ class Partitioner(Protocol):
         """The ``host:port`` the app's answers name as the backend when ``instance`` served
         them (a ledger entry's ``server``); None: unknown."""
         ...
+
+
+#: What Patroni calls its primary, by version (2: master; 3 and 4: leader, or primary in a
+#: standby cluster's views); hasuite calls it ``leader`` on every target.
+PATRONI_PRIMARY_NAMES = ("leader", "master", "primary")
+
+
+def patroni_role(raw: str | None) -> str | None:
+    """A role as Patroni reports it, in hasuite's words: its primary is the ``leader``."""
+    return "leader" if raw in PATRONI_PRIMARY_NAMES else raw

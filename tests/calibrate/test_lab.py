@@ -18,7 +18,8 @@ from hasuite.calibrate import TOLERANCE_S, calibrate, describe
 from hasuite.drivers.local import procs
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.target import LocalTarget
-from hasuite.settings import load_stack, project_dir, suite_settings_from_env
+from hasuite.paths import project_dir
+from hasuite.settings import load_stack, suite_settings_from_env
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

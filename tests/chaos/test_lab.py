@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from hasuite.session.config import build_run_config
 from hasuite.session.runner import run_experiments
 from hasuite.session.targets import make_target
+from hasuite.settings import suite_settings_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,13 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 )
 def test_postgres_leader_kill_on_the_lab(tmp_path: Path) -> None:
     target = make_target("local", os.environ)
-    result = run_experiments(
-        ["postgres-leader-kill"],
-        target,
-        reports_dir=tmp_path,
-        experiments_dir=ROOT / "experiments",
-        promises_path=ROOT / "suites" / "promises.yaml",
-    )
+    suite = suite_settings_from_env(os.environ, reports_dir=tmp_path)
+    config = build_run_config("local", suite, experiments=["postgres-leader-kill"])
+    result = run_experiments(config, target)
     summary = json.loads((result.run_dir / "summary.json").read_text())
     (exp,) = summary["experiments"]
     promise = next(p for p in exp["promises"] if p["id"] == "PG-FAILOVER")

@@ -22,6 +22,7 @@ from hasuite.drivers.load import load_profile
 from hasuite.errors import HasuiteError
 from hasuite.model import Injection
 from hasuite.promises import load_promises
+from hasuite.session.config import RunConfig
 from hasuite.session.experiment import ExperimentSession
 from hasuite.session.options import ExperimentOptions
 from hasuite.session.registry import REGISTRY
@@ -95,13 +96,16 @@ class AlertingTarget(FakeTarget):
 
 def _run(tmp_path: Path, target: FakeTarget, name: str, **ext_update: Any) -> dict[str, Any]:
     result = run_experiments(
-        [name],
+        RunConfig(
+            target=target.name,
+            experiments=(name,),
+            reports_dir=tmp_path / "reports",
+            experiments_dir=fast_experiments(tmp_path, name, alerts=True, **ext_update),
+            promises_path=ROOT / "suites" / "promises.yaml",
+            probe_hz=20,
+            run_id="test-run",
+        ),
         target,
-        reports_dir=tmp_path / "reports",
-        experiments_dir=fast_experiments(tmp_path, name, alerts=True, **ext_update),
-        promises_path=ROOT / "suites" / "promises.yaml",
-        probe_hz=20,
-        run_id="test-run",
     )
     exp: dict[str, Any] = json.loads((result.run_dir / "summary.json").read_text())["experiments"][
         0
@@ -152,13 +156,16 @@ def test_alert_that_never_fires_fails_after_the_bound(tmp_path: Path) -> None:
         assert load_promises(promises).get("ALERT-FIRES").checks[0].threshold == 3
         t0 = time.monotonic()
         result = run_experiments(
-            ["postgres-leader-kill"],
+            RunConfig(
+                target=target.name,
+                experiments=("postgres-leader-kill",),
+                reports_dir=tmp_path / "reports",
+                experiments_dir=fast_experiments(tmp_path, "postgres-leader-kill", alerts=True),
+                promises_path=promises,
+                probe_hz=20,
+                run_id="test-run",
+            ),
             target,
-            reports_dir=tmp_path / "reports",
-            experiments_dir=fast_experiments(tmp_path, "postgres-leader-kill", alerts=True),
-            promises_path=promises,
-            probe_hz=20,
-            run_id="test-run",
         )
         took = time.monotonic() - t0
     (exp,) = result.experiments

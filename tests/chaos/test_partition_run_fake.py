@@ -21,6 +21,7 @@ import pytest
 
 from hasuite.errors import PartitionUnavailable
 from hasuite.model import Injection
+from hasuite.session.config import RunConfig
 from hasuite.session.runner import run_experiments
 from hasuite.target import Instance, Partitioner
 
@@ -126,13 +127,16 @@ def _run(tmp_path: Path, target: PartitionTarget) -> dict[str, Any]:
     path = folder / f"{NAME}.yaml"
     path.write_text(path.read_text().replace("duration_s: 45", "duration_s: 1.0"))
     result = run_experiments(
-        [NAME],
+        RunConfig(
+            target=target.name,
+            experiments=(NAME,),
+            reports_dir=tmp_path / "reports",
+            experiments_dir=folder,
+            promises_path=ROOT / "suites" / "promises.yaml",
+            probe_hz=20,
+            run_id="test-run",
+        ),
         target,
-        reports_dir=tmp_path / "reports",
-        experiments_dir=folder,
-        promises_path=ROOT / "suites" / "promises.yaml",
-        probe_hz=20,
-        run_id="test-run",
     )
     summary: dict[str, Any] = json.loads((result.run_dir / "summary.json").read_text())
     return summary

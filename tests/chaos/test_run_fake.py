@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hasuite.session.config import RunConfig
 from hasuite.session.runner import run_experiments
 
 from .fakes import FakeApp, FakeTarget, fast_experiments, serve
@@ -28,13 +29,16 @@ def _promise(exp: dict[str, Any], promise_id: str) -> dict[str, Any]:
 
 def _run(tmp_path: Path, target: FakeTarget, promises: Path | None = None) -> dict[str, Any]:
     result = run_experiments(
-        [NAME],
+        RunConfig(
+            target=target.name,
+            experiments=(NAME,),
+            reports_dir=tmp_path / "reports",
+            experiments_dir=fast_experiments(tmp_path, NAME),
+            promises_path=promises or ROOT / "suites" / "promises.yaml",
+            probe_hz=20,
+            run_id="test-run",
+        ),
         target,
-        reports_dir=tmp_path / "reports",
-        experiments_dir=fast_experiments(tmp_path, NAME),
-        promises_path=promises or ROOT / "suites" / "promises.yaml",
-        probe_hz=20,
-        run_id="test-run",
     )
     summary: dict[str, Any] = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["status"] == result.status.value
@@ -146,13 +150,16 @@ def test_a_baseline_that_never_steadies_gets_no_fault(tmp_path: Path) -> None:
         target = FakeTarget(app=app, app_url=url, outage_s=0.5)
         _failing_orders(app, target, [-1])
         result = run_experiments(
-            [NAME],
+            RunConfig(
+                target=target.name,
+                experiments=(NAME,),
+                reports_dir=tmp_path / "reports",
+                experiments_dir=fast_experiments(tmp_path, NAME, baseline_timeout_s=1.5),
+                promises_path=ROOT / "suites" / "promises.yaml",
+                probe_hz=20,
+                run_id="test-run",
+            ),
             target,
-            reports_dir=tmp_path / "reports",
-            experiments_dir=fast_experiments(tmp_path, NAME, baseline_timeout_s=1.5),
-            promises_path=ROOT / "suites" / "promises.yaml",
-            probe_hz=20,
-            run_id="test-run",
         )
     summary = json.loads((result.run_dir / "summary.json").read_text())
     exp = summary["experiments"][0]
@@ -219,11 +226,14 @@ def test_unknown_experiment_is_a_config_error(tmp_path: Path, names: list[str]) 
 
     with pytest.raises(ConfigError, match="known: postgres-leader-kill"):
         run_experiments(
-            names,
+            RunConfig(
+                target="local",
+                experiments=tuple(names),
+                reports_dir=tmp_path,
+                experiments_dir=fast_experiments(tmp_path, NAME),
+                promises_path=ROOT / "suites" / "promises.yaml",
+            ),
             FakeTarget(app=FakeApp(), app_url="http://x"),
-            reports_dir=tmp_path,
-            experiments_dir=fast_experiments(tmp_path, NAME),
-            promises_path=ROOT / "suites" / "promises.yaml",
         )
 
 
@@ -416,13 +426,16 @@ def test_a_summary_that_cannot_be_written_stops_the_run_with_a_clear_error(
         target = FakeTarget(app=app, app_url=url, outage_s=0.5)
         with pytest.raises(RunFolderUnwritable, match=r"summary\.json: No space left on device"):
             run_experiments(
-                [NAME],
+                RunConfig(
+                    target=target.name,
+                    experiments=(NAME,),
+                    reports_dir=tmp_path / "reports",
+                    experiments_dir=fast_experiments(tmp_path, NAME),
+                    promises_path=ROOT / "suites" / "promises.yaml",
+                    probe_hz=20,
+                    run_id="test-run",
+                ),
                 target,
-                reports_dir=tmp_path / "reports",
-                experiments_dir=fast_experiments(tmp_path, NAME),
-                promises_path=ROOT / "suites" / "promises.yaml",
-                probe_hz=20,
-                run_id="test-run",
             )
     assert (tmp_path / "reports" / "test-run" / NAME / "result.json").is_file()
     assert target.restored == 1  # the rollbacks ran before the error
@@ -437,13 +450,16 @@ def test_an_experiment_whose_promises_are_not_for_this_target_injects_nothing(
     with serve(app) as url:
         target = FakeTarget(app=app, app_url=url)
         result = run_experiments(
-            ["app-db-partition"],
+            RunConfig(
+                target=target.name,
+                experiments=("app-db-partition",),
+                reports_dir=tmp_path / "reports",
+                experiments_dir=ROOT / "experiments",
+                promises_path=ROOT / "suites" / "promises.yaml",
+                probe_hz=20,
+                run_id="test-run",
+            ),
             target,
-            reports_dir=tmp_path / "reports",
-            experiments_dir=ROOT / "experiments",
-            promises_path=ROOT / "suites" / "promises.yaml",
-            probe_hz=20,
-            run_id="test-run",
         )
     (exp,) = result.experiments
     assert exp.status.value == "SKIPPED"

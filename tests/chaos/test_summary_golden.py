@@ -34,18 +34,22 @@ def _mask(value: Any, key: str = "") -> Any:
 
 
 def _summary(tmp_path: Path) -> dict[str, Any]:
+    from hasuite.session.config import RunConfig
     from hasuite.session.runner import run_experiments
 
     app = FakeApp()
     with serve(app) as url:
         result = run_experiments(
-            ["postgres-leader-kill"],
+            RunConfig(
+                target="local",
+                experiments=("postgres-leader-kill",),
+                reports_dir=tmp_path / "reports",
+                experiments_dir=fast_experiments(tmp_path, "postgres-leader-kill"),
+                promises_path=ROOT / "suites" / "promises.yaml",
+                probe_hz=20,
+                run_id="golden-run",
+            ),
             FakeTarget(app=app, app_url=url, outage_s=0.5),
-            reports_dir=tmp_path / "reports",
-            experiments_dir=fast_experiments(tmp_path, "postgres-leader-kill"),
-            promises_path=ROOT / "suites" / "promises.yaml",
-            probe_hz=20,
-            run_id="golden-run",
         )
     data: dict[str, Any] = json.loads((result.run_dir / "summary.json").read_text())
     return data

@@ -282,6 +282,7 @@ def test_whole_experiment_on_a_local_target_is_skipped_not_error(tmp_path: Path)
 
     from chaos.fakes import FakeApp, FakeTarget, serve
 
+    from hasuite.session.config import RunConfig
     from hasuite.session.runner import run_experiments
 
     experiment = yaml.safe_load(EXPERIMENT.read_text())
@@ -293,13 +294,16 @@ def test_whole_experiment_on_a_local_target_is_skipped_not_error(tmp_path: Path)
     with serve(app) as url:
         target = FakeTarget(app=app, app_url=url)
         result = run_experiments(
-            ["django-hpa-scale"],
+            RunConfig(
+                target=target.name,
+                experiments=("django-hpa-scale",),
+                reports_dir=tmp_path / "reports",
+                experiments_dir=folder,
+                promises_path=ROOT / "suites" / "promises.yaml",
+                probe_hz=20,
+                run_id="hpa-local",
+            ),
             target,
-            reports_dir=tmp_path / "reports",
-            experiments_dir=folder,
-            promises_path=ROOT / "suites" / "promises.yaml",
-            probe_hz=20,
-            run_id="hpa-local",
         )
     summary = json.loads((result.run_dir / "summary.json").read_text())
     (exp,) = summary["experiments"]

@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 
 from hasuite.model import Verdict
+from hasuite.paths import project_dir
 from hasuite.pytest_plugin import kube_options_from
-from hasuite.settings import project_dir, suite_settings_from_env
+from hasuite.settings import suite_settings_from_env
 
 pytestmark = pytest.mark.k8s_only
 
@@ -111,20 +112,17 @@ def kube(hasuite_target: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
 def test_seeded_violation_fails_on_kind(
     seeded: Seeded, kube: Any, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    from hasuite.session.config import build_run_config
     from hasuite.session.runner import run_experiments
 
     _converge(request.config, seeded.profile)
     assert kube.stack_profile() == seeded.profile
-    suite = suite_settings_from_env(os.environ)
-    result = run_experiments(
-        [seeded.experiment],
-        kube,
-        reports_dir=tmp_path / "reports",
-        experiments_dir=ROOT / "experiments",
-        promises_path=ROOT / "suites" / "promises.yaml",
-        probe_hz=suite.probe_hz,
-        load_scale=suite.load_scale,  # HASUITE_LOAD_SCALE: a small machine's kind
+    # HASUITE_PROBE_HZ, HASUITE_LOAD_SCALE (a small machine's kind), the timeout multiplier
+    suite = suite_settings_from_env(os.environ, reports_dir=tmp_path / "reports")
+    config = build_run_config(
+        kube.name, suite, experiments=[seeded.experiment], profile=seeded.profile
     )
+    result = run_experiments(config, kube)
     (experiment,) = result.experiments
     verdict = next(p for p in experiment.promises if p.id == seeded.promise)
     explained = experiment.explain(verdict)

@@ -11,7 +11,8 @@ import pytest
 from hasuite.drivers.local import procs
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.target import LocalTarget
-from hasuite.settings import load_stack, project_dir, suite_settings_from_env
+from hasuite.paths import project_dir
+from hasuite.settings import load_stack, suite_settings_from_env
 
 TEST_LAB_DIR = Path("/var/tmp") / f"hasuite-test-lab-{os.getuid()}"
 TEST_PORT_BASE = 27000

@@ -8,12 +8,14 @@ violation (``alerts-violated`` profile: every rule with ``for: 90s``) is in test
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hasuite.drivers.local.target import LocalTarget
+from hasuite.session.config import build_run_config
 from hasuite.session.runner import RunResult, run_experiments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,13 +25,10 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
 def _run(target: LocalTarget, tmp_path: Path) -> tuple[RunResult, dict[str, Any]]:
-    result = run_experiments(
-        [NAME],
-        target,
-        reports_dir=tmp_path,
-        experiments_dir=ROOT / "experiments",
-        promises_path=ROOT / "suites" / "promises.yaml",
+    config = build_run_config(
+        "local", replace(target.lab.suite, reports_dir=tmp_path), experiments=[NAME]
     )
+    result = run_experiments(config, target)
     summary = json.loads((result.run_dir / "summary.json").read_text())
     (exp,) = summary["experiments"]
     return result, {p["id"]: p for p in exp["promises"]}

@@ -10,7 +10,8 @@ import pytest
 from hasuite.drivers.local.health import Health
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.errors import ConfigError, LabError
-from hasuite.settings import load_stack, project_dir, suite_settings_from_env
+from hasuite.paths import project_dir
+from hasuite.settings import load_stack, suite_settings_from_env
 
 
 @pytest.fixture

@@ -152,7 +152,8 @@ KILLED_MID_FAULT = """
 import os, signal, sys
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.drivers.local.target import LocalTarget
-from hasuite.settings import load_stack, project_dir, suite_settings_from_env
+from hasuite.paths import project_dir
+from hasuite.settings import load_stack, suite_settings_from_env
 from pathlib import Path
 
 suite = suite_settings_from_env(os.environ, lab_dir=Path(sys.argv[1]), port_base=int(sys.argv[2]))
@@ -164,7 +165,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # hasuite dies with nginx stopped
 
 def test_a_run_killed_mid_fault_is_repaired_by_the_next_lab_up(lab: LocalLab) -> None:
     from hasuite.drivers.local.lab import LocalLab as Lab
-    from hasuite.settings import project_dir
+    from hasuite.paths import project_dir
 
     lab.up(timeout_s=240)  # idempotent; an earlier lab test may have brought it down
     proc = subprocess.run(

@@ -16,6 +16,7 @@ from chaos import fakes  # tests/chaos (pytest puts tests/ on sys.path)
 
 from hasuite.report import render_run
 from hasuite.runfolder import SUMMARY_SCHEMA_VERSION, summary_schema
+from hasuite.session.config import RunConfig
 from hasuite.session.runner import run_experiments
 
 from .conftest import DATA, REAL_RUN
@@ -59,13 +60,16 @@ def _fake_run(tmp_path: Path) -> dict[str, Any]:
     app = fakes.FakeApp()
     with fakes.serve(app) as url:
         result = run_experiments(
-            ["postgres-leader-kill"],
+            RunConfig(
+                target="local",
+                experiments=("postgres-leader-kill",),
+                reports_dir=tmp_path / "reports",
+                experiments_dir=folder,
+                promises_path=ROOT / "suites" / "promises.yaml",
+                probe_hz=20,
+                run_id="schema-run",
+            ),
             fakes.FakeTarget(app=app, app_url=url, outage_s=0.5),
-            reports_dir=tmp_path / "reports",
-            experiments_dir=folder,
-            promises_path=ROOT / "suites" / "promises.yaml",
-            probe_hz=20,
-            run_id="schema-run",
         )
     render_run(result.run_dir)
     data: dict[str, Any] = json.loads((result.run_dir / "summary.json").read_text())

@@ -16,6 +16,7 @@ import pytest
 from chaos import fakes  # tests/chaos (pytest puts tests/ on sys.path)
 
 from hasuite.report import render_run
+from hasuite.session.config import RunConfig
 from hasuite.session.runner import run_experiments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,13 +62,16 @@ def test_canary_secrets_appear_in_no_output_file(
     with fakes.serve(app) as url:
         target = fakes.FakeTarget(app=app, app_url=url, outage_s=1.0)
         result = run_experiments(
-            [NAME],
+            RunConfig(
+                target=target.name,
+                experiments=(NAME,),
+                reports_dir=reports,
+                experiments_dir=fakes.fast_experiments(tmp_path, NAME),
+                promises_path=ROOT / "suites" / "promises.yaml",
+                probe_hz=20,
+                run_id="canary-run",
+            ),
             target,
-            reports_dir=reports,
-            experiments_dir=fakes.fast_experiments(tmp_path, NAME),
-            promises_path=ROOT / "suites" / "promises.yaml",
-            probe_hz=20,
-            run_id="canary-run",
         )
     # the canaries were really in play: the token authorised every probe, the app echoed the
     # password in the failed writes the probes saw
@@ -160,12 +164,15 @@ def test_unhealthy_answer_body_does_not_reach_the_run_folder(
     with fakes.serve(app) as url:
         target = fakes.FakeTarget(app=app, app_url=url)
         result = run_experiments(
-            [NAME],
+            RunConfig(
+                target=target.name,
+                experiments=(NAME,),
+                reports_dir=tmp_path / "reports",
+                experiments_dir=fakes.fast_experiments(tmp_path, NAME),
+                promises_path=ROOT / "suites" / "promises.yaml",
+                probe_hz=20,
+                run_id="unhealthy",
+            ),
             target,
-            reports_dir=tmp_path / "reports",
-            experiments_dir=fakes.fast_experiments(tmp_path, NAME),
-            promises_path=ROOT / "suites" / "promises.yaml",
-            probe_hz=20,
-            run_id="unhealthy",
         )
     assert _files_with(result.run_dir, (DB_CANARY,)) == {}

@@ -18,8 +18,9 @@ from hasuite.drivers.k8s.target import COMPONENTS as KUBE_SELECTORS
 from hasuite.drivers.local import render
 from hasuite.drivers.local.layout import LabLayout, LabSecrets
 from hasuite.errors import ConfigError
+from hasuite.paths import project_dir
 from hasuite.session.waits import PRIMARY_ROLE
-from hasuite.settings import load_stack, project_dir
+from hasuite.settings import load_stack
 from hasuite.target import COMPONENT_ROLES
 
 PROFILES = [None, "known-good", "pooler-violated", "django-selfheal-violated"]

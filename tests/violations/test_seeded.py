@@ -22,6 +22,7 @@ from hasuite.drivers.local import procs
 from hasuite.drivers.local.lab import LocalLab
 from hasuite.local_run import local_lab, run_local
 from hasuite.model import Verdict
+from hasuite.session.config import RunConfig, build_run_config
 from hasuite.settings import suite_settings_from_env
 
 # `pytest -n 2` (make test) runs two labs at once: each xdist worker gets its own folder and
@@ -125,6 +126,17 @@ LOST_ORDER_PROMISES = {
 }
 
 
+def _config(lab: LocalLab, experiments: list[str], promises: set[str]) -> RunConfig:
+    """The run of a seeded violation: only its promise judged (no waiting for unrelated ones)."""
+    return build_run_config(
+        "local",
+        lab.suite,
+        experiments=experiments,
+        profile=lab.stack.profile,
+        only_promises=promises,
+    )
+
+
 @pytest.fixture
 def fresh_lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalLab]:
     missing = procs.missing_tools()
@@ -154,7 +166,7 @@ def fresh_lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalL
     indirect=["fresh_lab"],
 )
 def test_seeded_violation_fails(seeded: Seeded, fresh_lab: LocalLab) -> None:
-    result = run_local([seeded.experiment], fresh_lab, only_promises={seeded.promise})
+    result = run_local(_config(fresh_lab, [seeded.experiment], {seeded.promise}), fresh_lab)
     (experiment,) = result.experiments
     verdicts = {p.id: p for p in experiment.promises}
     promise = verdicts[seeded.promise]
@@ -176,7 +188,8 @@ def test_lost_orders_fail_every_promise_through_probes_and_load(fresh_lab: Local
     check FAILs, and the loss is found among the probes' orders and among the users' (load)
     orders alike (one ledger; the false PASS was load orders never reaching a verdict)."""
     result = run_local(
-        list(LOST_ORDER_PROMISES.values()), fresh_lab, only_promises=set(LOST_ORDER_PROMISES)
+        _config(fresh_lab, list(LOST_ORDER_PROMISES.values()), set(LOST_ORDER_PROMISES)),
+        fresh_lab,
     )
     by_name = {e.name: e for e in result.experiments}
     load_lost = 0  # the load places few orders per experiment: its losses are summed over all

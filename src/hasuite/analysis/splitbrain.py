@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from hasuite.analysis._util import fmt, key_list
-from hasuite.model import Event, LedgerCheck, LedgerEntry, Measurement, RoleObservation
+from hasuite.model import (
+    PRIMARY_ROLES,
+    Event,
+    LedgerCheck,
+    LedgerEntry,
+    Measurement,
+    RoleObservation,
+)
 
 __all__ = [
     "PARTITION_MEASUREMENTS",
@@ -184,8 +191,6 @@ def measure_partition(
     )
 
 
-#: The role a partitioned component's primary holds (the one a split brain doubles).
-PRIMARY_ROLES = {"postgres": "leader", "redis": "master"}
 #: The ledger kind each primary acknowledges: orders are Postgres', cache keys Redis'.
 LEDGER_KINDS = {"postgres": "order", "redis": "key"}
 #: Measurements a partition experiment gives beyond the common ones.

@@ -32,12 +32,13 @@ from hasuite.errors import HasuiteError
 from hasuite.model import Verdict
 from hasuite.promises import load_promises
 from hasuite.session import signals
+from hasuite.session.config import RunConfig, build_run_config
 from hasuite.session.experiment import ExperimentSession
-from hasuite.session.options import parse_options, select_promises, task_deadline
+from hasuite.session.options import parse_options
 from hasuite.session.registry import REGISTRY, active_session
-from hasuite.session.targets import known_good_stack, stack_of
+from hasuite.session.targets import stack_of
 from hasuite.session.waits import bounded
-from hasuite.settings import project_dir
+from hasuite.settings import suite_settings_from_env
 
 log = logging.getLogger(__name__)
 # chaostoolkit prints its own logger to the console; verdicts belong there too.
@@ -52,13 +53,17 @@ __all__ = [
 ]
 
 
-def _float(configuration: Mapping[str, Any] | None, key: str, default: float) -> float:
-    raw = (configuration or {}).get(key)
+def config_from(configuration: Mapping[str, Any] | None, target: str) -> RunConfig:
+    """The run of a single ``chaos run`` (no ``hasuite run`` around it), built as every entry
+    point builds one: the HASUITE_* settings of the chaos CLI's environment (it is an entry
+    point like ours), with the experiment's ``probe_hz`` configuration on top."""
+    raw = (configuration or {}).get("probe_hz")
+    probe_hz = None
     try:
-        return float(raw) if raw not in (None, "") else default
+        probe_hz = float(raw) if raw not in (None, "") else None
     except (TypeError, ValueError):
-        log.warning("configuration %s=%r is not a number; using %s", key, raw, default)
-        return default
+        log.warning("configuration probe_hz=%r is not a number; using the suite's", raw)
+    return build_run_config(target, suite_settings_from_env(os.environ, probe_hz=probe_hz))
 
 
 def before_experiment_control(
@@ -72,18 +77,15 @@ def before_experiment_control(
         session = active_session()
         if session is not None and session.name == options.name:
             return  # made by hasuite.session.runner.run_experiments
-        catalog = load_promises(project_dir() / "suites" / "promises.yaml")
-        run_dir = Path(str((configuration or {}).get("run_dir") or "reports/adhoc"))
         target = target_from(configuration)
-        session = ExperimentSession(
-            options=options,
-            promises=select_promises(catalog, options),
-            target=target,
-            run_dir=run_dir,
-            probe_hz=_float(configuration, "probe_hz", 10.0),
-            task_deadline_s=task_deadline(project_dir() / "suites" / "promises.yaml"),
+        config = config_from(configuration, target.name)
+        session = ExperimentSession.for_run(
+            config,
+            options,
+            load_promises(config.promises_path),
+            target,
+            run_dir=Path(str((configuration or {}).get("run_dir") or "reports/adhoc")),
             stack=stack_of(target),
-            known_good=known_good_stack(),
         )
         # made here (``chaos run`` of one file): this control clears it at the end
         REGISTRY.activate(session, owner="control")
@@ -179,4 +181,3 @@ def after_experiment_control(
 def configure_control(**kwargs: Any) -> None:
     """Nothing to configure: the session is made per experiment (kept for chaoslib)."""
     del kwargs
-    _ = os.environ  # settings are read by hasuite.chaos._common.target_from

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from hasuite.model import Timeline
 from hasuite.report.compare import Comparison
 from hasuite.runfolder import RunData
 
@@ -91,9 +92,8 @@ def session_phase(session: Any, now: float) -> str:
         return "writing results"
     if getattr(session, "probes", None) is None:
         return "checking the stack is healthy"
-    events = list(getattr(session, "events", ()))
-    fault = next((e for e in events if e.kind == "fault"), None)
-    recovered = next((e for e in events if e.kind == "recovered"), None)
+    timeline = Timeline(events=tuple(getattr(session, "events", ())))
+    fault, recovered = timeline.fault_event(), timeline.recovery_event()
     if fault is None:
         return "baseline: probes running, fault not injected yet"
     since = f"{now - fault.wall:.0f} s after the fault"

@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hasuite.analysis import build_outages
-from hasuite.analysis.splitbrain import PRIMARY_ROLES as PARTITION_ROLES
 from hasuite.analysis.splitbrain import dual_primary_spans, partition_window
+from hasuite.model import PRIMARY_ROLES as PRIMARY_ROLE_OF
 from hasuite.model import Outage, RoleObservation, Sample
 from hasuite.runfolder import ExperimentData, LoadRecord
 
@@ -37,7 +37,8 @@ OUTAGE_MEASUREMENTS = {
     "cache-write": "cache_write_outage_s",
     "task-enqueue": "task_enqueue_outage_s",
 }
-PRIMARY_ROLES = ("leader", "master")
+#: The primaries' role names (model.PRIMARY_ROLES), for the role lanes.
+PRIMARY_ROLES = tuple(PRIMARY_ROLE_OF.values())
 
 WIDTH = 980
 LEFT = 170
@@ -94,7 +95,7 @@ def _partition(
         class_="partition",
     )
     component = str(detail.get("component") or "")
-    role = PARTITION_ROLES.get(component)
+    role = PRIMARY_ROLE_OF.get(component)
     if role is None:
         return
     for start, stop, holders in dual_primary_spans(exp.roles, component=component, role=role):

@@ -27,6 +27,7 @@ from hasuite.model import (
     OrderReadBack,
     RoleObservation,
     Sample,
+    Timeline,
 )
 
 __all__ = [
@@ -292,21 +293,11 @@ class ExperimentData:
 
     @property
     def fault_at(self) -> float | None:
-        return next(
-            (e.at for e in sorted(self.events, key=lambda e: e.at) if e.kind == "fault"), None
-        )
+        return Timeline(events=self.events).fault_at()
 
     @property
     def recovered_at(self) -> float | None:
-        fault = self.fault_at
-        return next(
-            (
-                e.at
-                for e in sorted(self.events, key=lambda e: e.at)
-                if e.kind == "recovered" and (fault is None or e.at >= fault)
-            ),
-            None,
-        )
+        return Timeline(events=self.events).recovered_at()
 
     @property
     def duration_s(self) -> float | None:

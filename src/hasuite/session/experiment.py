@@ -5,26 +5,26 @@
 ``finish(journal_status)``. The measurements are computed by the pure
 :mod:`hasuite.analysis.experiment`; the folder is written by :mod:`hasuite.runfolder`.
 
-This module is over 400 lines: the session is one lifecycle, and its recording, read-back and
-judgement share its state; splitting them further would pass that state around by hand.
+The session hands its recording to :class:`~hasuite.session.recording.Recording` (load,
+probes, observers, alerts: started and stopped together) and its waits to
+:class:`~hasuite.session.gates.Gates` (the steady-state gate, settle, tasks, alerts); what is
+left here is the lifecycle that orders them, the measurement and the judgement.
 """
 
-# size: the session is one lifecycle object (record, wait, read back, judge, write); the
-# pure steps are in analysis, the read-back in session/readback.py, the result in session/result.py.
+# size: the lifecycle (start, note, stop and measure, judge, write) and the state its steps
+# share (events, errors, the recorded timeline); recording, waits, read-back and result are
+# modules of their own, the computations are pure in analysis.
 from __future__ import annotations
 
 import logging
-import math
-import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from hasuite.analysis import aggregate_status, blind_errors, confirm_deadline
 from hasuite.analysis.experiment import (
     ALERT_MEASUREMENTS,
-    REQUEST_PROBES,
     measure_experiment,
     measure_load_and_alerts,
 )
@@ -32,13 +32,11 @@ from hasuite.analysis.judgement import downgrade, judge_experiment
 from hasuite.analysis.load import LoadAdequacy, PhaseLoadStats, build_timeline_load_stats
 from hasuite.analysis.recommend import with_recommendation
 from hasuite.drivers.alerting import AlertRecorder
-from hasuite.drivers.load import LoadResult, LoadRun, check_reachable, start_load
+from hasuite.drivers.load import LoadResult, LoadRun
 from hasuite.drivers.recorders import (
     ObserverSet,
-    ProbeConfig,
     ProbeSet,
 )
-from hasuite.errors import HasuiteError
 from hasuite.model import (
     Event,
     Injection,
@@ -51,17 +49,18 @@ from hasuite.model import (
     Timeline,
     Verdict,
 )
+from hasuite.promises import PromiseCatalog
 from hasuite.runfolder import ExperimentRecord, LoadFacts, write_experiment
 from hasuite.session import signals
-from hasuite.session.options import ExperimentOptions
+from hasuite.session.config import RunConfig
+from hasuite.session.gates import Gates
+from hasuite.session.options import ExperimentOptions, select_promises
 from hasuite.session.readback import ReadBack, read_back
+from hasuite.session.recording import Recording, RecordingSettings
 from hasuite.session.result import ExperimentResult
+from hasuite.session.targets import known_good_stack
 from hasuite.session.waits import Recovery
-from hasuite.settings import (
-    StackSettings,
-    flat_settings,
-    suite_settings_from_env,
-)
+from hasuite.settings import StackSettings, flat_settings
 from hasuite.target import Target
 
 log = logging.getLogger(__name__)
@@ -88,10 +87,8 @@ class ExperimentSession:
     probe_timeout_s: float = 4.0
     observe_hz: float = 4.0
     task_deadline_s: float | None = None
-    #: the one wait scale (HASUITE_TIMEOUT_MULTIPLIER, read like every other suite setting)
-    timeout_multiplier: float = field(
-        default_factory=lambda: suite_settings_from_env(os.environ).timeout_multiplier
-    )
+    #: the one wait scale (RunConfig.timeout_multiplier)
+    timeout_multiplier: float = 1.0
     alert_poll_s: float = 1.0
     #: longest wait for orders to be confirmed at the read-back, past the deadline the
     #: ORDER-CONFIRMED promise sets (scaled by timeout_multiplier)
@@ -99,11 +96,8 @@ class ExperimentSession:
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
-    probes: ProbeSet | None = None
-    observers: ObserverSet | None = None
-    load_run: LoadRun | None = None
-    load_result: LoadResult | None = None
-    alert_recorder: AlertRecorder | None = None
+    #: the recorders (load, probes, observers, alerts), started and stopped together
+    recording: Recording = field(default_factory=Recording)
     #: the settings under test and the known-good profile (recommendations of a FAIL)
     stack: StackSettings | None = None
     known_good: StackSettings | None = None
@@ -129,11 +123,77 @@ class ExperimentSession:
     _adequacy: LoadAdequacy | None = None
     _extra: list[Measurement] = field(default_factory=list)
     _alert_error: str | None = None
-    _alert_started: float | None = None
+
+    @classmethod
+    def for_run(
+        cls,
+        config: RunConfig,
+        options: ExperimentOptions,
+        catalog: PromiseCatalog,
+        target: Target,
+        *,
+        run_dir: Path,
+        stack: StackSettings | None,
+    ) -> ExperimentSession:
+        """The session of one experiment of the run ``config`` describes (the one way a session
+        is made, by the runner and by the control of a single ``chaos run``): the promises
+        the experiment names (narrowed to ``config.only_promises``), its load scaled by
+        ``config.load_scale``, the run's probe rate, task deadline and timeout multiplier."""
+        if options.load is not None and config.load_scale != 1.0:
+            options = replace(options, load=options.load.scaled(config.load_scale))
+        return cls(
+            options=options,
+            promises=tuple(
+                p
+                for p in select_promises(catalog, options)
+                if config.only_promises is None or p.id in config.only_promises
+            ),
+            target=target,
+            run_dir=run_dir,
+            probe_hz=config.probe_hz,
+            task_deadline_s=config.task_deadline_s,
+            timeout_multiplier=config.timeout_multiplier,
+            stack=stack,
+            known_good=known_good_stack(),
+        )
 
     @property
     def name(self) -> str:
         return self.options.name
+
+    @property
+    def probes(self) -> ProbeSet | None:
+        return self.recording.probes
+
+    @probes.setter
+    def probes(self, probes: ProbeSet | None) -> None:
+        self.recording.probes = probes
+
+    @property
+    def observers(self) -> ObserverSet | None:
+        return self.recording.observers
+
+    @property
+    def load_run(self) -> LoadRun | None:
+        return self.recording.load_run
+
+    @property
+    def load_result(self) -> LoadResult | None:
+        return self.recording.load_result
+
+    @property
+    def alert_recorder(self) -> AlertRecorder | None:
+        return self.recording.alert_recorder
+
+    @property
+    def gates(self) -> Gates:
+        """The session's waits, on its clock and timeout multiplier."""
+        return Gates(
+            clock=self.clock,
+            wall=self.wall,
+            sleep=self.sleep,
+            timeout_multiplier=self.timeout_multiplier,
+        )
 
     @property
     def records_alerts(self) -> bool:
@@ -165,133 +225,58 @@ class ExperimentSession:
 
     # -- recording ---------------------------------------------------------------------------
 
-    def _preflight(self, app_url: str, alertmanager_url: str) -> AlertRecorder | None:
-        """Refuse the fault unless the load's host and Alertmanager answer (HasuiteError)."""
-        if self.options.load is not None:
-            check_reachable(app_url, timeout_s=3.0 * self.timeout_multiplier)
-        if not self.records_alerts:
-            return None
-        recorder = AlertRecorder(
-            alertmanager_url,
-            poll_s=self.alert_poll_s,
-            timeout_s=2.0 * self.timeout_multiplier,
-            clock=self.clock,
-            wall=self.wall,
-        )
-        recorder.check()
-        return recorder
-
     def start_recorders(self) -> None:
-        """Preflight, then load, probes, observers and the alert recorder; then the baseline.
+        """Start the recorders (see :class:`~hasuite.session.recording.Recording`), then the
+        baseline and the steady-state gate.
 
         An unreachable app or Alertmanager, or a load that does not start, refuses the fault
         (see :meth:`refuse`): nothing is recorded and the experiment is ERROR.
         """
-        if self.probes is not None or self.refused is not None:
+        if self.recording.started or self.refused is not None:
             return
-        endpoints = self.target.endpoints()
-        try:
-            recorder = self._preflight(endpoints.app_url, endpoints.alertmanager_url)
-            if self.options.load is not None:
-                self.load_run = start_load(
-                    endpoints.app_url,
-                    self.options.load,
-                    run_dir=self.out_dir,
-                    check_host=False,
-                    timeout_multiplier=self.timeout_multiplier,
-                )
-        except HasuiteError as exc:
-            self.refuse(f"fault not injected: {exc}")
-            return
-        if recorder is not None:
-            self.alert_recorder = recorder
-            self._alert_started = self.clock()
-            recorder.start()
-        self.probes = ProbeSet(
-            ProbeConfig(
-                app_url=endpoints.app_url,
-                token=endpoints.probe_token,
-                rate_hz=self.probe_hz,
-                timeout_s=self.probe_timeout_s,
-                probes=self.options.probes,
-                task_hold_s=self.options.task_hold_s,
-            ),
-            clock=self.clock,
-            wall=self.wall,
-        )
-        self.observers = ObserverSet(
+        refused = self.recording.start(
             self.target,
-            self.observed_components(),
-            rate_hz=self.observe_hz,
+            self.options,
+            RecordingSettings(
+                probe_hz=self.probe_hz,
+                probe_timeout_s=self.probe_timeout_s,
+                observe_hz=self.observe_hz,
+                alert_poll_s=self.alert_poll_s,
+                timeout_multiplier=self.timeout_multiplier,
+            ),
+            records_alerts=self.records_alerts,
+            out_dir=self.out_dir,
             clock=self.clock,
             wall=self.wall,
         )
-        self.probes.start()
-        self.observers.start()
-        log.info(
-            "%s: recorders started (%s at %.0f Hz; observing %s)",
-            self.name,
-            ", ".join(self.options.probes),
-            self.probe_hz,
-            ", ".join(self.observed_components()) or "nothing",
-        )
+        if refused is not None:
+            self.refuse(refused)
+            return
         ramp = self.options.load.ramp_s if self.options.load is not None else 0.0
         recording_from = self.clock()
         self.sleep(ramp + self.options.baseline_s)
         self._await_steady(recording_from)
 
     def _await_steady(self, recording_from: float) -> None:
-        """The steady-state gate: the fault goes in only after ``baseline_s`` without a failed
-        request probe.
-
-        A probe that failed while the stack warmed up (a first slow answer, a neighbour's burst
-        on a shared machine) would otherwise make the whole verdict ERROR ("not healthy before
-        the fault"). The gate keeps recording until a clean window of ``baseline_s`` and, when
-        it had to skip failures, puts a ``"baseline"`` event at the window's start: the
-        ``before`` phase begins there, and the skipped samples form the ``warmup`` phase,
-        reported but not judged. A stack that never gets ``baseline_s`` clean within
-        ``baseline_timeout_s`` (scaled by the timeout multiplier) gets no fault: the
-        experiment is refused, ERROR, and nothing was broken on top of the trouble.
-        """
+        """The steady-state gate (:meth:`~hasuite.session.gates.Gates.steady`): refuse the
+        fault, or mark where the judged baseline begins."""
         if self.probes is None:
             return
-        window = self.options.baseline_s
-        limit = self.options.baseline_timeout_s * self.timeout_multiplier
-        deadline = self.clock() + limit
-        while True:
-            now = self.clock()
-            failed = [s.at for s in self.probes.samples() if s.probe in REQUEST_PROBES and not s.ok]
-            clean_from = max([recording_from, *failed])
-            if now - clean_from >= window:
-                break
-            if now >= deadline:
-                self.refuse(
-                    f"fault not injected: the stack was not steady: {len(failed)} request "
-                    f"probe(s) failed while recording, the last {now - clean_from:.1f} s ago; "
-                    f"no {window:g} s without a failure within {limit:g} s "
-                    "(extensions.hasuite.baseline_timeout_s)"
-                )
-                return
-            self.sleep(min(0.2, window - (now - clean_from)))
-        if failed:
-            start = math.nextafter(clean_from, math.inf)  # the last failure stays in the warm-up
-            self.events.append(
-                Event(
-                    at=start,
-                    wall=self.wall() - (self.clock() - start),
-                    kind="baseline",
-                    detail=(
-                        f"{len(failed)} failed request probe(s) before it (warm-up, not judged); "
-                        f"{window:g} s clean before the fault"
-                    ),
-                )
-            )
-            log.info(
-                "%s: steady after %.1f s (%d failed probe(s) in the warm-up)",
-                self.name,
-                start - recording_from,
-                len(failed),
-            )
+        outcome = self.gates.steady(
+            self.probes,
+            recording_from=recording_from,
+            window_s=self.options.baseline_s,
+            timeout_s=self.options.baseline_timeout_s,
+            name=self.name,
+        )
+        if outcome.refused is not None:
+            self.refuse(outcome.refused)
+        elif outcome.baseline is not None:
+            self.events.append(outcome.baseline)
+
+    def _instants(self) -> Timeline:
+        """The events so far, as a timeline: the one rule of the fault and recovery instants."""
+        return Timeline(events=tuple(self.events))
 
     def note_injection(self, injection: Injection) -> None:
         self.injections.append(injection)
@@ -329,56 +314,22 @@ class ExperimentSession:
         self.errors.append(reason)
 
     def _settle(self) -> None:
-        """Keep recording until every request probe succeeded after its last failure."""
-        if self.probes is None:
-            return
-        self.sleep(self.options.settle_s)
-        deadline = self.clock() + self.options.settle_timeout_s
-        while self.clock() < deadline:
-            samples = self.probes.samples()
-            pending = []
-            for probe in REQUEST_PROBES:
-                mine = [s for s in samples if s.probe == probe]
-                if mine and not max(mine, key=lambda s: s.at).ok:
-                    pending.append(probe)
-            if not pending:
-                return
-            self.sleep(0.2)
-        log.warning(
-            "%s: probes still failing %.0f s after recovery",
-            self.name,
-            self.options.settle_timeout_s,
-        )
+        if self.probes is not None:
+            self.gates.settle(
+                self.probes,
+                settle_s=self.options.settle_s,
+                timeout_s=self.options.settle_timeout_s,
+                name=self.name,
+            )
 
     def _await_tasks(self) -> None:
-        """Wait (bounded) until the tasks acknowledged so far ran, so lost_tasks can be judged.
-
-        The wait ends at the earliest of: all ran, ``task_wait_s`` (scaled), the last one's
-        deadline (``task_deadline_s`` after its acknowledgement). Tasks not run and not yet due
-        stay "not due yet" in lost_tasks (a lower bound: ERROR, never PASS).
-        """
         if self.probes is None or self.options.task_wait_s <= 0 or self.task_deadline_s is None:
             return
-        acked = {e.key: e.acknowledged_at for e in self.probes.ledger() if e.kind == "task"}
-        if not acked:
-            return
-        start = self.clock()
-        limit = start + self.options.task_wait_s * self.timeout_multiplier
-        while True:
-            seen = self.probes.task_first_seen()
-            missing = [k for k in acked if k not in seen]
-            # no point waiting past the deadline of the last task still missing
-            if not missing or self.clock() >= min(
-                limit, max(acked[k] for k in missing) + self.task_deadline_s
-            ):
-                break
-            self.sleep(1.0)
-        log.info(
-            "%s: %d of %d acknowledged tasks ran after %.0f s of waiting",
-            self.name,
-            len(acked) - len(missing),
-            len(acked),
-            self.clock() - start,
+        self.gates.tasks(
+            self.probes,
+            wait_s=self.options.task_wait_s,
+            deadline_s=self.task_deadline_s,
+            name=self.name,
         )
 
     # size: one ordered sequence (settle, stop, read back, measure); each step is a call.
@@ -394,19 +345,15 @@ class ExperimentSession:
             self._settle()
             self._await_tasks()
             self._await_alerts()
-        self.probes.stop()
-        self.observers.stop()
-        self._stop_alerts()
-        if self.load_run is not None:
-            # interrupted: Locust gets 1 s to flush its records, then SIGKILL
-            self.load_result = self.load_run.stop(grace_s=1.0 if interrupted else None)
+        recorded = self.recording.stop(interrupted=interrupted)
+        self.events.extend(recorded.alert_events)
+        self.events.sort(key=lambda e: e.at)
+        if recorded.alert_error is not None:
+            self._alert_error = recorded.alert_error
+            self.note_error(recorded.alert_error)
         end = self.clock()
-        self._samples = self.probes.samples()
-        self._roles = self.observers.roles()
-        # one ledger: the probes' acknowledged writes and the load's orders
-        self._ledger = self.probes.ledger() + (
-            self.load_result.ledger if self.load_result is not None else ()
-        )
+        self._samples, self._roles = recorded.samples, recorded.roles
+        self._ledger = recorded.ledger
         if interrupted:
             # a signal: what was recorded is kept, nothing more is asked of the stack
             self.note_error(f"interrupted ({signals.signal_name()}): nothing was read back")
@@ -416,25 +363,19 @@ class ExperimentSession:
         self.read = rb
         for error in rb.errors:
             self.note_error(error)
-        for error in blind_errors(
-            self.observers.blind_spans(),
-            fault_at=self.injections[0].at if self.injections else None,
-            period_s=1.0 / self.observers.rate_hz,
-        ):
-            self.note_error(error)
         load_samples = self.load_result.samples if self.load_result is not None else ()
         timeline = Timeline(
             samples=self._samples + load_samples, roles=self._roles, events=tuple(self.events)
         )
+        for error in blind_errors(
+            self.observers.blind_spans(),
+            fault_at=timeline.fault_at(),
+            period_s=1.0 / self.observers.rate_hz,
+        ):
+            self.note_error(error)
         if self.load_result is not None:
             self._load_stats = build_timeline_load_stats(timeline)
-            fault_at = self.injections[0].at if self.injections else None
-            recovered = [e.at for e in self.events if e.kind == "recovered"]
-            self._adequacy = self.load_result.adequacy(
-                exclude=(fault_at, max(recovered) if recovered else end)
-                if fault_at is not None
-                else None
-            )
+            self._adequacy = self.load_result.adequacy(exclude=timeline.fault_window(end))
         self.measurements = tuple(
             measure_experiment(
                 timeline,
@@ -460,7 +401,7 @@ class ExperimentSession:
                 adequacy=self._adequacy,
                 alerts=self.options.alerts if self.records_alerts else None,
                 alert_error=self._alert_error,
-                alert_start=self._alert_started,
+                alert_start=self.recording.alert_started,
                 end=end,
             )
         )
@@ -472,56 +413,21 @@ class ExperimentSession:
         return self.measurements
 
     def _await_alerts(self) -> None:
-        """Keep recording until the expected alerts fired and resolved, bounded by the promises.
-
-        Waits for a first firing up to the ALERT-FIRES bound after the fault, then for every
-        fired expected alert to be resolved up to the ALERT-RESOLVES bound after recovery (+ two
-        polls of margin each). Without those promises it does not wait.
-        """
+        """Keep recording until the expected alerts fired and resolved, bounded by the
+        ALERT-FIRES and ALERT-RESOLVES thresholds (see :meth:`Gates.alerts`)."""
         rec = self.alert_recorder
-        fault = next((e.at for e in self.events if e.kind == "fault"), None)
+        fault = self._instants().fault_at()
         if rec is None or not self.options.alerts or fault is None:
             return
-        names = self.options.alerts
-        fire_bound = self.threshold("alert_fire_s")
-        resolve_bound = self.threshold("alert_resolve_s")
-        margin = 2 * self.alert_poll_s + 1.0
-        while True:
-            now = self.clock()
-            recovered = next((e.at for e in self.events if e.kind == "recovered"), None)
-            fired = {
-                str(e.detail.get("alertname"))
-                for e in rec.events()
-                if e.kind == "alert-firing"
-                and e.at >= fault
-                and isinstance(e.detail, Mapping)
-                and e.detail.get("alertname") in names
-            }
-            if not fired:
-                if fire_bound is None or now >= fault + fire_bound + margin:
-                    return
-            else:
-                if resolve_bound is None or recovered is None or not (rec.firing(names) & fired):
-                    return
-                if now >= recovered + resolve_bound + margin:
-                    return
-            self.sleep(min(self.alert_poll_s, 1.0))
-
-    def _stop_alerts(self) -> None:
-        rec = self.alert_recorder
-        if rec is None:
-            return
-        rec.stop()
-        alert_events = rec.events()
-        self.events.extend(alert_events)
-        self.events.sort(key=lambda e: e.at)
-        if rec.polls <= 1 or rec.unreachable_s > max(5.0, 5 * rec.poll_s):
-            self._alert_error = (
-                f"Alertmanager unreachable for {rec.unreachable_s:.0f} s during the recording "
-                f"({rec.failed_polls} failed polls of {rec.polls + rec.failed_polls}; last: "
-                f"{rec.last_error})"
-            )
-            self.note_error(self._alert_error)
+        self.gates.alerts(
+            rec,
+            self.options.alerts,
+            fault=fault,
+            recovered=lambda: self._instants().recovered_at(),
+            fire_bound=self.threshold("alert_fire_s"),
+            resolve_bound=self.threshold("alert_resolve_s"),
+            poll_s=self.alert_poll_s,
+        )
 
     @property
     def confirm_within_s(self) -> float | None:
@@ -554,7 +460,7 @@ class ExperimentSession:
         entries = [e for e in self._ledger if e.kind == "order"]
         if within is None or not entries:
             return None
-        recovered = next((e.at for e in self.events if e.kind == "recovered"), None)
+        recovered = self._instants().recovered_at()
         last = max(confirm_deadline(e, recovered_at=recovered, within_s=within) for e in entries)
         cap = self.clock() + self.order_confirm_wait_s * self.timeout_multiplier
         return min(last + 1.0, cap)

@@ -20,10 +20,8 @@ from hasuite.errors import ConfigError
 from hasuite.model import (
     Promise,
 )
+from hasuite.paths import project_dir
 from hasuite.promises import PromiseCatalog, load_promises
-from hasuite.settings import (
-    project_dir,
-)
 from hasuite.target import COMPONENT_ROLES
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,11 @@ signal handlers).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from hasuite.model import (
 from hasuite.promises import PromiseCatalog, load_promises
 from hasuite.runfolder import dump, new_run_id, point_latest, write_summary
 from hasuite.session import signals
+from hasuite.session.config import RunConfig
 from hasuite.session.experiment import ExperimentSession
 from hasuite.session.options import (
     ExperimentOptions,
@@ -40,7 +40,7 @@ from hasuite.session.options import (
 from hasuite.session.registry import REGISTRY
 from hasuite.session.result import ExperimentResult
 from hasuite.session.signals import UNDO_S
-from hasuite.session.targets import known_good_stack, stack_of
+from hasuite.session.targets import stack_of
 from hasuite.session.waits import bounded
 from hasuite.settings import (
     StackSettings,
@@ -86,29 +86,20 @@ def load_checked(
 # size: the run's one loop: per experiment load, activate, run chaoslib, finish,
 # write the summary, with the interrupt and error paths each must take; read top to bottom.
 def run_experiments(
-    names: Sequence[str],
+    config: RunConfig,
     target: Target,
     *,
-    reports_dir: Path,
-    experiments_dir: Path,
-    promises_path: Path,
-    probe_hz: float = 10.0,
-    task_deadline_s: float | None = None,
-    run_id: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
-    timeout_multiplier: float | None = None,
-    only_promises: Collection[str] | None = None,
     stack: StackSettings | None = None,
-    load_scale: float = 1.0,
 ) -> RunResult:
-    """Run experiment files through chaoslib on ``target``; write ``reports/<run-id>/``.
+    """Run ``config``'s experiment files through chaoslib on ``target``; write
+    ``config.reports_dir/<run-id>/``.
 
-    ``load_scale`` multiplies every experiment's Locust load (SuiteSettings.load_scale).
-
-    Must be called from the main thread (chaoslib installs signal handlers). Rollbacks always
-    run (also when the stack was unhealthy before the fault). Ctrl-C stops the run after the
-    current experiment's rollbacks; the summary is then marked INTERRUPTED. ``only_promises``
-    narrows what each experiment judges (default: all it names).
+    ``stack`` is the settings under test (default: what ``target`` runs, see
+    :func:`~hasuite.session.targets.stack_of`). Must be called from the main thread (chaoslib
+    installs signal handlers). Rollbacks always run (also when the stack was unhealthy before
+    the fault). Ctrl-C stops the run after the current experiment's rollbacks; the summary is
+    then marked INTERRUPTED.
     """
     from chaoslib.exceptions import InterruptExecution
     from chaoslib.run import Runner
@@ -116,16 +107,21 @@ def run_experiments(
 
     if threading.current_thread() is not threading.main_thread():
         raise HasuiteError("run_experiments must be called from the main thread (chaoslib)")
-    files = resolve_experiments(names, experiments_dir)
-    catalog = load_promises(promises_path)
+    if config.target != target.name:
+        raise ConfigError(
+            f"the run is configured for target {config.target!r} but was given "
+            f"{target.name!r}; build the RunConfig for the target it runs on"
+        )
+    files = resolve_experiments(config.experiments, config.experiments_dir)
+    catalog = load_promises(config.promises_path)
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
     # Every file is read and checked before anything runs: a bad one is refused up front.
     loaded = {path: load_checked(path, settings, catalog) for path in files}
-    run_id = run_id or new_run_id()
-    run_dir = reports_dir / run_id
+    run_id = config.run_id or new_run_id()
+    run_dir = config.reports_dir / run_id
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        point_latest(reports_dir, run_dir)
+        point_latest(config.reports_dir, run_dir)
     except OSError as exc:
         raise ConfigError(
             f"cannot write the run folder {run_dir}: {exc.strerror or exc}; choose a writable "
@@ -146,24 +142,14 @@ def run_experiments(
             if interrupted:
                 break
             experiment, options = loaded[path]
-            if options.load is not None and load_scale != 1.0:
-                options = dataclasses.replace(options, load=options.load.scaled(load_scale))
-            session = ExperimentSession(
-                options=options,
-                promises=tuple(
-                    p
-                    for p in select_promises(catalog, options)
-                    if only_promises is None or p.id in only_promises
-                ),
-                target=target,
+            session = ExperimentSession.for_run(
+                config,
+                options,
+                catalog,
+                target,
                 run_dir=run_dir,
-                probe_hz=probe_hz,
-                task_deadline_s=task_deadline_s,
                 stack=stack if stack is not None else stack_of(target),
-                known_good=known_good_stack(),
             )
-            if timeout_multiplier:
-                session.timeout_multiplier = timeout_multiplier
             if (skipped := _not_for_target(session, target.name, progress)) is not None:
                 results.append(skipped)
                 summarize(None)

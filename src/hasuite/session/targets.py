@@ -14,13 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hasuite.errors import ConfigError
+from hasuite.paths import project_dir
 from hasuite.session.registry import REGISTRY
-from hasuite.settings import (
-    StackSettings,
-    load_stack,
-    project_dir,
-    suite_settings_from_env,
-)
+from hasuite.settings import StackSettings, load_stack, suite_settings_from_env
 from hasuite.target import Target
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ import yaml
 
 from hasuite.drivers.k8s.build import CACHE_ROOT, BuildError, Progress
 from hasuite.drivers.k8s.gobuild import GoBuild, build_go, cached_build
-from hasuite.settings import project_dir
+from hasuite.paths import project_dir
 
 __all__ = ["Outcome", "Piece", "load_pieces", "main", "measure"]
 

@@ -38,7 +38,8 @@ from hasuite.drivers.k8s.names import (
     STUB_STATUS_PORT,
 )
 from hasuite.drivers.k8s.overlay import OVERLAY_GENERATED, build_overlay
-from hasuite.settings import StackSettings, load_stack, project_dir
+from hasuite.paths import project_dir
+from hasuite.settings import StackSettings, load_stack
 
 __all__ = [
     "ALERT_RECEIVER_URL",

@@ -18,6 +18,7 @@ from hasuite.drivers.local.layout import (
     LabLayout,
     LabSecrets,
 )
+from hasuite.target import patroni_role
 
 HTTP_TIMEOUT = 2.0
 
@@ -73,8 +74,7 @@ def merge_member_views(
         if view is None:
             rows.append({"name": n, "role": None, "state": "no answer", "lag": None})
             continue
-        role = view.get("role")
-        role = "leader" if role in ("leader", "master", "primary") else role
+        role = patroni_role(view.get("role"))
         rows.append({"name": n, "role": role, "state": view.get("state"), "lag": lag})
     return rows
 
@@ -97,7 +97,7 @@ def check_postgres_cluster(layout: LabLayout) -> Health:
     if members is None:
         return Health(False, "no Patroni member answers /cluster")
     summary = ", ".join(f"{m['name']} {m.get('role')} {m.get('state')}" for m in members)
-    leaders = [m for m in members if m.get("role") in ("leader", "master", "primary")]
+    leaders = [m for m in members if patroni_role(m.get("role")) == "leader"]
     if len(leaders) != 1 or leaders[0].get("state") != "running":
         return Health(False, f"no running leader: {summary or 'no members'}")
     try:
@@ -118,8 +118,7 @@ def check_patroni_member(layout: LabLayout, index: int) -> Health:
         data = r.json()
     except (requests.RequestException, ValueError) as exc:
         return Health(False, f"Patroni REST: {exc}")
-    role = data.get("role")
-    role = "leader" if role in ("master", "primary") else role
+    role = patroni_role(data.get("role"))
     state = data.get("state")
     return Health(state in ("running", "streaming"), f"{role} {state}", role=role)
 

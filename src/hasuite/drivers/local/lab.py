@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from hasuite.components import LAB_COMPONENTS
+from hasuite.components import APP_TIER, LAB_COMPONENTS
 from hasuite.drivers.local import health, procs
 from hasuite.drivers.local.faults import FaultLedger, repair
 from hasuite.drivers.local.layout import (
@@ -411,7 +411,7 @@ class LocalLab:
             self.progress("stopping every program")
             # The app first (so Celery's warm shutdown still reaches its broker), then the
             # monitoring and the data tier.
-            app = {"django", "celery-worker", "celery-beat", "nginx"}
+            app = {*APP_TIER, "nginx"}
             programs = self.programs()
             try:
                 self.supervisor.stop_many(

@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hasuite.components import APP_TIER
 from hasuite.drivers.local.layout import LabLayout
 from hasuite.errors import InjectionError, PartitionUnavailable
 
@@ -57,7 +58,7 @@ SET_COMPONENTS: dict[str, tuple[str, ...]] = {
     "dcs": ("etcd",),
     "sentinels": ("sentinel",),
     # HAProxy plays the primary Service on the lab: the app's traffic to Postgres goes through it
-    "app": ("django", "celery-worker", "celery-beat", "pooler", "haproxy"),
+    "app": (*APP_TIER, "pooler", "haproxy"),
     # the app's door to the database: PgBouncer and HAProxy (the pooler and primary Services)
     "pooler": ("pooler", "haproxy"),
 }

@@ -13,8 +13,9 @@ import pytest
 
 from hasuite.analysis import judge_all, measure_lost
 from hasuite.analysis.experiment import measure_experiment
+from hasuite.drivers.observers import ObserverSet
 from hasuite.drivers.readback import fetch_order_read_back
-from hasuite.drivers.recorders import ObserverSet, ProbeConfig, ProbeSet
+from hasuite.drivers.recorders import ProbeConfig, ProbeSet
 from hasuite.errors import ConfigError, HasuiteError
 from hasuite.model import (
     Event,

@@ -33,10 +33,8 @@ from hasuite.analysis.load import LoadAdequacy, PhaseLoadStats, build_timeline_l
 from hasuite.analysis.recommend import with_recommendation
 from hasuite.drivers.alerting import AlertRecorder
 from hasuite.drivers.load import LoadResult, LoadRun
-from hasuite.drivers.recorders import (
-    ObserverSet,
-    ProbeSet,
-)
+from hasuite.drivers.observers import ObserverSet
+from hasuite.drivers.recorders import ProbeSet
 from hasuite.model import (
     Event,
     Injection,

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from hasuite.drivers.alerting import AlertRecorder
 from hasuite.drivers.load import LoadResult, LoadRun, check_reachable, start_load
-from hasuite.drivers.recorders import ObserverSet, ProbeConfig, ProbeSet
+from hasuite.drivers.observers import ObserverSet
+from hasuite.drivers.recorders import ProbeConfig, ProbeSet
 from hasuite.model import Event, LedgerEntry, RoleObservation, Sample
 from hasuite.session.options import ExperimentOptions
 from hasuite.target import Target

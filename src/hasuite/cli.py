@@ -242,18 +242,19 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 def _open_kube_target(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
     """The kind or cluster target of ``hasuite run``: opened (safety checks, port-forwards)."""
-    from hasuite.drivers.k8s.commands import open_target
+    from hasuite.drivers.k8s.provision.connect import open_target
 
     return open_target(_kube_options(args))
 
 
 def _kube_options(args: argparse.Namespace) -> Any:
-    from hasuite.drivers.k8s.commands import build_options
+    from hasuite.drivers.k8s.provision.options import build_options
 
     settings = args.k8s_settings or os.environ.get("HASUITE_K8S_SETTINGS") or None
     return build_options(
         args.target,
         root=project_dir(),
+        environ=os.environ,
         context=args.context,
         allow=tuple(args.allow_context),
         settings_path=Path(settings) if settings else None,
@@ -292,13 +293,13 @@ def _progress() -> Callable[[str], None]:
 
 
 def _up_or_down(args: argparse.Namespace, up: bool) -> int:
-    """local: `lab up` / `lab down`; kind/cluster: hasuite.drivers.k8s.commands."""
+    """local: `lab up` / `lab down`; kind/cluster: hasuite.drivers.k8s.provision.updown."""
     if args.target == "local":
         if args.dry_run:
             verb = "up" if up else "down"
             raise HasuiteError(f"--dry-run is for --target kind|cluster; `lab {verb}` has none")
         return cmd_lab_up(args) if up else cmd_lab_down(args)
-    from hasuite.drivers.k8s.commands import bring_down, bring_up
+    from hasuite.drivers.k8s.provision.updown import bring_down, bring_up
 
     steps = (bring_up if up else bring_down)(_kube_options(args), progress=_progress())
     verb = "would run" if args.dry_run else "ran"

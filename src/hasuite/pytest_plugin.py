@@ -106,13 +106,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def kube_options_from(config: pytest.Config, root: Path) -> Any:
     """KubeOptions from the command line (+ HASUITE_* environment, + the settings file)."""
-    from hasuite.drivers.k8s.commands import build_options
+    from hasuite.drivers.k8s.provision.options import build_options
 
     settings = config.getoption("--k8s-settings") or os.environ.get("HASUITE_K8S_SETTINGS")
     multiplier = os.environ.get("HASUITE_TIMEOUT_MULTIPLIER")
     return build_options(
         config.getoption("--target"),
         root=root,
+        environ=os.environ,
         context=config.getoption("--kube-context"),
         allow=tuple(config.getoption("--allow-context")),
         settings_path=Path(settings) if settings else None,
@@ -182,7 +183,9 @@ def hasuite_target(request: pytest.FixtureRequest) -> Iterator[Any]:
         target.up()
         yield target
         return
-    from hasuite.drivers.k8s.commands import bring_down, bring_up, kind_flavor, open_target
+    from hasuite.drivers.k8s.provision.connect import open_target
+    from hasuite.drivers.k8s.provision.kindhost import kind_flavor
+    from hasuite.drivers.k8s.provision.updown import bring_down, bring_up
 
     opts = kube_options_from(request.config, project_dir())
     bring_up(opts, progress=progress)

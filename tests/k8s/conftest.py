@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hasuite.drivers.k8s.manifests import assemble
+from hasuite.drivers.k8s.manifests.kustomize import assemble
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "env" / "k8s"
@@ -23,7 +23,7 @@ REFERENCE_SKIP = (
 def _ingress_ports_not_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     """Offline tests of `up` must not depend on 127.0.0.1:8080/8443 being free on this machine
     (a kind cluster may hold them); test_kind_host checks the port check with its own port."""
-    from hasuite.drivers.k8s import bootstrap
+    from hasuite.drivers.k8s.provision import bootstrap
 
     monkeypatch.setattr(bootstrap, "INGRESS_PORTS", ())
 

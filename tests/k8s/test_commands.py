@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from hasuite import cli
-from hasuite.drivers.k8s import bootstrap, commands, engine
 from hasuite.drivers.k8s.boundary import CommandResult
+from hasuite.drivers.k8s.host import engine
+from hasuite.drivers.k8s.provision import bootstrap, connect, kindhost, kindplan, options, updown
 from hasuite.errors import ConfigError, HasuiteError
 
 from .conftest import ROOT
@@ -22,14 +26,15 @@ from .test_driver import FakeApi, FakeRunner, make_api
 def runner(monkeypatch: pytest.MonkeyPatch) -> FakeRunner:
     """The CLI's CommandRunner replaced by the recording fake (our boundary)."""
     fake = FakeRunner()
-    monkeypatch.setattr(commands, "SubprocessRunner", lambda: fake)
+    for module in (updown, connect, kindhost):
+        monkeypatch.setattr(module, "SubprocessRunner", lambda env=None: fake)
     # the host preparation (engine, tool builds, node image) has its own tests
     # (test_kind_host.py); here the host is a connected one with Docker running
-    monkeypatch.setattr(commands, "prepare_kind_host", lambda o, r, p: commands.KindHost())
+    monkeypatch.setattr(kindhost, "prepare_kind_host", lambda o, r, p: kindhost.KindHost())
     monkeypatch.setattr(
-        commands.engine, "ensure_engine", lambda *a, **k: engine.Engine(host=None, ours=False)
+        engine, "ensure_engine", lambda *a, **k: engine.Engine(host=None, ours=False)
     )
-    monkeypatch.setattr(commands.engine, "stop_own_engine", lambda **k: False)
+    monkeypatch.setattr(engine, "stop_own_engine", lambda **k: False)
     return fake
 
 
@@ -38,8 +43,9 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def opts(target: str = "kind", **kw) -> commands.KubeOptions:  # type: ignore[no-untyped-def]
-    return commands.build_options(target, root=ROOT, **kw)
+def opts(target: str = "kind", **kw: Any) -> options.KubeOptions:
+    kw.setdefault("environ", {})
+    return options.build_options(target, root=ROOT, **kw)
 
 
 # -- CLI -------------------------------------------------------------------------------------
@@ -156,7 +162,7 @@ def test_unreachable_cluster_is_an_error_naming_the_step(runner: FakeRunner) -> 
     runner.run = unreachable  # type: ignore[method-assign]
     o = opts("cluster", context="staging", allow=("staging",))
     with pytest.raises(HasuiteError, match=r"API server reachable failed: dial tcp.*credentials"):
-        commands.bring_up(o)
+        updown.bring_up(o)
     assert len(runner.commands) == 1
 
 
@@ -175,11 +181,11 @@ def test_local_up_and_down_delegate_to_the_lab(monkeypatch: pytest.MonkeyPatch) 
 def test_settings_file_merges_under_the_command_line(tmp_path: Path) -> None:
     f = tmp_path / "k8s.yaml"
     f.write_text("allowed_contexts: [a, b]\ncontext: a\nkind_name: nightly\nkind_workers: 5\n")
-    o = commands.build_options("cluster", root=ROOT, allow=("c",), settings_path=f)
+    o = opts("cluster", allow=("c",), settings_path=f)
     assert o.allowed_contexts == ("c", "a", "b") and o.resolved_context() == "a"
-    o = commands.build_options("cluster", root=ROOT, context="b", settings_path=f)
+    o = opts("cluster", context="b", settings_path=f)
     assert o.resolved_context() == "b"
-    k = commands.build_options("kind", root=ROOT, settings_path=f)
+    k = opts("kind", settings_path=f)
     assert (k.kind_name, k.kind_workers, k.resolved_context()) == ("nightly", 5, "kind-nightly")
 
 
@@ -197,26 +203,26 @@ def test_bad_settings_file_says_what(tmp_path: Path, text: str, match: str) -> N
     f = tmp_path / "k8s.yaml"
     f.write_text(text)
     with pytest.raises(ConfigError, match=match):
-        commands.load_k8s_settings(f)
+        options.load_k8s_settings(f)
     with pytest.raises(ConfigError, match="cannot be read"):
-        commands.load_k8s_settings(tmp_path / "absent.yaml")
+        options.load_k8s_settings(tmp_path / "absent.yaml")
 
 
 # -- bootstrap details -------------------------------------------------------------------------
 
 
 def test_marker_follows_the_cluster_name(tmp_path: Path) -> None:
-    cfg = yaml.safe_load(bootstrap.render_kind_config(ROOT, "nightly", 3))
+    cfg = yaml.safe_load(kindplan.render_kind_config(ROOT, "nightly", 3))
     control = [n for n in cfg["nodes"] if n["role"] == "control-plane"]
-    assert control[0]["labels"][bootstrap.MARKER_LABEL] == "nightly"
+    assert control[0]["labels"][kindplan.MARKER_LABEL] == "nightly"
     runner = FakeRunner()
-    plan = bootstrap.KindPlan(cluster="nightly", root=ROOT)
+    plan = kindplan.KindPlan(cluster="nightly", root=ROOT)
     bootstrap.up(runner, plan, config_path=tmp_path / "kind.yaml")
     assert "hasuite.io/cluster: nightly" in (tmp_path / "kind.yaml").read_text()
     again = bootstrap.up(runner, plan, config_path=tmp_path / "kind.yaml")  # reuses it
     assert not [c for c in again if c[:2] == ("kind", "create")]
     query = next(c for c in runner.commands if "nodes" in c)
-    assert f"{bootstrap.MARKER_LABEL}=nightly" in query and "kind-nightly" in query
+    assert f"{kindplan.MARKER_LABEL}=nightly" in query and "kind-nightly" in query
 
 
 def test_unreadable_nodes_of_an_existing_cluster_are_refused() -> None:
@@ -231,7 +237,7 @@ def test_unreadable_nodes_of_an_existing_cluster_are_refused() -> None:
         return CommandResult(argv=tuple(argv), returncode=0, stdout="hasuite")
 
     runner.run = run  # type: ignore[method-assign]
-    plan = bootstrap.KindPlan(cluster="hasuite", root=ROOT)
+    plan = kindplan.KindPlan(cluster="hasuite", root=ROOT)
     with pytest.raises(bootstrap.ClusterNotOursError, match="kind export kubeconfig"):
         bootstrap.down(runner, plan)
     assert not [c for c in runner.commands if c[:2] == ("kind", "delete")]
@@ -256,7 +262,7 @@ def test_a_cluster_left_by_an_interrupted_up_is_deleted_and_created_again(tmp_pa
         return real_run(argv, timeout_s=timeout_s, check=check, cwd=cwd)
 
     runner.run = run  # type: ignore[method-assign]
-    plan = bootstrap.KindPlan(cluster="hasuite", root=ROOT, flavor="built", node_image="n:1")
+    plan = kindplan.KindPlan(cluster="hasuite", root=ROOT, flavor="built", node_image="n:1")
     bootstrap.up(runner, plan, config_path=tmp_path / "kind.yaml")
     verbs = [c[:3] for c in runner.commands if c[0] == "kind"]
     assert verbs.index(("kind", "delete", "cluster")) < verbs.index(("kind", "create", "cluster"))
@@ -265,7 +271,7 @@ def test_a_cluster_left_by_an_interrupted_up_is_deleted_and_created_again(tmp_pa
 
 
 def test_every_cluster_command_pins_the_context() -> None:
-    plan = bootstrap.KindPlan(cluster="hasuite", root=ROOT)
+    plan = kindplan.KindPlan(cluster="hasuite", root=ROOT)
     steps = bootstrap.up(FakeRunner(), plan, config_path=Path("/nonexistent"), dry_run=True)
     steps += bootstrap.verify_cluster(FakeRunner(), "staging", dry_run=True)
     for argv in steps:
@@ -279,7 +285,7 @@ def test_every_cluster_command_pins_the_context() -> None:
 
 
 def test_port_forward_binds_localhost_and_pins_the_context() -> None:
-    pf = commands.PortForward(
+    pf = connect.PortForward(
         context="kind-hasuite", namespace="monitoring", service="p", port=9090, local_port=41000
     )
     argv = pf.argv()
@@ -295,16 +301,16 @@ def test_open_target_checks_first_and_builds_endpoints(runner: FakeRunner) -> No
         made.append(make_api(ctx))
         return made[-1]
 
-    with commands.open_target(opts("kind"), api_factory=factory, forward=False) as t:
+    with connect.open_target(opts("kind"), api_factory=factory, forward=False) as t:
         assert t.name == "kind" and t.context == "kind-hasuite"
-        assert t.endpoints().app_url == commands.KIND_APP_URL
+        assert t.endpoints().app_url == connect.KIND_APP_URL
     refused = opts("cluster", context="prod", allow=("staging",))
-    with pytest.raises(ConfigError, match="allow-list"), commands.open_target(refused):
+    with pytest.raises(ConfigError, match="allow-list"), connect.open_target(refused):
         pass
     no_url = opts("cluster", context="staging", allow=("staging",))
     with (
         pytest.raises(ConfigError, match="--app-url"),
-        commands.open_target(no_url, api_factory=factory, forward=False),
+        connect.open_target(no_url, api_factory=factory, forward=False),
     ):
         pass
     assert [a.context for a in made] == ["kind-hasuite"]
@@ -314,24 +320,37 @@ def test_a_kind_run_uses_the_engine_the_nodes_run_on(
     runner: FakeRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The crash faults `docker exec` into kind's nodes: a run must reach hasuite's own dockerd
-    as `up` did (DOCKER_HOST), and stop with what to do when no engine answers."""
-    import os
+    as `up` did (DOCKER_HOST, given to its runner: the process's environment is left alone),
+    and stop with what to do when no engine answers."""
+    envs: list[Mapping[str, str] | None] = []
 
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nowhere.sock")  # restored after the test
-    monkeypatch.setenv("PATH", os.environ["PATH"])
+    def make(env: Mapping[str, str] | None = None) -> FakeRunner:
+        envs.append(env)
+        return runner
+
+    monkeypatch.setattr(connect, "SubprocessRunner", make)
+    monkeypatch.setattr(kindhost, "SubprocessRunner", make)
     own = engine.Engine(host="unix:///run/hasuite-docker.sock", ours=True)
-    monkeypatch.setattr(commands.engine, "ensure_engine", lambda *a, **k: own)
-    with commands.open_target(opts("kind"), api_factory=make_api, forward=False) as t:
+    seen: list[Mapping[str, str]] = []
+    monkeypatch.setattr(engine, "ensure_engine", lambda *a, **k: seen.append(k["environ"]) or own)
+    before = os.environ.get("DOCKER_HOST")
+    o = opts("kind", environ={"DOCKER_HOST": "unix:///nowhere.sock", "PATH": "/usr/bin"})
+    with connect.open_target(o, api_factory=make_api, forward=False) as t:
         assert t.runner is runner
-    assert os.environ["DOCKER_HOST"] == "unix:///run/hasuite-docker.sock"
+    assert seen == [o.environ]  # the entry point's DOCKER_HOST is the one tried first
+    last = envs[-1]
+    assert last is not None and last["DOCKER_HOST"] == "unix:///run/hasuite-docker.sock"
+    assert last["PATH"].endswith("/usr/bin")
+    assert os.environ.get("DOCKER_HOST") == before
+    assert o.environ["DOCKER_HOST"] == "unix:///nowhere.sock"
 
     def no_engine(*a: object, **k: object) -> engine.Engine:
         raise engine.EngineError("no Docker daemon answers (docker info failed)")
 
-    monkeypatch.setattr(commands.engine, "ensure_engine", no_engine)
+    monkeypatch.setattr(engine, "ensure_engine", no_engine)
     with (
         pytest.raises(ConfigError, match="hasuite up --target kind --start-docker"),
-        commands.open_target(opts("kind"), api_factory=make_api, forward=False),
+        connect.open_target(opts("kind"), api_factory=make_api, forward=False),
     ):
         pass
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hasuite.drivers.k8s import bootstrap, diagnose
 from hasuite.drivers.k8s.boundary import CommandResult
+from hasuite.drivers.k8s.provision import bootstrap, diagnose, kindplan
 from hasuite.errors import HasuiteError
 
 from .conftest import ROOT
@@ -101,7 +101,7 @@ def test_a_workload_whose_pods_are_all_ready_again_says_so() -> None:
 
 def test_up_stops_at_the_wait_that_failed_and_explains_it(tmp_path: Path) -> None:
     runner = ScriptedRunner()
-    plan = bootstrap.KindPlan(
+    plan = kindplan.KindPlan(
         root=ROOT,
         flavor="built",
         node_image="hasuite/kind-node:x",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hasuite.drivers.k8s import bootstrap
 from hasuite.drivers.k8s.boundary import CommandResult, HpaStatus, PodInfo
-from hasuite.drivers.k8s.target import KubeTarget
+from hasuite.drivers.k8s.provision import bootstrap, kindplan
+from hasuite.drivers.k8s.runtime.target import KubeTarget
 from hasuite.errors import ConfigError, InjectionError
 from hasuite.target import Target
 
@@ -271,8 +271,8 @@ def test_refused_context_makes_no_api_call(target, context, allowed, match) -> N
 # -- bootstrap -------------------------------------------------------------------------------
 
 
-def plan() -> bootstrap.KindPlan:
-    return bootstrap.KindPlan(cluster="hasuite", root=ROOT)
+def plan() -> kindplan.KindPlan:
+    return kindplan.KindPlan(cluster="hasuite", root=ROOT)
 
 
 def test_missing_tools_named_with_how_to_get_them(tmp_path: Path) -> None:
@@ -330,10 +330,10 @@ def test_down_deletes_only_our_cluster() -> None:
 
 
 def test_worker_count_is_configurable() -> None:
-    cfg = bootstrap.render_kind_config(ROOT, "x", 5)
+    cfg = kindplan.render_kind_config(ROOT, "x", 5)
     assert cfg.count("role: worker") == 5 and "name: x" in cfg
     with pytest.raises(ConfigError):
-        bootstrap.render_kind_config(ROOT, "x", 0)
+        kindplan.render_kind_config(ROOT, "x", 0)
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,9 @@ from hasuite.analysis.hpa import (
 )
 from hasuite.analysis.verdict import judge
 from hasuite.chaos import hpa as hpa_chaos
-from hasuite.drivers.k8s import hpa as hpa_driver
 from hasuite.drivers.k8s.boundary import HpaStatus, PodInfo
-from hasuite.drivers.k8s.target import KubeTarget
+from hasuite.drivers.k8s.runtime import hpa as hpa_driver
+from hasuite.drivers.k8s.runtime.target import KubeTarget
 from hasuite.model import Verdict
 from hasuite.promises import load_promises
 from hasuite.session.options import parse_options, select_promises

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 from pathlib import Path
 
 import pytest
 import yaml
 
-from hasuite.drivers.k8s import bootstrap, build, commands, engine, gobuild, kindbuild, oci_wrapper
 from hasuite.drivers.k8s.boundary import CommandResult
+from hasuite.drivers.k8s.host import engine, oci_wrapper
+from hasuite.drivers.k8s.images import build, gobuild, kindbuild
+from hasuite.drivers.k8s.images.pins import K8S_PROGRAMS, BuildPins
+from hasuite.drivers.k8s.provision import bootstrap, kindhost, kindplan, options
 
 from .conftest import ROOT
 
@@ -110,16 +114,15 @@ def test_no_daemon_and_no_opt_in_is_an_error_saying_how(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(engine, "OWN_SOCKET", tmp_path / "absent.sock")
-    monkeypatch.delenv("CI", raising=False)
     with pytest.raises(engine.EngineError, match="--start-docker"):
-        engine.ensure_engine(NoDaemon(), allow_start=False)
+        engine.ensure_engine(NoDaemon(), allow_start=False, environ={})
 
 
 def test_own_daemon_needs_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(engine, "OWN_SOCKET", tmp_path / "absent.sock")
     monkeypatch.setattr(engine.os, "geteuid", lambda: 1000)
     with pytest.raises(engine.EngineError, match="needs root"):
-        engine.ensure_engine(NoDaemon(), allow_start=True)
+        engine.ensure_engine(NoDaemon(), allow_start=True, environ={})
 
 
 def test_ci_true_is_an_opt_in() -> None:
@@ -128,14 +131,13 @@ def test_ci_true_is_an_opt_in() -> None:
     assert engine.opted_in(True, {})
 
 
-def test_a_running_daemon_is_used_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_running_daemon_is_used_as_it_is() -> None:
     class Running(NoDaemon):
         def run(self, argv, *, timeout_s, check=True, cwd=None):  # type: ignore[no-untyped-def]
             self.calls.append(tuple(argv))
             return CommandResult(argv=tuple(argv), returncode=0, stdout='{"ServerVersion":"27.1"}')
 
-    monkeypatch.delenv("DOCKER_HOST", raising=False)
-    got = engine.ensure_engine(Running(), allow_start=False)
+    got = engine.ensure_engine(Running(), allow_start=False, environ={})
     assert got == engine.Engine(host=None, ours=False, version="27.1")
     assert got.env() == {}
 
@@ -162,25 +164,25 @@ def test_stop_own_engine_without_state_stops_nothing(
     ],
 )
 def test_flavor_choice(requested: str, present: bool, environ: dict[str, str], flavor: str) -> None:
-    assert commands.choose_flavor(requested, pinned_present=present, environ=environ) == flavor
+    assert kindhost.choose_flavor(requested, pinned_present=present, environ=environ) == flavor
 
 
 def test_bad_node_image_option_is_refused() -> None:
     with pytest.raises(Exception, match="auto, pinned or built"):
-        commands.build_options("kind", root=ROOT, node_image="latest")
+        options.build_options("kind", root=ROOT, environ={}, node_image="latest")
 
 
 def test_cgroup_v1_patch_only_where_the_host_is_v1() -> None:
-    v2 = yaml.safe_load(bootstrap.render_kind_config(ROOT, "hasuite", 2))
+    v2 = yaml.safe_load(kindplan.render_kind_config(ROOT, "hasuite", 2))
     assert "kubeadmConfigPatches" not in v2 and "networking" not in v2
-    v1 = yaml.safe_load(bootstrap.render_kind_config(ROOT, "hasuite", 2, cgroup_v1=True))
+    v1 = yaml.safe_load(kindplan.render_kind_config(ROOT, "hasuite", 2, cgroup_v1=True))
     patches = [yaml.safe_load(p) for p in v1["kubeadmConfigPatches"]]
     assert patches == [{"kind": "KubeletConfiguration", "failCgroupV1": False}]
 
 
 def test_built_flavor_config_runs_kube_proxy_on_nftables_and_names_coredns() -> None:
     cfg = yaml.safe_load(
-        bootstrap.render_kind_config(
+        kindplan.render_kind_config(
             ROOT, "hasuite", 1, flavor="built", coredns_tag="v1.14.3", cgroup_v1=True
         )
     )
@@ -191,8 +193,8 @@ def test_built_flavor_config_runs_kube_proxy_on_nftables_and_names_coredns() -> 
 
 
 def test_built_flavor_stops_before_the_charts() -> None:
-    plan = bootstrap.KindPlan(root=ROOT, flavor="built", node_image="hasuite/kind-node:x")
-    steps = bootstrap.plan_install(plan, create=True, config_path=Path("/c.yaml"))
+    plan = kindplan.KindPlan(root=ROOT, flavor="built", node_image="hasuite/kind-node:x")
+    steps = kindplan.plan_install(plan, create=True, config_path=Path("/c.yaml"))
     argvs = [" ".join(s.argv) for s in steps]
     assert "--image hasuite/kind-node:x" in argvs[0]
     assert not any(a.startswith(("helm", "docker build")) for a in argvs)
@@ -212,12 +214,12 @@ def test_taken_ingress_port_is_an_error_before_anything_is_created() -> None:
 
 
 def test_build_pins_come_from_charts_yaml_and_name_every_node_program() -> None:
-    pins = gobuild.BuildPins.load(ROOT)
+    pins = BuildPins.load(ROOT)
     charts = yaml.safe_load((ROOT / "env/k8s/charts.yaml").read_text())
     assert charts["kind"]["node_image"].startswith(f"kindest/node:{pins.kubernetes}@")
     builds = pins.go_builds()
     k8s = builds["kubernetes"]
-    assert {b for b, _ in k8s.programs} == set(gobuild.K8S_PROGRAMS)
+    assert {b for b, _ in k8s.programs} == set(K8S_PROGRAMS)
     assert ("k8s.io/client-go", "k8s.io/client-go v0.36.4") in k8s.replace
     assert "gitVersion=v1.36.4" in k8s.ldflags
     # the cache key follows every input: a version bump is a new folder
@@ -239,7 +241,8 @@ def test_go_build_failure_names_the_module_and_leaves_nothing(tmp_path: Path) ->
     if gobuild.shutil.which("go") is None:
         pytest.skip("needs the Go toolchain (go on PATH)")
     with pytest.raises(build.BuildError, match="broken: go build"):
-        gobuild.build_go(spec, cache=tmp_path / "cache", progress=lambda _: None)
+        settings = build.BuildSettings(cache=tmp_path / "cache", env=os.environ)
+        gobuild.build_go(spec, settings=settings, progress=lambda _: None)
     assert list((tmp_path / "cache/go").iterdir()) == []
 
 
@@ -255,11 +258,11 @@ KUBEADM_136 = [
 
 
 def _bins(tmp_path: Path) -> dict[str, Path]:
-    return {n: tmp_path / n for n in gobuild.BuildPins.load(ROOT).go_builds()}
+    return {n: tmp_path / n for n in BuildPins.load(ROOT).go_builds()}
 
 
 def test_node_images_carry_kubeadms_names_and_what_our_manifests_name(tmp_path: Path) -> None:
-    pins = gobuild.BuildPins.load(ROOT)
+    pins = BuildPins.load(ROOT)
     refs = [s.ref for s in kindbuild.component_images(pins, _bins(tmp_path), KUBEADM_136)]
     # every kubeadm image except CoreDNS, which runs at the tag we built (dns.imageTag patch)
     assert set(KUBEADM_136) - set(refs) == {"registry.k8s.io/coredns/coredns:v1.14.2"}
@@ -280,7 +283,7 @@ def test_node_images_carry_kubeadms_names_and_what_our_manifests_name(tmp_path: 
 def test_a_kubeadm_etcd_tag_other_than_the_pin_is_an_error_saying_what_to_update(
     tmp_path: Path,
 ) -> None:
-    pins = gobuild.BuildPins.load(ROOT)
+    pins = BuildPins.load(ROOT)
     other = [r.replace("3.6.8-0", "3.6.9-0") for r in KUBEADM_136]
     with pytest.raises(build.BuildError, match="etcd_image_tag"):
         kindbuild.component_images(pins, _bins(tmp_path), other)

@@ -81,7 +81,7 @@ SEEDED_ON_KIND = [
 
 
 def _converge(config: pytest.Config, profile: str | None) -> None:
-    from hasuite.drivers.k8s.commands import bring_up
+    from hasuite.drivers.k8s.provision.updown import bring_up
 
     opts = dataclasses.replace(kube_options_from(config, ROOT), profile=profile)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -95,7 +95,7 @@ def _converge(config: pytest.Config, profile: str | None) -> None:
 
 @pytest.fixture(scope="module")
 def kube(hasuite_target: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    from hasuite.drivers.k8s.target import KubeTarget
+    from hasuite.drivers.k8s.runtime.target import KubeTarget
 
     assert isinstance(hasuite_target, KubeTarget)
     if not hasuite_target.instances("postgres"):

@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
-from hasuite.drivers.k8s import stackimage
-from hasuite.drivers.k8s.build import BuildError
-from hasuite.drivers.k8s.manifests import assemble
-from hasuite.drivers.k8s.overlay import SCRAPE, transform_base
-from hasuite.drivers.k8s.target import COMPONENTS, NAMESPACE
+from hasuite.drivers.k8s.images import stackimage
+from hasuite.drivers.k8s.images.build import BuildError
+from hasuite.drivers.k8s.manifests.kustomize import assemble
+from hasuite.drivers.k8s.manifests.overlay.monitoring import SCRAPE
+from hasuite.drivers.k8s.manifests.overlay.shop import transform_base
+from hasuite.drivers.k8s.names import NAMESPACE, PLACEHOLDER
+from hasuite.drivers.k8s.runtime.members import COMPONENTS
 
 from .conftest import K8S, ROOT
 
@@ -54,7 +56,7 @@ def test_no_custom_resources_and_no_registry_images(docs: list[dict[str, Any]]) 
     kinds = {d["kind"] for d in docs}
     assert not kinds & {"postgresql", "PrometheusRule", "ServiceMonitor", "IngressRoute"}
     images = {c["image"] for d in _pods(docs) for c in _containers(d)}
-    assert images == {stackimage.PLACEHOLDER}
+    assert images == {PLACEHOLDER}
     assert all(c["imagePullPolicy"] == "Never" for d in _pods(docs) for c in _containers(d))
 
 
@@ -164,17 +166,17 @@ def test_the_image_inputs_exist_and_key_the_cache() -> None:
 
 
 def test_the_built_flavor_installs_the_stack_unless_cluster_only(tmp_path: Any) -> None:
-    from hasuite.drivers.k8s import bootstrap
+    from hasuite.drivers.k8s.provision import kindplan
 
     manifest = tmp_path / "stack.yaml"
-    plan = bootstrap.KindPlan(
+    plan = kindplan.KindPlan(
         root=ROOT,
         flavor="built",
         node_image="hasuite/kind-node:x",
         stack_image="hasuite.local/stack:abc",
         stack_manifest=manifest,
     )
-    steps = bootstrap.plan_install(plan, create=True, config_path=tmp_path / "kind.yaml")
+    steps = kindplan.plan_install(plan, create=True, config_path=tmp_path / "kind.yaml")
     argvs = [" ".join(s.argv) for s in steps]
     assert "kind load docker-image hasuite.local/stack:abc --name hasuite" in argvs
     assert any(a.endswith(f"-f {manifest}") and " apply " in a for a in argvs)
@@ -182,8 +184,8 @@ def test_the_built_flavor_installs_the_stack_unless_cluster_only(tmp_path: Any) 
     assert not any("deployment/ingress-standin" in a for a in argvs)
     assert any("statefulset/shop-db" in a for a in argvs)
     assert any("job/shop-migrate" in a for a in argvs)
-    only = bootstrap.plan_install(
-        bootstrap.KindPlan(root=ROOT, flavor="built", node_image="hasuite/kind-node:x"),
+    only = kindplan.plan_install(
+        kindplan.KindPlan(root=ROOT, flavor="built", node_image="hasuite/kind-node:x"),
         create=True,
         config_path=tmp_path / "kind.yaml",
     )
@@ -268,7 +270,7 @@ def test_pod_discovery_keeps_running_pods_with_the_named_port() -> None:
 
 
 def test_the_production_render_is_the_committed_overlay(docs: list[dict[str, Any]]) -> None:
-    from hasuite.drivers.k8s.render import overlay_docs
+    from hasuite.drivers.k8s.manifests.render import overlay_docs
     from hasuite.settings import load_stack
 
     assert overlay_docs(load_stack(), ROOT) == docs
@@ -279,7 +281,7 @@ def _by_name(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]
 
 
 def _config_hash(doc: dict[str, Any]) -> str:
-    from hasuite.drivers.k8s.overlay import CONFIG_HASH_ANNOTATION
+    from hasuite.drivers.k8s.manifests.overlay.compose import CONFIG_HASH_ANNOTATION
 
     return str(doc["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION])
 
@@ -289,8 +291,8 @@ def test_a_profile_renders_its_settings_and_rolls_only_the_pods_they_reach(
 ) -> None:
     """A profile (a seeded violation on kind) changes the objects its settings reach; a changed
     ConfigMap changes the config hash of the pods that mount it, and of no other."""
-    from hasuite.drivers.k8s.overlay import PROFILE_ANNOTATION
-    from hasuite.drivers.k8s.render import overlay_docs
+    from hasuite.drivers.k8s.manifests.render import overlay_docs
+    from hasuite.drivers.k8s.names import PROFILE_ANNOTATION
     from hasuite.settings import load_stack
 
     prod = _by_name(docs)
@@ -323,12 +325,12 @@ def test_patroni_dynamic_settings_are_written_to_the_dcs_after_the_members_run(
 ) -> None:
     import json
 
-    from hasuite.drivers.k8s import bootstrap
-    from hasuite.drivers.k8s.overlay import patroni_dynamic_config
+    from hasuite.drivers.k8s.manifests.overlay.patroni import patroni_dynamic_config
+    from hasuite.drivers.k8s.provision import kindplan
     from hasuite.settings import load_stack
 
     config = json.dumps(patroni_dynamic_config(load_stack(profile="pg-failover-violated")))
-    plan = bootstrap.KindPlan(
+    plan = kindplan.KindPlan(
         root=ROOT,
         flavor="built",
         node_image="hasuite/kind-node:x",
@@ -336,9 +338,9 @@ def test_patroni_dynamic_settings_are_written_to_the_dcs_after_the_members_run(
         stack_manifest=tmp_path / "stack.yaml",
         patroni_config=config,
     )
-    phases = [s.phase for s in bootstrap.plan_built_stack(plan)]
+    phases = [s.phase for s in kindplan.plan_built_stack(plan)]
     dcs = phases.index("Patroni's dynamic configuration")
     assert phases[dcs - 1] == "wait for statefulset/shop-db"
-    step = bootstrap.plan_built_stack(plan)[dcs]
+    step = kindplan.plan_built_stack(plan)[dcs]
     assert step.argv[-2:] == ("configmap/shop-db-config", f"config={config}")
     assert json.loads(config)["ttl"] == 60

@@ -1,4 +1,4 @@
-"""hasuite.drivers.k8s.official: the official stack's Go pieces, built (or refused, with why)."""
+"""hasuite.drivers.k8s.images.official: the official stack's Go pieces, built (or refused, why)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from hasuite.drivers.k8s import gobuild, official
-from hasuite.drivers.k8s.build import BuildError
+from hasuite.drivers.k8s.images import gobuild, official
+from hasuite.drivers.k8s.images.build import BuildError, BuildSettings
 
 from .conftest import ROOT
 
@@ -29,17 +29,17 @@ def test_every_piece_says_what_plays_its_role_and_is_built_or_blocked() -> None:
 def test_a_failed_build_is_kept_and_the_next_piece_still_builds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fake_build(spec: gobuild.GoBuild, *, cache: Path, progress: Any) -> Path:
+    def fake_build(spec: gobuild.GoBuild, *, settings: BuildSettings, progress: Any) -> Path:
         if spec.name == "official-bad":
             raise BuildError("official-bad: go build ./cmd failed (exit 1): undefined: x")
-        out = cache / spec.name / "bin"
+        out = settings.cache / spec.name / "bin"
         out.mkdir(parents=True)
         (out / spec.programs[0][0]).write_bytes(b"\0" * 2**20)
         (out.parent / "build-times.json").write_text(json.dumps({"total_s": 42.5}))
         return out
 
     monkeypatch.setattr(official, "build_go", fake_build)
-    monkeypatch.setattr(official, "cached_build", lambda spec, cache: None)
+    monkeypatch.setattr(official, "cached_build", lambda spec, settings: None)
 
     def piece(name: str, **kw: Any) -> official.Piece:
         build = gobuild.GoBuild(
@@ -49,7 +49,7 @@ def test_a_failed_build_is_kept_and_the_next_piece_still_builds(
 
     outcomes = official.measure(
         [piece("bad"), piece("good"), piece("gone", build=None, blocked="not served")],
-        cache=tmp_path,
+        settings=BuildSettings(cache=tmp_path),
         progress=lambda _: None,
     )
     assert [(o.name, o.status) for o in outcomes] == [
@@ -65,7 +65,7 @@ def test_a_failed_build_is_kept_and_the_next_piece_still_builds(
 def test_an_unknown_piece_is_refused_with_the_known_ones(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert official.main(["no-such-piece"]) == 2
+    assert official.main(["no-such-piece"], {}) == 2
     err = capsys.readouterr().err
     assert "no-such-piece" in err and "traefik" in err
 

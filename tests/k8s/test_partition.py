@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from hasuite.drivers.k8s import partition
 from hasuite.drivers.k8s.boundary import CommandResult, PodInfo
-from hasuite.drivers.k8s.target import KubeTarget, own_view
+from hasuite.drivers.k8s.runtime import partition
+from hasuite.drivers.k8s.runtime.members import own_view
+from hasuite.drivers.k8s.runtime.target import KubeTarget
 from hasuite.errors import ConfigError, InjectionError
 
 from .test_driver import FakeApi, make_api

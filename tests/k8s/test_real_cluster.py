@@ -26,8 +26,10 @@ from typing import Any
 
 import pytest
 
-from hasuite.drivers.k8s.commands import PortForward
-from hasuite.drivers.k8s.target import NAMESPACE, KubeTarget
+from hasuite.drivers.k8s.boundary import SubprocessRunner
+from hasuite.drivers.k8s.names import NAMESPACE
+from hasuite.drivers.k8s.provision.connect import PortForward
+from hasuite.drivers.k8s.runtime.target import KubeTarget
 
 pytestmark = pytest.mark.k8s_only
 
@@ -39,6 +41,12 @@ NO_STACK = (
 )
 
 
+def tool_env(target: KubeTarget) -> dict[str, str] | None:
+    """The environment the target's own commands run with (on kind: the engine's DOCKER_HOST and
+    the tool folder on PATH, as `up` used them); None: this process's."""
+    return target.runner.env if isinstance(target.runner, SubprocessRunner) else None
+
+
 def kubectl(target: KubeTarget, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
     proc = subprocess.run(
         ["kubectl", "--context", target.context, *args],
@@ -47,6 +55,7 @@ def kubectl(target: KubeTarget, *args: str, stdin: str | None = None, timeout: f
         text=True,
         timeout=timeout,
         check=False,
+        env=tool_env(target),
     )
     assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr.strip()[-800:]}"
     return proc.stdout
@@ -445,7 +454,9 @@ def test_rollout_restart_replaces_every_pod(kube: KubeTarget, standins: None) ->
 
 
 def test_port_forward_reaches_the_service_on_localhost(kube: KubeTarget, standins: None) -> None:
-    pf = PortForward(context=kube.context, namespace=NAMESPACE, service="django", port=8000)
+    pf = PortForward(
+        context=kube.context, namespace=NAMESPACE, service="django", port=8000, env=tool_env(kube)
+    )
     pf.start(timeout_s=30)
     try:
         body = urllib.request.urlopen(pf.url + "/", timeout=5).read().decode()
@@ -502,7 +513,7 @@ def test_hpa_scales_out_and_back_under_rising_load(
 ) -> None:
     if not stack_installed:
         pytest.skip(NO_STACK)
-    from hasuite.drivers.k8s.hpa import LocustLoad, run_hpa_scale
+    from hasuite.drivers.k8s.runtime.hpa import LocustLoad, run_hpa_scale
 
     load = LocustLoad(host=kube.endpoints().app_url, profile="rising", run_dir=tmp_path)
     run = run_hpa_scale(kube, load)
@@ -551,6 +562,7 @@ def test_a_crash_is_not_a_graceful_stop(kube: KubeTarget, stack_installed: bool)
         check=True,
         capture_output=True,
         timeout=90,
+        env=tool_env(kube),
     )
     wait_for(f"{stopped} restarted", lambda: _restarts(kube, stopped, "django") > before, 120)
     lines = kube.shutdown_lines(stopped, "django")

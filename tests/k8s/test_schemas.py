@@ -12,12 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from hasuite.drivers.k8s.manifests import (
-    assemble,
+from hasuite.drivers.k8s.manifests.kustomize import assemble, load_docs, object_key
+from hasuite.drivers.k8s.manifests.schemas import (
     crd_schemas,
-    load_docs,
     merge_values,
-    object_key,
     strict_schema,
     unknown_value_paths,
 )

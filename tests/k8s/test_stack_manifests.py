@@ -9,8 +9,9 @@ from typing import Any
 
 import yaml
 
-from hasuite.drivers.k8s import render
-from hasuite.drivers.k8s.manifests import containers_of, load_docs
+from hasuite.drivers.k8s import names
+from hasuite.drivers.k8s.manifests import base, render
+from hasuite.drivers.k8s.manifests.kustomize import containers_of, load_docs
 from hasuite.settings import load_stack
 
 from .conftest import K8S, ROOT, find
@@ -20,7 +21,7 @@ STACK = load_stack(ROOT / "env" / "stack.yaml")
 
 def test_rendered_files_are_fresh() -> None:
     stale = render.stale_files(ROOT)
-    assert not stale, f"re-run `python -m hasuite.drivers.k8s.render`; stale: {stale}"
+    assert not stale, f"re-run `python -m hasuite.drivers.k8s.manifests.render`; stale: {stale}"
 
 
 def test_stale_detection_can_fail(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_alertmanager_routes_to_suite_receiver() -> None:
     values = yaml.safe_load((K8S / "values/kube-prometheus-stack.yaml").read_text())
     config = values["alertmanager"]["config"]
     receiver = next(r for r in config["receivers"] if r["name"] == config["route"]["receiver"])
-    assert receiver["webhook_configs"][0]["url"] == render.ALERT_RECEIVER_URL
+    assert receiver["webhook_configs"][0]["url"] == names.ALERT_RECEIVER_URL
     assert values["prometheus"]["prometheusSpec"]["scrapeInterval"] == (
         f"{STACK.monitoring.scrape_interval}s"
     )
@@ -108,7 +109,7 @@ def test_the_hpa_spans_the_app_replicas_to_its_maximum(objects: list[dict[str, A
     cpu = spec["metrics"][0]["resource"]
     assert cpu["name"] == "cpu" and cpu["target"]["averageUtilization"] == 60
     # the seeded HPA-SCALES violation: a maximum equal to the minimum cannot scale
-    seeded = render.build_django_hpa(load_stack(profile="hpa-scales-violated"))["spec"]
+    seeded = base.build_django_hpa(load_stack(profile="hpa-scales-violated"))["spec"]
     assert seeded["maxReplicas"] == seeded["minReplicas"] == STACK.django.replicas
 
 

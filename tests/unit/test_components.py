@@ -14,7 +14,7 @@ from hasuite.components import (
     component,
     validate_selector,
 )
-from hasuite.drivers.k8s.target import COMPONENTS as KUBE_SELECTORS
+from hasuite.drivers.k8s.runtime.members import COMPONENTS as KUBE_SELECTORS
 from hasuite.drivers.local import render
 from hasuite.drivers.local.layout import LabLayout, LabSecrets
 from hasuite.errors import ConfigError

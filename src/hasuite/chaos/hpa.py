@@ -1,7 +1,7 @@
 """Chaos Toolkit action for HPA-SCALES: push the app's HPA with load and watch it scale.
 
 The provider beside the other providers; the Kubernetes work is in
-:mod:`hasuite.drivers.k8s.hpa`. The measurements go to the active session through the
+:mod:`hasuite.drivers.k8s.runtime.hpa`. The measurements go to the active session through the
 registry.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from hasuite.chaos._common import record, target_from
-from hasuite.drivers.k8s.hpa import LocustLoad, run_hpa_scale
-from hasuite.drivers.k8s.target import KubeTarget
+from hasuite.drivers.k8s.runtime.hpa import LocustLoad, run_hpa_scale
+from hasuite.drivers.k8s.runtime.target import KubeTarget
 from hasuite.model import Injection
 from hasuite.session.registry import active_session
 

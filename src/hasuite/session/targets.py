@@ -26,7 +26,7 @@ def stack_of(target: Target) -> StackSettings:
     """The settings under test on ``target``: the lab's own (with its profile) on local; on
     kind and cluster the profile the shop's Namespace names (env/stack.yaml's production
     settings when it names none)."""
-    from hasuite.drivers.k8s.target import KubeTarget
+    from hasuite.drivers.k8s.runtime.target import KubeTarget
     from hasuite.drivers.local.target import LocalTarget
 
     if isinstance(target, LocalTarget):
@@ -75,12 +75,14 @@ def _kube_target(name: str, env: Mapping[str, str]) -> Target:
     opened = REGISTRY.opened(name)
     if opened is not None:
         return opened
-    from hasuite.drivers.k8s.commands import build_options, open_target
+    from hasuite.drivers.k8s.provision.connect import open_target
+    from hasuite.drivers.k8s.provision.options import build_options
 
     settings = env.get("HASUITE_K8S_SETTINGS")
     opts = build_options(
         name,
         root=project_dir(),
+        environ=env,
         context=env.get("HASUITE_KUBE_CONTEXT") or None,
         allow=tuple(a for a in env.get("HASUITE_ALLOW_CONTEXT", "").split(",") if a),
         settings_path=Path(settings) if settings else None,

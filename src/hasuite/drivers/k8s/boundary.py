@@ -8,7 +8,7 @@ bootstrap (docker, kind, kubectl, helm) and of the kind crash path.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,7 +77,14 @@ class CommandRunner(Protocol):
 
 
 class SubprocessRunner:
-    """Runs commands for real (bounded by timeout_s)."""
+    """Runs commands for real (bounded by timeout_s), each with ``env`` as its environment.
+
+    ``env``: the environment the entry point built (its own, with DOCKER_HOST of the engine and
+    the tool folder on PATH where the kind target needs them); None: this process's.
+    ``which`` looks tools up on that environment's PATH."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env: dict[str, str] | None = None if env is None else dict(env)
 
     def run(
         self, argv: Sequence[str], *, timeout_s: float, check: bool = True, cwd: str | None = None
@@ -86,7 +93,13 @@ class SubprocessRunner:
 
         try:
             proc = subprocess.run(
-                list(argv), capture_output=True, text=True, timeout=timeout_s, cwd=cwd, check=False
+                list(argv),
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                cwd=cwd,
+                check=False,
+                env=self.env,
             )
         except subprocess.TimeoutExpired as exc:
             raise HasuiteError(f"{' '.join(argv)} did not finish within {timeout_s:.0f} s") from exc
@@ -102,13 +115,13 @@ class SubprocessRunner:
     def which(self, tool: str) -> str | None:
         import shutil
 
-        return shutil.which(tool)
+        return shutil.which(tool, path=None if self.env is None else self.env.get("PATH"))
 
 
 class ClientKubeApi:
     """KubeApi over the official kubernetes client, bound to one context at construction.
 
-    Never constructed before the target's safety checks passed (see target.KubeTarget).
+    Never constructed before the target's safety checks passed (see runtime.target.KubeTarget).
     Exercised on the kind cluster by tests/k8s/test_real_cluster.py and the experiments.
     """
 

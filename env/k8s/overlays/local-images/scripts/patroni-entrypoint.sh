@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run by the local-images overlay (rendered into a ConfigMap by hasuite.drivers.k8s.overlay).
+# Run by the local-images overlay (rendered into a ConfigMap by hasuite.drivers.k8s.manifests.overlay).
 set -eu
 # The data folder belongs to postgres (PostgreSQL refuses to run as root); then Patroni runs as
 # postgres with everything the pod gave it.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run by the local-images overlay (rendered into a ConfigMap by hasuite.drivers.k8s.overlay).
+# Run by the local-images overlay (rendered into a ConfigMap by hasuite.drivers.k8s.manifests.overlay).
 set -eu
 mkdir -p /tmp/pgbouncer
 printf '"shop" "%s"\n' "$SHOP_DB_PASSWORD" > /tmp/pgbouncer/userlist.txt

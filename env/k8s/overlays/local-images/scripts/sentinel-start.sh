@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run by the local-images overlay (rendered into a ConfigMap by hasuite.drivers.k8s.overlay).
+# Run by the local-images overlay (rendered into a ConfigMap by hasuite.drivers.k8s.manifests.overlay).
 # Monitors the master the other Sentinels know (known-master.sh) and announces itself by its
 # own announce name (see redis-start.sh).
 set -eu

@@ -1,6 +1,7 @@
 """The `kind` and `cluster` targets: hasuite.target.Target over a KubeApi boundary.
 
-Safety (checked in ``__init__``, BEFORE the KubeApi factory is called, i.e. before any API call):
+Safety (checked in ``create``, BEFORE the KubeApi factory is called, i.e. before any API call,
+by :func:`~hasuite.drivers.k8s.runtime.context.check_context`):
 - ``cluster``: the context must be on the explicit allow-list (option or settings file).
 - ``kind``: the context must be ``kind-<name>`` of the cluster the bootstrap created (the
   bootstrap refuses an unmarked cluster of that name).
@@ -12,13 +13,13 @@ node's container runtime stops the pod's containers with no grace (``docker exec
 stop --timeout 0 <id>``), which is a real abrupt death. On ``cluster`` there is no runtime
 access: ``crash`` deletes with grace period 0, which STILL sends SIGTERM first (kubelet); it is
 recorded as action ``delete-grace-0``, never as ``crash``, so a report cannot overstate it.
+
+Which pods play which component, and what a member says of itself: :mod:`.members`; partitions
+(the packet filter and the peer sets): :mod:`.partition`.
 """
 
-# size: the Target protocol on Kubernetes (roles, crash, stop, rollout, partition, heal) and the
-# context safety check; each a short method over the KubeApi boundary.
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,59 +27,24 @@ from datetime import UTC, datetime
 from functools import partial
 
 from hasuite.components import validate_selector
-from hasuite.drivers.k8s import partition
 from hasuite.drivers.k8s.boundary import CommandRunner, HpaStatus, KubeApi, PodInfo
-from hasuite.drivers.k8s.overlay import PRODUCTION, PROFILE_ANNOTATION
+from hasuite.drivers.k8s.names import NAMESPACE, PRODUCTION, PROFILE_ANNOTATION
+from hasuite.drivers.k8s.runtime import partition
+from hasuite.drivers.k8s.runtime.context import check_context
+from hasuite.drivers.k8s.runtime.members import (
+    ANNOUNCE,
+    COMPONENTS,
+    GRACEFUL_MARKERS,
+    OWN_ROLE,
+    ask_own_view,
+    is_address_of,
+    sentinel_master,
+)
 from hasuite.errors import ConfigError, InjectionError
 from hasuite.model import Injection
 from hasuite.target import Endpoints, Instance
 
-NAMESPACE = "shop"
-
-#: Component -> (label selector, container names to crash, deployment name or None).
-COMPONENTS: dict[str, tuple[str, str | None]] = {
-    "postgres": ("application=spilo,cluster-name=shop-db", None),
-    "pooler": ("application=db-connection-pooler,cluster-name=shop-db", None),
-    "redis": ("app=redis-ha", None),
-    "sentinel": ("app=redis-ha", None),
-    "django": ("app.kubernetes.io/name=shop,app.kubernetes.io/component=django", "django"),
-    "celery-worker": (
-        "app.kubernetes.io/name=shop,app.kubernetes.io/component=celery-worker",
-        "celery-worker",
-    ),
-    "celery-beat": (
-        "app.kubernetes.io/name=shop,app.kubernetes.io/component=celery-beat",
-        "celery-beat",
-    ),
-    "nginx": ("app.kubernetes.io/name=shop,app.kubernetes.io/component=nginx", "nginx"),
-}
-
-
-#: The Services the local-images overlay's Redis members announce themselves by (+ ordinal).
-ANNOUNCE = "redis-announce-"
-
-#: A cut-off pod cannot update its own labels (it cannot reach the API server), so during a cut
-#: its role comes from the member itself, asked inside its pod through the kubelet (exec), which
-#: no cut touches: Patroni's REST API (GET /patroni) and Redis's ROLE, both on the pod's loopback.
-OWN_ROLE: dict[str, tuple[str, tuple[str, ...]]] = {
-    "postgres": (
-        "postgres",
-        (
-            "python3",
-            "-c",
-            "import urllib.request as r;"
-            "print(r.urlopen('http://127.0.0.1:8008/patroni', timeout=2).read().decode())",
-        ),
-    ),
-    "redis": ("redis", ("redis-cli", "-p", "6379", "role")),
-}
-
-#: Container -> log lines its process writes when it handles SIGTERM (a graceful stop): gunicorn's
-#: arbiter logs both; Celery's worker logs its warm shutdown.
-GRACEFUL_MARKERS: dict[str, tuple[str, ...]] = {
-    "django": ("Handling signal: term", "Shutting down: Master"),
-    "celery-worker": ("worker: Warm shutdown",),
-}
+__all__ = ["KubeTarget", "PlannedAction"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,12 +112,12 @@ class KubeTarget:
     def instances(self, component: str) -> list[Instance]:
         validate_selector(component, None)
         pods = self._pods(component)
-        master_ip = self._redis_master_ip(pods) if component == "redis" else None
+        master_ip = sentinel_master(self.api, pods, self._is_cut) if component == "redis" else None
         out = []
         for p in pods:
             detail = f"node={p.node} ip={p.ip} phase={p.phase}"
             if component in OWN_ROLE and self._is_cut(p):
-                role, serving, said = self._own_view(component, p)
+                role, serving, said = ask_own_view(self.api, component, p)
                 out.append(
                     Instance(
                         component=component,
@@ -224,7 +190,7 @@ class KubeTarget:
         keep: tuple[str, ...] = (),
     ) -> Injection:
         """Cut the member holding ``role`` off from the ``cut_from`` peer sets (kind only:
-        packet filtering in its pod's namespace, see drivers.k8s.partition)."""
+        packet filtering in its pod's namespace, see drivers.k8s.runtime.partition)."""
         partition.check_sets(cut_from, keep)
         if self.name != "kind" or self.runner is None:
             raise InjectionError(
@@ -234,7 +200,17 @@ class KubeTarget:
         (pod,) = self._select(component, role, 1)
         if not pod.container_ids:
             raise InjectionError(f"{pod.name}: no container id; cannot enter its namespace")
-        peers = self._peer_addresses(component, pod, cut_from, keep)
+        peers = partition.peer_addresses(
+            component,
+            pod,
+            cut_from,
+            keep,
+            pods=self._pods,
+            kubectl=self._kubectl,
+            control_plane_ip=lambda: self._node_ip(
+                f"{self.context.removeprefix('kind-')}-control-plane"
+            ),
+        )
         at, wall = self.clock()
         if not self.dry_run:
             cut = partition.Cut(
@@ -282,65 +258,6 @@ class KubeTarget:
                 "rules live in its network namespace and go with it"
             )
 
-    def _peer_addresses(
-        self, component: str, pod: PodInfo, cut_from: tuple[str, ...], keep: tuple[str, ...]
-    ) -> tuple[str, ...]:
-        def of(*components: str) -> list[str]:
-            return [p.ip for c in components for p in self._pods(c) if p.name != pod.name]
-
-        def announced() -> list[str]:
-            # Redis and Sentinel reach each other through the redis-announce-N Services: inside
-            # the pod the packets carry those Service addresses (kube-proxy translates them on the
-            # node, and the answers come back from them), so the other members' are cut too
-            if component != "redis":
-                return []
-            rows = self._kubectl(
-                "get",
-                "service",
-                "-n",
-                NAMESPACE,
-                "-l",
-                COMPONENTS["redis"][0],
-                "-o",
-                "jsonpath={range .items[*]}{.metadata.name} {.spec.clusterIP}{'\\n'}{end}",
-            )
-            return announce_addresses(rows, pod)
-
-        sets = {
-            "dcs": lambda: [
-                self._kubectl(
-                    "get",
-                    "service",
-                    "kubernetes",
-                    "-n",
-                    "default",
-                    "-o",
-                    "jsonpath={.spec.clusterIP}",
-                ),
-                self._node_ip(f"{self.context.removeprefix('kind-')}-control-plane"),
-            ],
-            "replicas": lambda: [*of(component), *announced()],
-            "sentinels": lambda: [*of("redis"), *announced()],
-            "app": lambda: of("django", "celery-worker", "celery-beat", "pooler"),
-            # the app reaches PgBouncer through its Service: inside the pod the packets carry
-            # the Service address (kube-proxy translates it on the node), so both are cut
-            "pooler": lambda: [
-                *of("pooler"),
-                self._kubectl(
-                    "get",
-                    "service",
-                    "shop-db-pooler",
-                    "-n",
-                    NAMESPACE,
-                    "-o",
-                    "jsonpath={.spec.clusterIP}",
-                ),
-            ],
-        }
-        kept = set(partition.addresses(a for s in keep for a in sets[s]()))
-        cut = partition.addresses(a for s in cut_from for a in sets[s]())
-        return tuple(a for a in cut if a not in kept)
-
     def server_address(self, component: str, instance: str) -> str | None:
         """The ``host:port`` the app names as the backend a pod served: Postgres's
         ``pod-ip:5432`` (the server's own address); Redis's as Sentinel names it, the pod's
@@ -352,7 +269,9 @@ class KubeTarget:
         pod = next((p for p in pods if p.name == instance), None)
         if not port or pod is None or not pod.ip:
             return None
-        if component == "redis" and (self._redis_master_ip(pods) or "").startswith(ANNOUNCE):
+        if component == "redis" and (
+            sentinel_master(self.api, pods, self._is_cut) or ""
+        ).startswith(ANNOUNCE):
             return f"{ANNOUNCE}{pod.name.rsplit('-', 1)[-1]}:{port}"
         return f"{pod.ip}:{port}"
 
@@ -400,40 +319,11 @@ class KubeTarget:
         if component == "postgres":
             return {"master": "leader", "replica": "replica"}.get(pod.labels.get("spilo-role", ""))
         if component == "redis":
-            return "master" if master_ip and _is_address_of(pod, master_ip) else "replica"
+            return "master" if master_ip and is_address_of(pod, master_ip) else "replica"
         return None
 
     def _is_cut(self, pod: PodInfo) -> bool:
         return any(c.pod == pod.name for c in self.cuts)
-
-    def _own_view(self, component: str, pod: PodInfo) -> tuple[str | None, bool, str]:
-        """What a cut-off member says of itself (OWN_ROLE): ``own_view`` of its answer, and the
-        answer; no role and not serving when it does not answer."""
-        container, argv = OWN_ROLE[component]
-        try:
-            said = self.api.exec_in_pod(NAMESPACE, pod.name, container, argv, timeout_s=5)
-        except Exception as exc:  # no answer is no role, as on the lab; the observer goes on
-            return None, False, f"no answer ({type(exc).__name__})"
-        role, serving = own_view(component, said)
-        return role, serving, " ".join(said.split())
-
-    def _redis_master_ip(self, pods: list[PodInfo]) -> str | None:
-        """Ask a Sentinel (the first ready pod's sentinel container) for the master address;
-        never a cut-off pod's, which sees only its own side of the cut."""
-        for pod in pods:
-            if not pod.ready or self._is_cut(pod):
-                continue
-            out = self.api.exec_in_pod(
-                NAMESPACE,
-                pod.name,
-                "sentinel",
-                ["redis-cli", "-p", "26379", "sentinel", "get-master-addr-by-name", "shop"],
-                timeout_s=5,
-            )
-            lines = out.split()
-            if lines:
-                return lines[0]
-        return None
 
     def _select(self, component: str, role: str | None, count: int) -> list[PodInfo]:
         validate_selector(component, role)
@@ -498,79 +388,3 @@ class KubeTarget:
             instances=tuple(p.name for p in pods),
             role=role,
         )
-
-
-def own_view(component: str, answer: str) -> tuple[str | None, bool]:
-    """A member's answer about itself -> (its role, whether it serves).
-
-    Patroni's GET /patroni JSON: role leader, master or primary -> leader, others as said; it
-    serves while its Postgres ``state`` is running or streaming, as on the lab (a leader that is
-    demoting says primary while its Postgres shuts down, and accepts no write). Redis's ROLE:
-    master; slave -> replica; it serves when it answers. (None, False) for anything else."""
-    if component == "postgres":
-        try:
-            data = json.loads(answer)
-        except ValueError:
-            return None, False
-        if not isinstance(data, dict) or not isinstance(data.get("role"), str):
-            return None, False
-        role = data["role"]
-        role = "leader" if role in ("leader", "master", "primary") else role
-        return (role or None), bool(role) and data.get("state") in ("running", "streaming")
-    words = answer.split()
-    role = (
-        {"master": "master", "slave": "replica", "replica": "replica"}.get(words[0])
-        if words
-        else None
-    )
-    return role, role is not None
-
-
-def announce_addresses(rows: str, pod: PodInfo) -> list[str]:
-    """The Service addresses of the other members' ``redis-announce-N`` Services, from
-    ``NAME CLUSTER-IP`` lines (headless Services and ``pod``'s own announce Service left out)."""
-    out = []
-    for line in rows.splitlines():
-        name, _, ip = line.strip().partition(" ")
-        if not name.startswith(ANNOUNCE) or ip in ("", "None"):
-            continue
-        if _is_address_of(pod, name):
-            continue
-        out.append(ip)
-    return out
-
-
-def _is_address_of(pod: PodInfo, address: str) -> bool:
-    """Whether the address a Sentinel gives is ``pod``'s: its IP, or its announce Service's
-    name (``redis-announce-N`` for pod ``...-N``, as the local-images overlay announces)."""
-    if address == pod.ip:
-        return True
-    host = address.split(".", 1)[0]
-    ordinal = pod.name.rsplit("-", 1)[-1]
-    return host.startswith(ANNOUNCE) and host.rsplit("-", 1)[-1] == ordinal
-
-
-def check_context(
-    *, target: str, context: str, allowed: tuple[str, ...], kind_cluster: str
-) -> None:
-    """Refuse a context before any API call. Raises ConfigError."""
-    if target == "cluster":
-        if not allowed:
-            raise ConfigError(
-                f"--target cluster refused context {context!r}: no context is allow-listed; "
-                "add it with --allow-context or `allowed_contexts` in the settings file"
-            )
-        if context not in allowed:
-            raise ConfigError(
-                f"--target cluster refused context {context!r}: not on the allow-list "
-                f"({', '.join(allowed)})"
-            )
-    elif target == "kind":
-        expected = f"kind-{kind_cluster}"
-        if context != expected:
-            raise ConfigError(
-                f"--target kind acts only on the cluster it created (context {expected!r}), "
-                f"not {context!r}"
-            )
-    else:
-        raise ConfigError(f"unknown Kubernetes target {target!r}; valid: kind, cluster")

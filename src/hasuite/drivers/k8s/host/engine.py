@@ -1,16 +1,19 @@
 """The Docker engine of the kind target: a running daemon, or (opt-in, root) one of our own.
 
 Order, always:
-1. a daemon that already answers (``DOCKER_HOST`` or the default socket) is used as it is;
+1. a daemon that already answers (``DOCKER_HOST`` of the environment the entry point passes,
+   or the default socket) is used as it is;
 2. our own daemon from an earlier ``up`` (socket :data:`OWN_SOCKET`) is reused;
-3. otherwise, only with an explicit opt-in (``--start-docker`` or ``CI=true``) and only as root,
+3. otherwise, only with an explicit opt-in (``--start-docker`` or ``CI=true`` in that
+   environment) and only as root,
    Debian's ``docker.io`` is installed when dockerd is missing and a dockerd of our own starts
    with its own socket, data root and exec root (nothing of a system Docker is touched).
 
 Where the host cannot grant what ``docker run --privileged`` asks for (a capability missing from
 the bounding set, as on some VMs), our dockerd gets an OCI runtime wrapper
-(:mod:`hasuite.drivers.k8s.oci_wrapper`) as its default runtime; a normal host gets plain runc.
-``down`` stops a daemon only when the state file says hasuite started it.
+(:mod:`hasuite.drivers.k8s.host.oci_wrapper`) as its default runtime; a normal host gets plain runc.
+``down`` stops a daemon only when the state file says hasuite started it. Nothing here changes
+the process environment: the caller passes :meth:`Engine.env` to the commands that need it.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hasuite.drivers.k8s import oci_wrapper
 from hasuite.drivers.k8s.boundary import CommandRunner
+from hasuite.drivers.k8s.host import oci_wrapper
 from hasuite.errors import ConfigError, HasuiteError
 
 OWN_SOCKET = Path("/run/hasuite-docker.sock")
@@ -70,9 +73,8 @@ def host_needs_wrapper() -> list[str]:
     return missing_capabilities(status, last)
 
 
-def opted_in(flag: bool, environ: dict[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    return flag or env.get("CI", "").lower() == "true"
+def opted_in(flag: bool, environ: Mapping[str, str]) -> bool:
+    return flag or environ.get("CI", "").lower() == "true"
 
 
 def dockerd_argv(*, wrapper: Path | None) -> list[str]:
@@ -119,13 +121,16 @@ def ensure_engine(
     runner: CommandRunner,
     *,
     allow_start: bool,
+    environ: Mapping[str, str],
     progress: Callable[[str], None] = lambda _: None,
     timeout_multiplier: float = 1.0,
 ) -> Engine:
-    """A Docker engine that answers (see the module doc for the order); EngineError otherwise."""
+    """A Docker engine that answers (see the module doc for the order); EngineError otherwise.
+
+    ``environ``: the entry point's environment (its ``DOCKER_HOST`` and ``CI``)."""
     if runner.which("docker") is not None:
         own = f"unix://{OWN_SOCKET}"
-        current = os.environ.get("DOCKER_HOST")
+        current = environ.get("DOCKER_HOST")
         version = _info(runner, current) if current != own else None
         if version:
             return Engine(host=current, ours=False, version=version)
@@ -137,7 +142,7 @@ def ensure_engine(
                 return Engine(
                     host=own, ours=bool(state), wrapped=bool(state.get("wrapper")), version=version
                 )
-    if not opted_in(allow_start):
+    if not opted_in(allow_start, environ):
         raise EngineError(
             "no Docker daemon answers (docker info failed) and hasuite starts its own only when "
             "asked: pass --start-docker (or run with CI=true) as root on Debian/Ubuntu, or start "

@@ -2,9 +2,13 @@
 
 The chart flavor runs each of these from its registry image. A machine without a registry can
 only run what it builds, so this module says, piece by piece, whether its module builds here and
-how long it takes (``python -m hasuite.drivers.k8s.official``), and what the local-images
-overlay does instead. Each build is cached like the node image's programs (gobuild.build_go:
-version + content hash), so a second measurement reuses it and reports the first build's time.
+how long it takes (``python -m hasuite.drivers.k8s.images.official``), and what the
+local-images overlay does instead. Each build is cached like the node image's programs
+(gobuild.build_go: version + content hash), so a second measurement reuses it and reports the
+first build's time.
+
+A measurement script with its own entry point (:func:`main`): nothing in src imports it (it
+stays beside the builds it measures; tests/k8s/test_official.py runs it).
 
 Not every piece can be built: a piece whose program lives in a module the proxy does not serve,
 or whose code is under the AGPL (the project takes no AGPL code), has a ``blocked`` reason
@@ -16,16 +20,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from hasuite.drivers.k8s.build import CACHE_ROOT, BuildError, Progress
-from hasuite.drivers.k8s.gobuild import GoBuild, build_go, cached_build
+from hasuite.drivers.k8s.images.build import BuildError, BuildSettings, Progress, build_settings
+from hasuite.drivers.k8s.images.gobuild import GoBuild, build_go, cached_build
 from hasuite.paths import project_dir
 
 __all__ = ["Outcome", "Piece", "load_pieces", "main", "measure"]
@@ -90,7 +95,7 @@ def _build_seconds(folder: Path) -> float | None:
 
 
 def measure(
-    pieces: Iterable[Piece], *, cache: Path = CACHE_ROOT, progress: Progress = print
+    pieces: Iterable[Piece], *, settings: BuildSettings, progress: Progress = print
 ) -> list[Outcome]:
     """Build each piece (or reuse its cached build); a failure is kept, the next one goes on."""
     out = []
@@ -98,10 +103,10 @@ def measure(
         if piece.build is None:
             out.append(Outcome(name=piece.name, status="blocked", detail=piece.blocked))
             continue
-        cached = cached_build(piece.build, cache) is not None
+        cached = cached_build(piece.build, settings) is not None
         t0 = time.monotonic()
         try:
-            bin_dir = build_go(piece.build, cache=cache, progress=progress)
+            bin_dir = build_go(piece.build, settings=settings, progress=progress)
         except BuildError as exc:
             out.append(
                 Outcome(
@@ -126,9 +131,11 @@ def measure(
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None, environ: Mapping[str, str]) -> int:
+    """The script: ``environ`` is its process's environment (HASUITE_CACHE_DIR, and the
+    environment the builds run with)."""
     ap = argparse.ArgumentParser(
-        prog="python -m hasuite.drivers.k8s.official",
+        prog="python -m hasuite.drivers.k8s.images.official",
         description="Build the official stack's Go pieces from the Go module proxy and time them.",
     )
     ap.add_argument("names", nargs="*", help="pieces (default: all)")
@@ -145,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     chosen = [p for p in pieces if not args.names or p.name in args.names]
-    outcomes = measure(chosen, progress=lambda msg: print(f"  {msg}", flush=True))
+    outcomes = measure(
+        chosen,
+        settings=build_settings(environ),
+        progress=lambda msg: print(f"  {msg}", flush=True),
+    )
     for o in outcomes:
         took = f"{o.seconds:.0f} s" if o.seconds is not None else "-"
         print(f"{o.name:22} {o.status:8} {took:>7}  {o.detail}")
@@ -154,5 +165,5 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # the script's entry point
+    raise SystemExit(main(sys.argv[1:], os.environ))

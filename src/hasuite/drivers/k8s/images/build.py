@@ -4,10 +4,15 @@ images made with ``docker import`` (used by the kind node image and the stack's 
 Every artifact is cached under :data:`CACHE_ROOT` (outside the checkout), in a folder or tag
 named by version and a content hash of everything that goes into it (:func:`content_hash`), so
 the next build (or the next session on the same machine) reuses it.
+
+Nothing here reads the process environment: the cache folder, the Debian mirror and the
+environment every build command runs with come in as :class:`BuildSettings`, made once by the
+entry point (:func:`build_settings`) and passed down.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -17,7 +22,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,40 @@ from hasuite.errors import HasuiteError
 
 log = logging.getLogger(__name__)
 
-CACHE_ROOT = Path(os.environ.get("HASUITE_CACHE_DIR", "/var/cache/hasuite"))
+#: Where builds are cached unless the entry point says otherwise (``HASUITE_CACHE_DIR``).
+CACHE_ROOT = Path("/var/cache/hasuite")
+DEBIAN_SUITE = "bookworm"
+#: The Debian mirror unless the entry point says otherwise (``HASUITE_DEBIAN_MIRROR``).
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildSettings:
+    """What a build takes from the machine, decided once by the entry point."""
+
+    cache: Path = CACHE_ROOT
+    debian_mirror: str = DEBIAN_MIRROR
+    #: the environment every build command runs with (the entry point's; the provisioning adds
+    #: the engine's DOCKER_HOST once it is known, :meth:`with_env`)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def with_env(self, env: Mapping[str, str]) -> BuildSettings:
+        return dataclasses.replace(self, env=dict(env))
+
+    def env_with(self, **extra: str) -> dict[str, str]:
+        """The commands' environment with ``extra`` on top."""
+        return {**self.env, **extra}
+
+
+def build_settings(environ: Mapping[str, str]) -> BuildSettings:
+    """The builds' settings from the entry point's environment: ``HASUITE_CACHE_DIR`` (default
+    :data:`CACHE_ROOT`), ``HASUITE_DEBIAN_MIRROR`` (default :data:`DEBIAN_MIRROR`); the commands
+    run with ``environ`` itself."""
+    return BuildSettings(
+        cache=Path(environ.get("HASUITE_CACHE_DIR", str(CACHE_ROOT))),
+        debian_mirror=environ.get("HASUITE_DEBIAN_MIRROR", DEBIAN_MIRROR),
+        env=dict(environ),
+    )
 
 
 class BuildError(HasuiteError):
@@ -54,18 +92,19 @@ def run_step(
     *,
     step: str,
     timeout_s: float,
+    env: Mapping[str, str],
     cwd: Path | None = None,
-    env: dict[str, str] | None = None,
     input_path: Path | None = None,
-    inherit_env: bool = True,
 ) -> str:
+    """Run one build command with exactly ``env`` as its environment; its stdout, or
+    BuildError naming ``step``."""
     log.info("kind build: %s: %s", step, " ".join(argv))
     stdin = input_path.open("rb") if input_path else subprocess.DEVNULL
     try:
         proc = subprocess.run(
             argv,
             cwd=cwd,
-            env={**(os.environ if inherit_env else {}), **(env or {})},
+            env=dict(env),
             stdin=stdin,
             capture_output=True,
             timeout=timeout_s,
@@ -90,16 +129,14 @@ def run_step(
 # Debian root file system and images
 # --------------------------------------------------------------------------------------------
 
-DEBIAN_SUITE = "bookworm"
-DEBIAN_MIRROR = os.environ.get("HASUITE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-
 
 def build_rootfs(
-    packages: Sequence[str], *, cache: Path = CACHE_ROOT, progress: Progress = print
+    packages: Sequence[str], *, settings: BuildSettings, progress: Progress = print
 ) -> Path:
     """Debian bookworm with ``packages`` (debootstrap), cached by the package list."""
     packages = list(packages)
-    key = content_hash(DEBIAN_SUITE, DEBIAN_MIRROR, packages)
+    cache = settings.cache
+    key = content_hash(DEBIAN_SUITE, settings.debian_mirror, packages)
     out = cache / "rootfs" / f"{DEBIAN_SUITE}-{key}"
     if (out / ".complete").exists():
         return out
@@ -111,7 +148,7 @@ def build_rootfs(
             ["apt-get", "install", "-y", "-qq", "debootstrap"],
             step="apt-get install debootstrap",
             timeout_s=600,
-            env={"DEBIAN_FRONTEND": "noninteractive"},
+            env=settings.env_with(DEBIAN_FRONTEND="noninteractive"),
         )
     (cache / "rootfs").mkdir(parents=True, exist_ok=True)
     work = cache / "rootfs" / f".{out.name}.partial"
@@ -127,10 +164,11 @@ def build_rootfs(
                 f"--include={','.join(packages)}",
                 DEBIAN_SUITE,
                 str(work),
-                DEBIAN_MIRROR,
+                settings.debian_mirror,
             ],
             step=f"debootstrap {DEBIAN_SUITE}",
             timeout_s=1800,
+            env=settings.env,
         )
     except BuildError:
         shutil.rmtree(work, ignore_errors=True)
@@ -147,18 +185,24 @@ def build_rootfs(
     return out
 
 
-def image_exists(docker: list[str], ref: str) -> bool:
+def image_exists(docker: list[str], ref: str, *, env: Mapping[str, str]) -> bool:
     return (
         subprocess.run(
-            [*docker, "image", "inspect", ref], capture_output=True, check=False, timeout=60
+            [*docker, "image", "inspect", ref],
+            capture_output=True,
+            check=False,
+            timeout=60,
+            env=dict(env),
         ).returncode
         == 0
     )
 
 
-def _copy_with_libs(rootfs: Path, binary: str, dest: Path) -> None:
+def _copy_with_libs(rootfs: Path, binary: str, dest: Path, env: Mapping[str, str]) -> None:
     """Copy a dynamically linked binary of ``rootfs`` plus its shared libraries into dest."""
-    out = run_step(["chroot", str(rootfs), "ldd", binary], step=f"ldd {binary}", timeout_s=60)
+    out = run_step(
+        ["chroot", str(rootfs), "ldd", binary], step=f"ldd {binary}", timeout_s=60, env=env
+    )
     paths = [binary]
     for line in out.splitlines():
         parts = line.split()
@@ -196,7 +240,7 @@ class ImageSpec:
         )
 
 
-def image_key(docker: list[str], ref: str) -> str | None:
+def image_key(docker: list[str], ref: str, *, env: Mapping[str, str]) -> str | None:
     """The ``hasuite.key`` label of a local image (None: absent or not ours)."""
     proc = subprocess.run(
         [*docker, "image", "inspect", "--format", '{{index .Config.Labels "hasuite.key"}}', ref],
@@ -204,16 +248,22 @@ def image_key(docker: list[str], ref: str) -> str | None:
         text=True,
         check=False,
         timeout=60,
+        env=dict(env),
     )
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 def build_image(
-    docker: list[str], spec: ImageSpec, rootfs: Path, *, progress: Progress = print
+    docker: list[str],
+    spec: ImageSpec,
+    rootfs: Path,
+    *,
+    settings: BuildSettings,
+    progress: Progress = print,
 ) -> None:
     """A single-layer image from a few files (``docker import``); skipped when it is current."""
     key = spec.key()
-    if image_key(docker, spec.ref) == key:
+    if image_key(docker, spec.ref, env=settings.env) == key:
         return
     with tempfile.TemporaryDirectory(prefix="hasuite-img-") as tmp:
         tree = Path(tmp) / "tree"
@@ -239,13 +289,14 @@ def build_image(
                 ["chroot", str(rootfs), "/bin/busybox", "--list"],
                 step="busybox --list",
                 timeout_s=30,
+                env=settings.env,
             ).split()
             for applet in applets:
                 link = tree / "bin" / applet
                 if not link.exists():
                     link.symlink_to("busybox")
         for binary in spec.libs_of:
-            _copy_with_libs(rootfs, binary, tree)
+            _copy_with_libs(rootfs, binary, tree, settings.env)
         archive = Path(tmp) / "image.tar"
         with tarfile.open(archive, "w") as tar:
             tar.add(tree, arcname=".")
@@ -259,5 +310,6 @@ def build_image(
             [*docker, "import", *changes, str(archive), spec.ref],
             step=f"docker import {spec.ref}",
             timeout_s=300,
+            env=settings.env,
         )
         progress(f"image {spec.ref}")

@@ -1,9 +1,7 @@
-"""Offline reading and checking of env/k8s: kustomize assembly, CRD schemas, Helm value paths.
+"""Offline checks of env/k8s against upstream: CRD schemas and Helm value paths.
 
-Nothing here talks to a cluster. ``assemble`` is a pure-Python stand-in for ``kustomize build``
-that supports exactly what env/k8s uses (``resources:`` files and folders, ``namespace:``) and
-refuses anything else, so it can never silently differ from the real build; tests compare the two
-when a kustomize binary (``kubectl kustomize`` or ``kustomize``) is available.
+Nothing here talks to a cluster; the upstream charts' values and CRDs come from files
+(tests/k8s, the k8s-reference folder).
 """
 
 from __future__ import annotations
@@ -13,67 +11,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from hasuite.errors import ConfigError
+from hasuite.drivers.k8s.manifests.kustomize import load_docs
 from hasuite.settings import deep_merge
-
-SUPPORTED_KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources", "namespace"}
-
-#: Kinds kustomize knows to be cluster-scoped (it does not stamp a namespace on them).
-CLUSTER_SCOPED = {
-    "Namespace",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "PersistentVolume",
-    "StorageClass",
-    "PriorityClass",
-    "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration",
-    "APIService",
-}
-
-
-def load_docs(path: Path) -> list[dict[str, Any]]:
-    """The non-empty YAML documents of one file."""
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
-
-
-def assemble(folder: Path) -> list[dict[str, Any]]:
-    """The objects ``kustomize build folder`` would emit (for the subset env/k8s uses)."""
-    kfile = folder / "kustomization.yaml"
-    if not kfile.is_file():
-        raise ConfigError(f"{folder} has no kustomization.yaml")
-    kust = yaml.safe_load(kfile.read_text()) or {}
-    unsupported = sorted(set(kust) - SUPPORTED_KUSTOMIZATION_KEYS)
-    if unsupported:
-        raise ConfigError(
-            f"{kfile}: keys {unsupported} are not supported by the pure-Python assembly "
-            f"(supported: {sorted(SUPPORTED_KUSTOMIZATION_KEYS)}); keep env/k8s within them "
-            "or validate with a real kustomize build only"
-        )
-    out: list[dict[str, Any]] = []
-    for entry in kust.get("resources", []):
-        target = folder / entry
-        if target.is_dir():
-            out.extend(assemble(target))
-        elif target.is_file():
-            out.extend(load_docs(target))
-        else:
-            raise ConfigError(f"{kfile}: resource {entry!r} does not exist")
-    namespace = kust.get("namespace")
-    if namespace:
-        for doc in out:
-            if doc.get("kind") not in CLUSTER_SCOPED:
-                doc.setdefault("metadata", {})["namespace"] = namespace
-    return out
-
-
-def object_key(doc: Mapping[str, Any]) -> tuple[str, str, str, str]:
-    meta = doc.get("metadata", {})
-    return (doc["apiVersion"], doc["kind"], meta.get("namespace", ""), meta["name"])
-
 
 # --------------------------------------------------------------------------------------------
 # CRD schemas
@@ -180,30 +119,3 @@ def merge_values(defaults: Mapping[str, Any], ours: Mapping[str, Any]) -> dict[s
     """Helm's merge: maps merge recursively, anything else is replaced (the same rule as a
     profile of env/stack.yaml: :func:`hasuite.settings.deep_merge`)."""
     return deep_merge(defaults, ours)
-
-
-def containers_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Containers (and init containers) of a workload's pod template, or []."""
-    spec = doc.get("spec", {})
-    if doc.get("kind") == "Job" or doc.get("kind") in {"Deployment", "StatefulSet", "DaemonSet"}:
-        pod = spec.get("template", {}).get("spec", {})
-    else:
-        return []
-    return list(pod.get("initContainers", [])) + list(pod.get("containers", []))
-
-
-def preferred_spread(labels: dict[str, str]) -> dict[str, Any]:
-    """Pods with ``labels`` preferably on different nodes (a soft anti-affinity)."""
-    return {
-        "podAntiAffinity": {
-            "preferredDuringSchedulingIgnoredDuringExecution": [
-                {
-                    "weight": 100,
-                    "podAffinityTerm": {
-                        "topologyKey": "kubernetes.io/hostname",
-                        "labelSelector": {"matchLabels": labels},
-                    },
-                }
-            ]
-        }
-    }

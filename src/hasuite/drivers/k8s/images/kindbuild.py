@@ -1,7 +1,8 @@
 """Tools and a kind node image built on this machine: Go module proxy + Debian packages only.
 
 Used by ``hasuite up --target kind`` where no registry can be pulled from (the ``built`` node
-image flavor). Every artifact is cached under :data:`CACHE_ROOT` (outside the checkout), in a
+image flavor). Every artifact is cached under the cache folder of the build settings
+(:data:`~hasuite.drivers.k8s.images.build.CACHE_ROOT` by default, outside the checkout), in a
 folder named by version and a content hash of everything that goes into it, so a second ``up``
 (or the next session on the same machine) reuses it:
 
@@ -23,32 +24,26 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hasuite.drivers.k8s.build import (
-    CACHE_ROOT,
+from hasuite.drivers.k8s.images.build import (
     BuildError,
+    BuildSettings,
     ImageSpec,
     Progress,
     build_image,
     build_rootfs,
     content_hash,
-    image_exists,
     image_key,
     run_step,
 )
-from hasuite.drivers.k8s.gobuild import BuildPins, build_go, build_tools, tool_dir
+from hasuite.drivers.k8s.images.gobuild import build_go
+from hasuite.drivers.k8s.images.pins import BuildPins
+from hasuite.drivers.k8s.images.preload import preload
 
-__all__ = [
-    "NODE_IMAGE_REPO",
-    "BuildError",
-    "BuildPins",
-    "build_node_image",
-    "build_tools",
-    "image_exists",
-    "tool_dir",
-]
+__all__ = ["NODE_IMAGE_REPO", "NodeImage", "build_node_image", "component_images"]
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +77,12 @@ class NodeImage:
     build_s: float = 0.0
 
 
-def kubeadm_images(kubeadm: Path, kubernetes: str) -> list[str]:
+def kubeadm_images(kubeadm: Path, kubernetes: str, env: Mapping[str, str]) -> list[str]:
     out = run_step(
         [str(kubeadm), "config", "images", "list", "--kubernetes-version", kubernetes],
         step="kubeadm config images list",
         timeout_s=60,
+        env=env,
     )
     return [ln.strip() for ln in out.splitlines() if ln.strip()]
 
@@ -160,9 +156,14 @@ def component_images(
     return specs
 
 
-def _stage_node_rootfs(rootfs: Path, stage: Path, pins: BuildPins, bins: dict[str, Path]) -> None:
+def _stage_node_rootfs(
+    rootfs: Path, stage: Path, pins: BuildPins, bins: dict[str, Path], env: Mapping[str, str]
+) -> None:
     run_step(
-        ["cp", "-a", f"{rootfs}/.", str(stage)], step="copy the root file system", timeout_s=600
+        ["cp", "-a", f"{rootfs}/.", str(stage)],
+        step="copy the root file system",
+        timeout_s=600,
+        env=env,
     )
     (stage / ".complete").unlink(missing_ok=True)
     k8s = bins["kubernetes"]
@@ -170,7 +171,7 @@ def _stage_node_rootfs(rootfs: Path, stage: Path, pins: BuildPins, bins: dict[st
         shutil.copy2(k8s / b, stage / "usr/bin" / b)
     shutil.copy2(bins["crictl"] / "crictl", stage / "usr/local/bin/crictl")
     files = pins.root / NODE_FILES / "files"
-    run_step(["cp", "-a", f"{files}/.", str(stage)], step="copy node files", timeout_s=120)
+    run_step(["cp", "-a", f"{files}/.", str(stage)], step="copy node files", timeout_s=120, env=env)
     (stage / "kind/version").write_text(pins.kubernetes + "\n")
     (stage / "etc/crictl.yaml").write_text(
         "runtime-endpoint: unix:///run/containerd/containerd.sock\n"
@@ -195,6 +196,7 @@ def _stage_node_rootfs(rootfs: Path, stage: Path, pins: BuildPins, bins: dict[st
         ["chroot", str(stage), "systemctl", "enable", "containerd.service", "kubelet.service"],
         step="systemctl enable containerd kubelet",
         timeout_s=60,
+        env=env,
     )
 
 
@@ -203,15 +205,16 @@ def build_node_image(
     pins: BuildPins,
     docker: list[str],
     *,
-    cache: Path = CACHE_ROOT,
+    settings: BuildSettings,
     progress: Progress = print,
 ) -> NodeImage:
     """The node image for ``pins.kubernetes``: cached by a hash of every input, or built now."""
     start = time.monotonic()
-    rootfs = build_rootfs(node_packages(pins.root), cache=cache, progress=progress)
+    cache, env = settings.cache, settings.env
+    rootfs = build_rootfs(node_packages(pins.root), settings=settings, progress=progress)
     builds = pins.go_builds()
     bins = {
-        name: build_go(builds[name], cache=cache, progress=progress)
+        name: build_go(builds[name], settings=settings, progress=progress)
         for name in (
             "kubernetes",
             "etcd",
@@ -222,7 +225,7 @@ def build_node_image(
             "pause",
         )
     }
-    kubeadm_refs = kubeadm_images(bins["kubernetes"] / "kubeadm", pins.kubernetes)
+    kubeadm_refs = kubeadm_images(bins["kubernetes"] / "kubeadm", pins.kubernetes, env)
     specs = component_images(pins, bins, kubeadm_refs)
     key = content_hash(
         rootfs.name,
@@ -237,10 +240,10 @@ def build_node_image(
         coredns_tag=pins.coredns,
         images=tuple(s.ref for s in specs),
     )
-    if image_key(docker, ref) == key:
+    if image_key(docker, ref, env=env) == key:
         return result
     for spec in specs:
-        build_image(docker, spec, rootfs, progress=progress)
+        build_image(docker, spec, rootfs, settings=settings, progress=progress)
     (cache / "kind").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="hasuite-node-", dir=cache / "kind") as tmp:
         archive = Path(tmp) / "images.tar"
@@ -249,15 +252,17 @@ def build_node_image(
             [*docker, "save", "-o", str(archive), *[s.ref for s in specs]],
             step="docker save component images",
             timeout_s=600,
+            env=env,
         )
         stage = Path(tmp) / "rootfs"
         stage.mkdir()
-        _stage_node_rootfs(rootfs, stage, pins, bins)
+        _stage_node_rootfs(rootfs, stage, pins, bins, env)
         base_tar = Path(tmp) / "node.tar"
         run_step(
             ["tar", "-C", str(stage), "--numeric-owner", "-cf", str(base_tar), "."],
             step="tar the node root file system",
             timeout_s=600,
+            env=env,
         )
         shutil.rmtree(stage)
         base_ref = f"{NODE_IMAGE_REPO}:{pins.kubernetes}-{key}-base"
@@ -265,18 +270,23 @@ def build_node_image(
             [*docker, "import", "--change", "ENV container=docker", str(base_tar), base_ref],
             step="docker import the node root file system",
             timeout_s=600,
+            env=env,
         )
         base_tar.unlink()
         progress(
             f"node root file system imported in {time.monotonic() - t0:.0f} s; preloading images"
         )
         try:
-            _preload(docker, base_ref, ref, archive, key, len(specs))
+            preload(docker, base_ref, ref, archive, key, len(specs), env)
         finally:
             subprocess.run(
-                [*docker, "rmi", base_ref], capture_output=True, check=False, timeout=120
+                [*docker, "rmi", base_ref],
+                capture_output=True,
+                check=False,
+                timeout=120,
+                env=dict(env),
             )
-    _remove_older_node_images(docker, keep=ref)
+    _remove_older_node_images(docker, keep=ref, env=env)
     built = time.monotonic() - start
     progress(f"node image {ref} ready in {built:.0f} s")
     return NodeImage(
@@ -288,7 +298,7 @@ def build_node_image(
     )
 
 
-def _remove_older_node_images(docker: list[str], *, keep: str) -> None:
+def _remove_older_node_images(docker: list[str], *, keep: str, env: Mapping[str, str]) -> None:
     """Older builds of the node image (~1 GB each); one a cluster still runs on stays (rmi
     without --force refuses an image in use)."""
     listed = subprocess.run(
@@ -297,102 +307,10 @@ def _remove_older_node_images(docker: list[str], *, keep: str) -> None:
         text=True,
         check=False,
         timeout=60,
+        env=dict(env),
     ).stdout.split()
     for ref in listed:
         if ref != keep:
-            subprocess.run([*docker, "rmi", ref], capture_output=True, check=False, timeout=120)
-
-
-# size: starts a containerd in the staged root, imports every image, stops it, with
-# the cleanup each failure needs.
-def _preload(
-    docker: list[str], base_ref: str, ref: str, archive: Path, key: str, count: int
-) -> None:
-    """kind's contract: the images sit in containerd's k8s.io namespace of the image itself.
-
-    containerd runs in a container of the base image (its content store is then part of the
-    committed layer, which Docker copies into each node's /var volume at creation); the
-    archive is imported without unpacking (no overlay mount needed; the node unpacks on first
-    use).
-    """
-    name = f"hasuite-preload-{key}"
-    subprocess.run([*docker, "rm", "-f", name], capture_output=True, check=False, timeout=60)
-    run_step(
-        [
-            *docker,
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--privileged",
-            "--entrypoint",
-            "/usr/bin/containerd",
-            "-v",
-            f"{archive}:/hasuite-images.tar:ro",
-            base_ref,
-        ],
-        step="start containerd for the preload",
-        timeout_s=120,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            probe = subprocess.run(
-                [*docker, "exec", name, "ctr", "version"],
-                capture_output=True,
-                check=False,
-                timeout=30,
+            subprocess.run(
+                [*docker, "rmi", ref], capture_output=True, check=False, timeout=120, env=dict(env)
             )
-            if probe.returncode == 0:
-                break
-            if time.monotonic() > deadline:
-                raise BuildError(
-                    f"preload: containerd in {name} did not answer: {probe.stderr.decode()[-500:]}"
-                )
-            time.sleep(1)
-        run_step(
-            [
-                *docker,
-                "exec",
-                name,
-                "ctr",
-                "--namespace=k8s.io",
-                "images",
-                "import",
-                "--no-unpack",
-                "--all-platforms",
-                "--digests",
-                "/hasuite-images.tar",
-            ],
-            step="ctr images import (preload)",
-            timeout_s=900,
-        )
-        listed = run_step(
-            [*docker, "exec", name, "ctr", "--namespace=k8s.io", "images", "ls", "-q"],
-            step="ctr images ls",
-            timeout_s=60,
-        ).split()
-        named = [r for r in listed if not r.startswith("sha256:")]
-        if len(named) < count:
-            raise BuildError(f"preload: expected {count} images in k8s.io, found {named}")
-        run_step([*docker, "stop", "-t", "30", name], step="stop containerd", timeout_s=90)
-        run_step(
-            [
-                *docker,
-                "commit",
-                "--change",
-                'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
-                "--change",
-                "CMD []",
-                "--change",
-                "ENV container=docker",
-                "--change",
-                f"LABEL hasuite.key={key}",
-                name,
-                ref,
-            ],
-            step="docker commit the node image",
-            timeout_s=600,
-        )
-    finally:
-        subprocess.run([*docker, "rm", "-f", name], capture_output=True, check=False, timeout=60)

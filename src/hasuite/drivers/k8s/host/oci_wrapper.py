@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An OCI runtime in front of runc for hosts that cannot grant what `--privileged` asks for.
 
-Installed by :mod:`hasuite.drivers.k8s.engine` (a copy of this file, run by Debian's python3)
+Installed by :mod:`hasuite.drivers.k8s.host.engine` (a copy of this file, run by Debian's python3)
 and registered with our own dockerd as its default runtime, only when the host needs it: a VM
 whose capability bounding set lacks a capability (CAP_SYS_RESOURCE here) or whose hard open-files
 limit is below what a container asks for. Docker then asks runc for every capability and runc
@@ -21,9 +21,8 @@ import json
 import os
 import resource
 import sys
+from collections.abc import Mapping
 from typing import Any
-
-RUNC = os.environ.get("HASUITE_OCI_RUNC", "/usr/sbin/runc")
 
 #: Linux capability numbers (include/uapi/linux/capability.h), as OCI names them.
 CAP_NAMES = [
@@ -161,7 +160,14 @@ def rewrite(path: str, kind: str, allowed: set[str], hard: dict[str, int]) -> No
         os.replace(tmp, path)
 
 
-def main(argv: list[str]) -> None:
+def runc_path(environ: Mapping[str, str]) -> str:
+    """The runc this wrapper hands over to (``HASUITE_OCI_RUNC``; engine.install_wrapper writes
+    the host's runc in place of the default)."""
+    return environ.get("HASUITE_OCI_RUNC", "/usr/sbin/runc")
+
+
+def main(argv: list[str], environ: Mapping[str, str]) -> None:
+    runc = runc_path(environ)
     target = find_target(argv[1:])
     if target is not None:
         with open("/proc/self/status") as fh:
@@ -170,8 +176,8 @@ def main(argv: list[str]) -> None:
             rewrite(target[1], target[0], allowed, host_hard_limits())
         except (OSError, ValueError) as exc:  # let runc report the real problem
             print(f"hasuite oci wrapper: {target[1]}: {exc}", file=sys.stderr)
-    os.execv(RUNC, [RUNC, *argv[1:]])
+    os.execv(runc, [runc, *argv[1:]])
 
 
-if __name__ == "__main__":
-    main(sys.argv)
+if __name__ == "__main__":  # the wrapper's own process (dockerd runs it): its entry point
+    main(sys.argv, os.environ)

@@ -10,12 +10,13 @@ Built from what this machine reaches: Debian bookworm packages (debootstrap, the
 ``image/packages.txt``), PyPI (the shop's ``env/app/requirements.txt`` and
 ``image/requirements.txt`` into ``/opt/hasuite/venv``), and the shop's code at ``/app``. Cached
 by a content hash of all of it (the tag is the hash), so an unchanged image is never rebuilt.
-The manifests name :data:`PLACEHOLDER`; :func:`pin_image` puts the built tag in before apply.
+The manifests name :data:`~hasuite.drivers.k8s.names.PLACEHOLDER`; :func:`pin_image` puts the
+built tag in before apply. The image's names (repository, placeholder, venv, exporter path) are
+in :mod:`hasuite.drivers.k8s.names`, where the manifests read them too.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -23,20 +24,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hasuite.drivers.k8s.build import (
-    CACHE_ROOT,
+from hasuite.drivers.k8s.images.build import (
     BuildError,
+    BuildSettings,
     Progress,
     build_rootfs,
     content_hash,
     image_key,
     run_step,
 )
+from hasuite.drivers.k8s.names import EXPORTER_FILE, PLACEHOLDER, STACK_IMAGE_REPO, VENV
 
 __all__ = [
     "OVERLAY",
-    "PLACEHOLDER",
-    "STACK_IMAGE_REPO",
     "build_stack_image",
     "pin_image",
     "stack_packages",
@@ -44,15 +44,10 @@ __all__ = [
 ]
 
 OVERLAY = Path("env/k8s/overlays/local-images")
-STACK_IMAGE_REPO = "hasuite.local/stack"
-#: The image the overlay's manifests name; replaced by the built ``STACK_IMAGE_REPO:<hash>``.
-PLACEHOLDER = f"{STACK_IMAGE_REPO}:overlay"
-VENV = "/opt/hasuite/venv"
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
 #: PgBouncer's exporter (the lab's own, src/hasuite/drivers/local/pgbouncer_exporter.py; why
 #: not Debian's is in its docstring), copied into the image as a plain script.
 EXPORTER_SOURCE = Path("src/hasuite/drivers/local/pgbouncer_exporter.py")
-EXPORTER_FILE = "/opt/hasuite/pgbouncer_exporter.py"
 #: The shop's user in the image (env/app/Dockerfile runs the shop as 10001 too).
 SHOP_UID = 10001
 
@@ -94,12 +89,13 @@ def build_stack_image(
     root: Path,
     docker: list[str],
     *,
-    cache: Path = CACHE_ROOT,
+    settings: BuildSettings,
     progress: Progress = print,
 ) -> str:
     """The stack image's reference (``hasuite.local/stack:<hash>``): reused, or built now."""
     start = time.monotonic()
-    rootfs = packaged_rootfs(stack_packages(root), cache=cache, progress=progress)
+    cache = settings.cache
+    rootfs = packaged_rootfs(stack_packages(root), settings=settings, progress=progress)
     requirements = stack_requirements(root)
     key = content_hash(
         rootfs.name,
@@ -111,7 +107,7 @@ def build_stack_image(
         root / EXPORTER_SOURCE,
     )
     ref = f"{STACK_IMAGE_REPO}:{key}"
-    if image_key(docker, ref) == key:
+    if image_key(docker, ref, env=settings.env) == key:
         progress(f"stack image {ref} is current")
         return ref
     (cache / "stack").mkdir(parents=True, exist_ok=True)
@@ -121,15 +117,17 @@ def build_stack_image(
             ["cp", "-a", f"{rootfs}/.", str(stage)],
             step="stack image: copy the root file system",
             timeout_s=600,
+            env=settings.env,
         )
         (stage / ".complete").unlink(missing_ok=True)
-        _install_venv(stage, requirements, progress)
-        _install_shop(root, stage)
+        _install_venv(stage, requirements, settings, progress)
+        _install_shop(root, stage, settings)
         archive = Path(tmp) / "stack.tar"
         run_step(
             ["tar", "-C", str(stage), "--numeric-owner", "-cf", str(archive), "."],
             step="stack image: tar the root file system",
             timeout_s=900,
+            env=settings.env,
         )
         shutil.rmtree(stage)
         changes = ["--change", f"LABEL hasuite.key={key}"]
@@ -139,6 +137,7 @@ def build_stack_image(
             [*docker, "import", *changes, str(archive), ref],
             step=f"stack image: docker import {ref}",
             timeout_s=900,
+            env=settings.env,
         )
     progress(f"stack image {ref} built in {time.monotonic() - start:.0f} s")
     return ref
@@ -149,7 +148,7 @@ BASE_PACKAGES = ("ca-certificates", "apt-utils")
 
 
 def packaged_rootfs(
-    packages: list[str], *, cache: Path = CACHE_ROOT, progress: Progress = print
+    packages: list[str], *, settings: BuildSettings, progress: Progress = print
 ) -> Path:
     """Debian bookworm with the stack's packages, cached by the package list.
 
@@ -158,15 +157,21 @@ def packaged_rootfs(
     ``main`` cluster, which Patroni would not use.
     """
     key = content_hash("stack-rootfs", BASE_PACKAGES, packages)
+    cache = settings.cache
     out = cache / "rootfs" / f"stack-{key}"
     if (out / ".complete").exists():
         return out
-    base = build_rootfs(BASE_PACKAGES, cache=cache, progress=progress)
+    base = build_rootfs(BASE_PACKAGES, settings=settings, progress=progress)
     work = cache / "rootfs" / f".stack-{key}.partial"
     if work.exists():
         shutil.rmtree(work)
     t0 = time.monotonic()
-    run_step(["cp", "-a", f"{base}/.", str(work)], step="stack rootfs: copy", timeout_s=600)
+    run_step(
+        ["cp", "-a", f"{base}/.", str(work)],
+        step="stack rootfs: copy",
+        timeout_s=600,
+        env=settings.env,
+    )
     (work / ".complete").unlink(missing_ok=True)
     policy = work / "usr/sbin/policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")
@@ -175,36 +180,8 @@ def packaged_rootfs(
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text("create_main_cluster = false\n")
     shutil.copy("/etc/resolv.conf", work / "etc/resolv.conf")
-    env = {"DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
-    run_step(["mount", "-t", "proc", "proc", str(work / "proc")], step="mount proc", timeout_s=30)
     try:
-        try:
-            run_step(
-                ["chroot", str(work), "apt-get", "update", "-qq"],
-                step="stack rootfs: apt-get update",
-                timeout_s=600,
-                env=env,
-            )
-            progress(f"stack rootfs: apt-get install {len(packages)} packages")
-            run_step(
-                [
-                    "chroot",
-                    str(work),
-                    "apt-get",
-                    "install",
-                    "-y",
-                    "-qq",
-                    "--no-install-recommends",
-                    *packages,
-                ],
-                step="stack rootfs: apt-get install",
-                timeout_s=1800,
-                env=env,
-            )
-            run_step(["chroot", str(work), "apt-get", "clean"], step="apt-get clean", timeout_s=120)
-        finally:
-            # also on Ctrl-C: proc is never left mounted in the cache
-            run_step(["umount", str(work / "proc")], step="umount proc", timeout_s=30)
+        _apt_install(work, packages, settings, progress)
     except BuildError:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -220,16 +197,64 @@ def packaged_rootfs(
     return out
 
 
-def _install_venv(stage: Path, requirements: list[str], progress: Progress) -> None:
+def _apt_install(
+    work: Path, packages: list[str], settings: BuildSettings, progress: Progress
+) -> None:
+    """apt-get install ``packages`` in the chroot ``work``, with proc mounted while it runs."""
+    env = settings.env_with(DEBIAN_FRONTEND="noninteractive", LANG="C.UTF-8")
+    run_step(
+        ["mount", "-t", "proc", "proc", str(work / "proc")],
+        step="mount proc",
+        timeout_s=30,
+        env=settings.env,
+    )
+    try:
+        run_step(
+            ["chroot", str(work), "apt-get", "update", "-qq"],
+            step="stack rootfs: apt-get update",
+            timeout_s=600,
+            env=env,
+        )
+        progress(f"stack rootfs: apt-get install {len(packages)} packages")
+        run_step(
+            [
+                "chroot",
+                str(work),
+                "apt-get",
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                *packages,
+            ],
+            step="stack rootfs: apt-get install",
+            timeout_s=1800,
+            env=env,
+        )
+        run_step(
+            ["chroot", str(work), "apt-get", "clean"],
+            step="apt-get clean",
+            timeout_s=120,
+            env=settings.env,
+        )
+    finally:
+        # also on Ctrl-C: proc is never left mounted in the cache
+        run_step(["umount", str(work / "proc")], step="umount proc", timeout_s=30, env=settings.env)
+
+
+def _install_venv(
+    stage: Path, requirements: list[str], settings: BuildSettings, progress: Progress
+) -> None:
     """The venv from PyPI, inside the image's own Python (chroot; the host's DNS for pip)."""
     resolv = stage / "etc/resolv.conf"
     resolv.unlink(missing_ok=True)
     shutil.copy("/etc/resolv.conf", resolv)
     # pip in the chroot trusts what the host's pip trusts (a machine may reach PyPI through a
     # TLS proxy with its own CA); the bundle is removed again, it is not part of the image
-    host_ca = Path(os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or HOST_CA)
+    host_env = settings.env
+    host_ca = Path(host_env.get("PIP_CERT") or host_env.get("SSL_CERT_FILE") or HOST_CA)
     staged_ca = stage / "tmp/hasuite-host-ca.crt"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env = {k: v for k, v in host_env.items() if not k.startswith("PIP_")}
     if host_ca.is_file():
         shutil.copy(host_ca, staged_ca)
         ca = "/" + str(staged_ca.relative_to(stage))
@@ -240,6 +265,7 @@ def _install_venv(stage: Path, requirements: list[str], progress: Progress) -> N
             ["chroot", str(stage), "/usr/bin/python3", "-m", "venv", VENV],
             step="stack image: python3 -m venv",
             timeout_s=300,
+            env=settings.env,
         )
         run_step(
             [
@@ -255,7 +281,6 @@ def _install_venv(stage: Path, requirements: list[str], progress: Progress) -> N
             step="stack image: pip install",
             timeout_s=1800,
             env=env,
-            inherit_env=False,
         )
     finally:
         staged_ca.unlink(missing_ok=True)
@@ -263,7 +288,7 @@ def _install_venv(stage: Path, requirements: list[str], progress: Progress) -> N
         resolv.write_text("")  # kubelet mounts the pod's own
 
 
-def _install_shop(root: Path, stage: Path) -> None:
+def _install_shop(root: Path, stage: Path, settings: BuildSettings) -> None:
     exporter = stage / EXPORTER_FILE.lstrip("/")
     exporter.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(root / EXPORTER_SOURCE, exporter)
@@ -275,6 +300,7 @@ def _install_shop(root: Path, stage: Path) -> None:
         ["chroot", str(stage), f"{VENV}/bin/python", "-m", "compileall", "-q", "/app"],
         step="stack image: compile the shop",
         timeout_s=300,
+        env=settings.env,
     )
     passwd = (stage / "etc/passwd").read_text()
     if f":{SHOP_UID}:" not in passwd:
@@ -295,6 +321,7 @@ def _install_shop(root: Path, stage: Path) -> None:
             ],
             step="stack image: add the shop user",
             timeout_s=60,
+            env=settings.env,
         )
 
 

@@ -12,7 +12,10 @@ Peers are named as sets, resolved when the fault goes in:
   control-plane node's address;
 - ``replicas``: the other members of the same component;
 - ``sentinels``: the Redis pods (each runs a Sentinel);
-- ``app``: the Django, Celery and PgBouncer pods.
+- ``app``: the Django, Celery and PgBouncer pods;
+- ``pooler``: the PgBouncer pods and their Service's address.
+
+(:func:`peer_addresses` resolves them.)
 
 Traffic from the pod's own node (kubelet's probes) always passes: cutting kubelet off would make
 Kubernetes restart the member, which is another fault. ``keep`` names sets whose members keep
@@ -21,10 +24,12 @@ reaching the cut-off one (the split-brain case: clients on the minority side).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from hasuite.drivers.k8s.boundary import CommandRunner
+from hasuite.drivers.k8s.boundary import CommandRunner, PodInfo
+from hasuite.drivers.k8s.names import NAMESPACE
+from hasuite.drivers.k8s.runtime.members import COMPONENTS, announce_addresses
 from hasuite.errors import InjectionError
 from hasuite.target import PEER_SETS as PEER_SETS  # the same on every target: named there
 from hasuite.target import check_sets as check_sets
@@ -137,3 +142,75 @@ def has_chain(runner: CommandRunner, node: str, pid: int) -> bool:
 
 def addresses(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({v for v in values if v}))
+
+
+def peer_addresses(
+    component: str,
+    pod: PodInfo,
+    cut_from: tuple[str, ...],
+    keep: tuple[str, ...],
+    *,
+    pods: Callable[[str], list[PodInfo]],
+    kubectl: Callable[..., str],
+    control_plane_ip: Callable[[], str],
+) -> tuple[str, ...]:
+    """The addresses ``pod`` (a member of ``component``) is cut from: those of the ``cut_from``
+    peer sets less those of the ``keep`` sets. Each set is looked up only when named: ``pods``
+    lists a component's pods, ``kubectl`` runs a read-only kubectl (context pinned) and returns
+    its output, ``control_plane_ip`` is the control-plane node's address."""
+
+    def of(*components: str) -> list[str]:
+        return [p.ip for c in components for p in pods(c) if p.name != pod.name]
+
+    def announced() -> list[str]:
+        # Redis and Sentinel reach each other through the redis-announce-N Services: inside
+        # the pod the packets carry those Service addresses (kube-proxy translates them on the
+        # node, and the answers come back from them), so the other members' are cut too
+        if component != "redis":
+            return []
+        rows = kubectl(
+            "get",
+            "service",
+            "-n",
+            NAMESPACE,
+            "-l",
+            COMPONENTS["redis"][0],
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.spec.clusterIP}{'\\n'}{end}",
+        )
+        return announce_addresses(rows, pod)
+
+    sets = {
+        "dcs": lambda: [
+            kubectl(
+                "get",
+                "service",
+                "kubernetes",
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ),
+            control_plane_ip(),
+        ],
+        "replicas": lambda: [*of(component), *announced()],
+        "sentinels": lambda: [*of("redis"), *announced()],
+        "app": lambda: of("django", "celery-worker", "celery-beat", "pooler"),
+        # the app reaches PgBouncer through its Service: inside the pod the packets carry
+        # the Service address (kube-proxy translates it on the node), so both are cut
+        "pooler": lambda: [
+            *of("pooler"),
+            kubectl(
+                "get",
+                "service",
+                "shop-db-pooler",
+                "-n",
+                NAMESPACE,
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ),
+        ],
+    }
+    kept = set(addresses(a for s in keep for a in sets[s]()))
+    cut = addresses(a for s in cut_from for a in sets[s]())
+    return tuple(a for a in cut if a not in kept)

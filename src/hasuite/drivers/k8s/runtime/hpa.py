@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hasuite.analysis.hpa import HpaObservation, measure_hpa
-from hasuite.drivers.k8s.target import COMPONENTS, NAMESPACE, KubeTarget
+from hasuite.drivers.k8s.names import NAMESPACE
+from hasuite.drivers.k8s.runtime.members import COMPONENTS
+from hasuite.drivers.k8s.runtime.target import KubeTarget
 from hasuite.errors import ConfigError, HasuiteError
 from hasuite.model import Measurement
 

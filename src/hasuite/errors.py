@@ -20,6 +20,11 @@ class InjectionError(HasuiteError):
     """A fault could not be injected (no such role, nothing to kill, timeout)."""
 
 
-class PartitionUnavailable(InjectionError):
+class FaultUnavailable(InjectionError):
+    """This target or machine cannot make the fault at all (it was not tried), so the promises
+    judged on it are SKIPPED with the reason, never judged on another fault."""
+
+
+class PartitionUnavailable(FaultUnavailable):
     """This machine cannot cut the network between processes (not root, no iptables or its
     cgroup match, no net_cls cgroup): the fault was not tried, so its promise is not judged."""

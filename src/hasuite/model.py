@@ -110,9 +110,33 @@ class Event:
     detail: Mapping[str, Any] | str = ""
 
 
+#: A crashed member that does not come back for a while (a pod rescheduled, a node lost; the
+#: lab's restart delay, kind's hold-down): the control plane must act, so a failover is owed.
+CRASH_HELD_DOWN = "crash-held-down"
+#: A crashed member restarted in place at once (kubelet restarting the container): it may take
+#: its own still-valid lock back (Patroni), so no failover is owed, only recovery.
+CRASH_RESTARTED_IN_PLACE = "crash-restarted-in-place"
+#: Every fault class an injection can have, with what it means (the report's words).
+FAULT_CLASSES: Mapping[str, str] = MappingProxyType(
+    {
+        CRASH_HELD_DOWN: "crash that stays down",
+        CRASH_RESTARTED_IN_PLACE: "crash restarted in place",
+        "delete-grace-0": "pod deleted with grace period 0 (SIGTERM first)",
+        "stop": "graceful stop (SIGTERM)",
+        "pause": "frozen (SIGSTOP)",
+        "rollout": "rolling update",
+        "partition": "network partition",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Injection:
-    """What a driver hit and when: ``crash``/``stop``/``pause``/``rollout`` of some instances."""
+    """What a driver hit and when: ``crash``/``stop``/``pause``/``rollout`` of some instances.
+
+    ``held_s``: how long a crashed member was kept from coming back (the lab's restart delay, a
+    kind hold-down); None = restarted in place at once. It makes the :attr:`fault_class`.
+    """
 
     at: float
     wall: float
@@ -120,6 +144,14 @@ class Injection:
     action: str
     instances: tuple[str, ...] = ()
     role: str | None = None
+    held_s: float | None = None
+
+    @property
+    def fault_class(self) -> str:
+        """The class of the fault (:data:`FAULT_CLASSES`): what a promise judged on it may ask."""
+        if self.action == "crash":
+            return CRASH_HELD_DOWN if self.held_s else CRASH_RESTARTED_IN_PLACE
+        return self.action
 
     def to_event(self) -> Event:
         """The ``"fault"`` event that puts this injection on the timeline."""
@@ -128,7 +160,13 @@ class Injection:
             wall=self.wall,
             kind="fault",
             component=self.component,
-            detail={"action": self.action, "role": self.role, "instances": list(self.instances)},
+            detail={
+                "action": self.action,
+                "role": self.role,
+                "instances": list(self.instances),
+                "fault_class": self.fault_class,
+                "held_s": self.held_s,
+            },
         )
 
 
@@ -403,10 +441,16 @@ class Promise:
     params: Mapping[str, float] = field(default_factory=dict)
     note: str = ""
     fixes: tuple[Fix, ...] = ()
+    #: The fault classes (FAULT_CLASSES) the promise can honestly be judged on; () = any.
+    faults: tuple[str, ...] = ()
 
     def applies_to(self, target: str) -> bool:
         """True when the promise is judged on ``target``."""
         return target in self.targets
+
+    def carried_by(self, fault_class: str | None) -> bool:
+        """True when a fault of ``fault_class`` (None: none made) can carry this promise."""
+        return not self.faults or fault_class is None or fault_class in self.faults
 
     def measurement_names(self) -> tuple[str, ...]:
         """The measurements the checks need, in check order."""

@@ -22,7 +22,7 @@ import yaml
 
 from hasuite.analysis.measurements import MEASUREMENTS, UNITS
 from hasuite.errors import ConfigError
-from hasuite.model import COMPARISONS, KNOWN_TARGETS, Check, Fix, Promise
+from hasuite.model import COMPARISONS, FAULT_CLASSES, KNOWN_TARGETS, Check, Fix, Promise
 from hasuite.paths import PROMISES_IN_CHECKOUT, project_paths
 from hasuite.settings import stack_setting_paths
 
@@ -49,6 +49,7 @@ _PROMISE_KEYS = {
     "params": False,
     "note": False,
     "fixes": False,
+    "faults": False,
 }
 _FIX_KEYS = {"measurement": True, "settings": True, "measured": False}
 _CHECK_KEYS = {
@@ -218,15 +219,8 @@ def _promise(
                 f"{where}: experiments: unknown experiment(s) {', '.join(unknown)}; "
                 f"known: {', '.join(sorted(known_experiments))}"
             )
-    targets = KNOWN_TARGETS
-    if "targets" in item:
-        targets = _str_list(item["targets"], f"{where}: targets", pattern=_EXPERIMENT)
-        bad = [t for t in targets if t not in KNOWN_TARGETS]
-        if bad:
-            raise ConfigError(
-                f"{where}: targets: unknown target(s) {', '.join(bad)}; "
-                f"known: {', '.join(KNOWN_TARGETS)}"
-            )
+    targets = _names(item, "targets", KNOWN_TARGETS, where) or KNOWN_TARGETS
+    faults = _names(item, "faults", tuple(FAULT_CLASSES), where)
     params: dict[str, float] = {}
     if "params" in item:
         raw_params = item["params"]
@@ -255,7 +249,21 @@ def _promise(
         params=params,
         note=" ".join(note.split()),
         fixes=fixes,
+        faults=faults,
     )
+
+
+def _names(
+    item: Mapping[str, Any], key: str, known: tuple[str, ...], where: str
+) -> tuple[str, ...]:
+    """The optional list ``key`` of names, each one of ``known``; () when absent."""
+    if key not in item:
+        return ()
+    names = _str_list(item[key], f"{where}: {key}", pattern=_EXPERIMENT)
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ConfigError(f"{where}: {key}: unknown {', '.join(bad)}; known: {', '.join(known)}")
+    return names
 
 
 def _fixes(raw: Any, where: str, checked: set[str]) -> tuple[Fix, ...]:

@@ -56,6 +56,8 @@ class RedisSettings:
     master_name: str = "shop"
     min_replicas_to_write: int = 1
     min_replicas_max_lag: int = 5
+    #: the append-only file: with it a master restarted in place comes back with its data
+    appendonly: bool = False
     sentinel: SentinelSettings = field(default_factory=SentinelSettings)
 
 
@@ -117,6 +119,11 @@ class LabPlumbing:
     restart_delay: int = 0
     postgres_restart_delay: int = 45
     redis_restart_delay: int = 20
+
+    def restart_delay_of(self, component: str) -> int:
+        """Seconds supervisord waits before it starts a crashed ``component`` again."""
+        own = {"postgres": self.postgres_restart_delay, "redis": self.redis_restart_delay}
+        return own.get(component, 0) or self.restart_delay
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -79,7 +79,18 @@ class Target(Protocol):
 
     def instances(self, component: str) -> list[Instance]: ...
 
-    def crash(self, component: str, *, role: str | None = None, count: int = 1) -> Injection: ...
+    def crash(
+        self,
+        component: str,
+        *,
+        role: str | None = None,
+        count: int = 1,
+        hold_s: float | None = None,
+    ) -> Injection:
+        """Kill (SIGKILL) ``count`` instances holding ``role``. ``hold_s``: keep them from
+        coming back for that long where the target can (kind's hold-down); the Injection's
+        ``held_s`` says what the target did."""
+        ...
 
     def stop(self, component: str, *, role: str | None = None, count: int = 1) -> Injection: ...
 

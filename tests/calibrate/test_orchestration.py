@@ -113,7 +113,14 @@ class FakeTarget:
     def down(self) -> None:
         raise NotImplementedError
 
-    def crash(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
+    def crash(
+        self,
+        component: str,
+        *,
+        role: str | None = None,
+        count: int = 1,
+        hold_s: float | None = None,
+    ) -> Injection:
         raise NotImplementedError
 
     def stop(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:

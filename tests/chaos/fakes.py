@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -232,8 +232,16 @@ class FakeTarget:
         self.app.down_until = time.monotonic() + self.outage_s
         return inj
 
-    def crash(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
-        return self._inject(component, "crash", role)
+    def crash(
+        self,
+        component: str,
+        *,
+        role: str | None = None,
+        count: int = 1,
+        hold_s: float | None = None,
+    ) -> Injection:
+        # the fake app stays down for outage_s: a crash that stays down that long
+        return replace(self._inject(component, "crash", role), held_s=self.outage_s or None)
 
     def stop(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
         return self._inject(component, "stop", role)

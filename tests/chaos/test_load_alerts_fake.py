@@ -84,7 +84,14 @@ class AlertingTarget(FakeTarget):
             probe_token=TOKEN,
         )
 
-    def crash(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
+    def crash(
+        self,
+        component: str,
+        *,
+        role: str | None = None,
+        count: int = 1,
+        hold_s: float | None = None,
+    ) -> Injection:
         inj = super().crash(component, role=role, count=count)
         if self.am is not None:
             labels = {"alertname": self.alert, "severity": self.severity}

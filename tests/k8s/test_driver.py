@@ -27,6 +27,9 @@ class FakeApi:
     logs: dict[tuple[str, str], str] = field(default_factory=dict)
     #: (pod, container) -> what an exec there prints (an Exception: raised); else the master
     answers: dict[tuple[str, str], str | Exception] = field(default_factory=dict)
+    #: (kind, name) -> annotations of Patroni's leader lock; unset: the ConfigMap's lock names
+    #: the pod labelled spilo-role=master (Patroni's lock and labels agree, as in steady state)
+    locks: dict[tuple[str, str], dict[str, str]] | None = None
 
     def list_pods(self, namespace: str, selector: str) -> list[PodInfo]:
         self.calls.append(("list", namespace, selector))
@@ -41,6 +44,19 @@ class FakeApi:
     def namespace_annotations(self, namespace: str) -> dict[str, str]:
         self.calls.append(("annotations", namespace))
         return dict(self.annotations)
+
+    def object_annotations(self, namespace: str, kind: str, name: str) -> dict[str, str] | None:
+        self.calls.append(("object", namespace, kind, name))
+        if self.locks is not None:
+            return self.locks.get((kind, name))
+        if (kind, name) != ("configmap", "shop-db-leader"):
+            return None
+        masters = [
+            p.name
+            for p in self.pods.get("application=spilo", [])
+            if p.labels.get("spilo-role") == "master"
+        ]
+        return {"leader": masters[0]} if masters else {}
 
     def pod_log(
         self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int

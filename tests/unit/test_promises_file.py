@@ -42,6 +42,8 @@ REQUIRED = {
     "PG-PARTITION": "postgres-leader-partition",
     "REDIS-PARTITION": "redis-master-partition",
     "APP-DB-PARTITION": "app-db-partition",
+    "PG-RESTART": "postgres-leader-restart",
+    "REDIS-RESTART": "redis-master-restart",
 }
 
 # What a broken stack produces, per promise (the seeded violation named in the comment).
@@ -76,6 +78,10 @@ BROKEN: dict[str, dict[str, Breaker]] = {
     "REDIS-PARTITION": {"split_brain_window_s": lambda t: t + 20},
     # no readiness probe: the cut instance stays in the rotation
     "APP-DB-PARTITION": {"failed_request_ratio": lambda t: t + 0.23},
+    # Patroni ttl 60: the restarted leader keeps its lock, writes wait on the pooler's retries
+    "PG-RESTART": {"write_outage_s": lambda t: t + 6},
+    # no append-only file: the master restarted in place comes back with its last snapshot
+    "REDIS-RESTART": {"lost_tasks": lambda t: t + 4},
 }
 _NEGATED = {"<=": ">", "<": ">=", "==": "!=", ">=": "<", ">": "<="}
 

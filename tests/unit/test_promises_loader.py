@@ -141,8 +141,13 @@ def test_good_document_parses():
         ),
         pytest.param(
             broken(("promises", 1, "targets"), ["kind", "minikube"]),
-            ["promise HPA-SCALES: targets: unknown target(s) minikube"],
+            ["promise HPA-SCALES: targets: unknown minikube; known: local, kind, cluster"],
             id="unknown-target",
+        ),
+        pytest.param(
+            broken(("promises", 0, "faults"), ["crash-held-down", "kill"]),
+            ["promise PG-FAILOVER: faults: unknown kill; known: crash-held-down"],
+            id="unknown-fault-class",
         ),
         pytest.param(
             broken(("promises", 0, "checks", 0, "enforce"), "yes"),

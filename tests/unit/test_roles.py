@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hasuite.analysis import measure_instance_ready, measure_time_to_new_role
+from hasuite.analysis import measure_failovers, measure_instance_ready, measure_time_to_new_role
 
 from .builders import roles
 
@@ -158,3 +158,29 @@ def test_an_observer_blind_after_the_fault_makes_role_changes_unknown():
     assert "from 3 s to 15 s after the fault" in errors[0]
     assert "connection refused" in errors[0] and "unknown" in errors[0]
     assert blind_errors(spans, fault_at=None, period_s=0.25) == []
+
+
+@pytest.mark.parametrize(
+    ("rows", "failovers", "detail"),
+    [
+        pytest.param(
+            [(9.0, "m1", L, True), (31.5, "m2", L, True)], 1.0, "failover: ", id="failover"
+        ),
+        pytest.param(
+            [(9.0, "m1", L, True), (12.0, "m1", R, False), (23.6, "m1", L, True)],
+            0.0,
+            "no failover: ",
+            id="restarted-in-place",
+        ),
+        pytest.param([(9.0, "m2", R, True)], None, "no postgres leader", id="unknown"),
+    ],
+)
+def test_failovers_say_which_path_the_primary_took(rows, failovers, detail):
+    new = measure_time_to_new_role(
+        roles("postgres", *rows), component="postgres", role=L, fault_at=10.0
+    )
+    m = measure_failovers(new, "postgres_failovers")
+    assert m.value == failovers and m.unit == "count"
+    assert m.detail.startswith(detail) or detail in m.detail
+    if failovers == 0.0:
+        assert "came back in place" in m.detail

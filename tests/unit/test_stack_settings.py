@@ -58,3 +58,13 @@ def test_an_hpa_maximum_below_the_replicas_is_refused(tmp_path: Path) -> None:
     assert str(path) in text and "django.hpa_max_replicas 2" in text
     assert "raise django.hpa_max_replicas" in text
     assert load_stack(_stack_file(tmp_path, "django: {hpa_max_replicas: 3}\n")).django.replicas == 3
+
+
+def test_the_labs_restart_delay_of_a_component_is_the_hold_down_a_crash_gets():
+    from hasuite.settings import LabPlumbing
+
+    lab = LabPlumbing(restart_delay=10, postgres_restart_delay=45, redis_restart_delay=0)
+    assert lab.restart_delay_of("postgres") == 45
+    assert lab.restart_delay_of("redis") == 10  # no own delay: the lab-wide one
+    assert lab.restart_delay_of("django") == 10
+    assert LabPlumbing(restart_delay=0).restart_delay_of("pooler") == 0

@@ -11,7 +11,7 @@ from hasuite.analysis import (
     interrupted_result,
     judge,
 )
-from hasuite.model import Check, Measurement, Promise, PromiseResult, Verdict
+from hasuite.model import Check, Injection, Measurement, Promise, PromiseResult, Verdict
 
 OUTAGE = Check(measurement="write_outage_s", comparison="<=", threshold=30, unit="s")
 LOST = Check(measurement="lost_orders", comparison="==", threshold=0, unit="count")
@@ -203,3 +203,29 @@ def test_explain_gives_the_detail_of_every_check_that_did_not_hold():
     ]
     passing = judge(P, HEALTHY, "local")
     assert exp.explain(passing).splitlines()[1:] == ["    evidence: /r/e"]
+
+
+HELD = Injection(at=10.0, wall=1e9, component="postgres", action="crash", held_s=45.0)
+IN_PLACE = Injection(at=10.0, wall=1e9, component="postgres", action="crash")
+FAILOVER_ONLY = Promise(
+    id="P-2", text="t", experiments=("e",), checks=(OUTAGE, LOST), faults=("crash-held-down",)
+)
+
+
+def test_every_verdict_names_the_fault_class_it_was_judged_on():
+    r = judge(P, HEALTHY, "local", HELD)
+    assert r.verdict is Verdict.PASS
+    assert r.reason.endswith("; fault: crash that stays down (crash-held-down, 45 s)")
+    assert judge(P, HEALTHY, "local", IN_PLACE).reason.endswith(
+        "; fault: crash restarted in place (crash-restarted-in-place)"
+    )
+
+
+def test_a_fault_class_the_promise_cannot_carry_is_skipped_not_judged():
+    broken = [m("write_outage_s", 99.0), m("lost_orders", 3, "count")]
+    r = judge(FAILOVER_ONLY, broken, "kind", IN_PLACE)
+    assert r.verdict is Verdict.SKIPPED
+    assert "crash restarted in place" in r.reason and "crash-held-down only" in r.reason
+    held = judge(FAILOVER_ONLY, broken, "kind", HELD)
+    assert held.verdict is Verdict.FAIL  # the class it can carry: judged, and it fails
+    assert judge(FAILOVER_ONLY, HEALTHY[:2], "kind").verdict is Verdict.PASS  # no fault known

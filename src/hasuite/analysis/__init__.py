@@ -28,7 +28,12 @@ from hasuite.analysis.phases import (
     measure_phase_errors,
     unhealthy_baseline,
 )
-from hasuite.analysis.roles import blind_errors, measure_instance_ready, measure_time_to_new_role
+from hasuite.analysis.roles import (
+    blind_errors,
+    measure_failovers,
+    measure_instance_ready,
+    measure_time_to_new_role,
+)
 from hasuite.analysis.verdict import (
     aggregate_status,
     error_result,
@@ -64,6 +69,7 @@ __all__ = [
     "measure_beat_slots",
     "measure_duplicates",
     "measure_failed_requests",
+    "measure_failovers",
     "measure_false_alarms",
     "measure_instance_ready",
     "measure_lost",

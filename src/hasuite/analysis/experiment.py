@@ -28,9 +28,14 @@ from hasuite.analysis.outages import (
     measure_time_to_first_success,
 )
 from hasuite.analysis.phases import build_phases, measure_phase_errors
-from hasuite.analysis.roles import measure_instance_ready, measure_time_to_new_role
+from hasuite.analysis.roles import (
+    measure_failovers,
+    measure_instance_ready,
+    measure_time_to_new_role,
+)
 from hasuite.analysis.splitbrain import measure_partition_experiment
 from hasuite.model import (
+    PRIMARY_ROLES,
     Injection,
     LedgerCheck,
     LedgerEntry,
@@ -163,23 +168,18 @@ def _measure_task_resume(
 def _measure_control_plane(
     timeline: Timeline, injection: Injection | None, fault: float | None
 ) -> list[Measurement]:
-    """New leader, new master, the hit instances ready again."""
-    out = [
-        measure_time_to_new_role(
+    """New leader, new master (and so whether each failed over), the hit instances ready
+    again."""
+    out = []
+    for component, role in PRIMARY_ROLES.items():
+        new = measure_time_to_new_role(
             timeline.roles,
-            component="postgres",
-            role="leader",
+            component=component,
+            role=role,
             fault_at=fault,
-            name="time_to_new_leader_s",
-        ),
-        measure_time_to_new_role(
-            timeline.roles,
-            component="redis",
-            role="master",
-            fault_at=fault,
-            name="time_to_new_master_s",
-        ),
-    ]
+            name=f"time_to_new_{role}_s",
+        )
+        out += [new, measure_failovers(new, f"{component}_failovers")]
     if injection is None:
         out.append(unmeasured("instance_ready_s", "s", "no injection recorded"))
     else:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from hasuite.analysis.load import LoadAdequacy, note_load_adequacy
 from hasuite.analysis.phases import unhealthy_baseline
 from hasuite.analysis.verdict import error_result, interrupted_result, judge_all, skipped_result
-from hasuite.model import Measurement, Promise, PromiseResult, Verdict
+from hasuite.model import Injection, Measurement, Promise, PromiseResult, Verdict
 
 __all__ = ["downgrade", "judge_experiment"]
 
@@ -43,12 +43,14 @@ def judge_experiment(
     interrupted: bool,
     adequacy: LoadAdequacy | None,
     skipped: str | None = None,
+    fault: Injection | None = None,
 ) -> tuple[str, tuple[PromiseResult, ...]]:
     """(the experiment's reason, one result per promise).
 
     ``skipped``: the fault could not be made on this target or machine (the action said why and
     injected nothing): every promise is SKIPPED with that reason, unless the run was
-    interrupted or the fault went in after all (then it is judged)."""
+    interrupted or the fault went in after all (then it is judged). ``fault``: the first
+    injection, whose class every verdict names (and which some promises cannot be judged on)."""
     if interrupted:
         reason = "run interrupted (Ctrl-C or signal) before the experiment completed"
         return reason, tuple(interrupted_result(p, reason) for p in promises)
@@ -61,7 +63,7 @@ def judge_experiment(
         reason = "no fault was injected (the method did not run or its action failed)"
         return reason, tuple(error_result(p, reason) for p in promises)
     reason = "; ".join(errors)
-    results = judge_all(promises, measurements, target)
+    results = judge_all(promises, measurements, target, fault)
     if adequacy is not None:
         results = tuple(note_load_adequacy(r, adequacy) for r in results)
     if errors:

@@ -46,6 +46,15 @@ _MEASUREMENTS: dict[str, tuple[str, str]] = {
         "s",
         "fault instant to the first observation of a different redis master",
     ),
+    "postgres_failovers": (
+        "count",
+        "1 when a different postgres leader was seen after the fault (a failover), 0 when none "
+        "was (the old leader restarted in place and kept the lock, or nobody led)",
+    ),
+    "redis_failovers": (
+        "count",
+        "1 when a different redis master was seen after the fault (a failover), 0 when none was",
+    ),
     "instance_ready_s": (
         "s",
         "fault instant to the hit instance(s) being observed ready again (max over instances)",

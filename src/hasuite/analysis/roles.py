@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from hasuite.analysis._util import fmt
 from hasuite.model import Measurement, RoleObservation
 
-__all__ = ["measure_instance_ready", "measure_time_to_new_role"]
+__all__ = ["measure_failovers", "measure_instance_ready", "measure_time_to_new_role"]
 
 
 def _of(roles: Iterable[RoleObservation], component: str) -> list[RoleObservation]:
@@ -67,6 +67,22 @@ def measure_time_to_new_role(
             f"came back in place and kept the role (a restart, not a failover)"
         )
     return Measurement(name=name, value=waited, unit="s", detail=detail, at_least=True)
+
+
+def measure_failovers(new_role: Measurement, name: str) -> Measurement:
+    """Which path the primary took, from its time-to-new-role measurement: 1 a failover (a
+    different holder was seen), 0 none (a lower bound: no new holder; its detail says whether
+    the old one came back in place), None when that could not be measured."""
+    if new_role.value is None:
+        return Measurement(name=name, value=None, unit="count", detail=new_role.detail)
+    failed_over = not new_role.at_least
+    path = "failover" if failed_over else "no failover"
+    return Measurement(
+        name=name,
+        value=1.0 if failed_over else 0.0,
+        unit="count",
+        detail=f"{path}: {new_role.detail}",
+    )
 
 
 def _regained(after: Sequence[RoleObservation], old: str, role: str) -> float | None:

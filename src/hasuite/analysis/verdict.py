@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterable, Mapping
 
 from hasuite.analysis._util import fmt
 from hasuite.model import (
+    FAULT_CLASSES,
     Check,
     CheckResult,
+    Injection,
     Measurement,
     Promise,
     PromiseResult,
@@ -31,6 +33,7 @@ __all__ = [
     "aggregate_status",
     "error_result",
     "evaluate_check",
+    "fault_words",
     "index_measurements",
     "interrupted_result",
     "judge",
@@ -110,12 +113,31 @@ def evaluate_check(check: Check, measurement: Measurement | None) -> CheckResult
     )
 
 
+def fault_words(fault: Injection) -> str:
+    """The fault class of ``fault`` as a verdict names it, e.g. ``crash that stays down
+    (crash-held-down, 45 s)``."""
+    cls = fault.fault_class
+    held = f", {fault.held_s:.0f} s" if fault.held_s else ""
+    return f"{FAULT_CLASSES.get(cls, cls)} ({cls}{held})"
+
+
 def judge(
     promise: Promise,
     measurements: Mapping[str, Measurement] | Iterable[Measurement],
     target: str,
+    fault: Injection | None = None,
 ) -> PromiseResult:
-    """The verdict on ``promise`` for ``target`` from the experiment's measurements."""
+    """The verdict on ``promise`` for ``target`` from the experiment's measurements.
+
+    ``fault``: the experiment's fault. Its class is named in the reason, and a promise that
+    this class cannot carry (``faults:`` in promises.yaml) is SKIPPED, never judged."""
+    if fault is not None and not promise.carried_by(fault.fault_class):
+        return _blank(
+            promise,
+            Verdict.SKIPPED,
+            f"the fault was a {fault_words(fault)}, which cannot carry {promise.id} (judged "
+            f"on {', '.join(promise.faults)} only)",
+        )
     if not promise.applies_to(target):
         return PromiseResult(
             id=promise.id,
@@ -155,6 +177,8 @@ def judge(
         reason = f"{promise.id} has no enforced check: nothing to judge"
     if reported:
         reason += "; reported, not enforced: " + "; ".join(r.text for r in reported)
+    if fault is not None:
+        reason += f"; fault: {fault_words(fault)}"
     return PromiseResult(
         id=promise.id,
         verdict=verdict,
@@ -170,6 +194,7 @@ def judge_all(
     promises: Iterable[Promise],
     measurements: Mapping[str, Measurement] | Iterable[Measurement],
     target: str,
+    fault: Injection | None = None,
 ) -> tuple[PromiseResult, ...]:
     """``judge`` for several promises over one set of measurements."""
     by_name = (
@@ -177,7 +202,7 @@ def judge_all(
         if isinstance(measurements, Mapping)
         else index_measurements(measurements)
     )
-    return tuple(judge(p, by_name, target) for p in promises)
+    return tuple(judge(p, by_name, target, fault) for p in promises)
 
 
 def _blank(promise: Promise, verdict: Verdict, reason: str) -> PromiseResult:

@@ -13,7 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hasuite.chaos._common import record, refuse_if_blocked, target_from
-from hasuite.errors import ConfigError, HasuiteError, InjectionError, PartitionUnavailable
+from hasuite.errors import (
+    ConfigError,
+    FaultUnavailable,
+    HasuiteError,
+    InjectionError,
+    PartitionUnavailable,
+)
 from hasuite.model import Event, Injection
 from hasuite.session import signals
 from hasuite.session.registry import active_session
@@ -51,15 +57,21 @@ def crash(
     role: str | None = None,
     count: int = 1,
     timeout_s: float = 30.0,
+    hold_s: float | None = None,
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Hard-kill (SIGKILL) ``count`` instances of ``component`` holding ``role``."""
-    return _inject(
-        _what("crash", component, role, count),
-        lambda t: t.crash(component, role=role, count=count),
-        timeout_s,
-        configuration,
-    )
+    """Hard-kill (SIGKILL) ``count`` instances of ``component`` holding ``role``; ``hold_s``:
+    keep them down that long where the target can (a crash that stays down, not restarted in
+    place)."""
+    try:
+        return _inject(
+            _what("crash", component, role, count),
+            lambda t: t.crash(component, role=role, count=count, hold_s=hold_s),
+            timeout_s,
+            configuration,
+        )
+    except FaultUnavailable as exc:
+        return _skip(f"{exc} (the experiment needs a crash that stays down {hold_s} s)")
 
 
 def stop(
@@ -150,11 +162,11 @@ def _note(kind: str, component: str, detail: Mapping[str, Any], at: float | None
 
 
 def _skip(reason: str) -> dict[str, Any]:
-    """The partition cannot be made here: the experiment's promises are SKIPPED with why."""
+    """The fault cannot be made here: the experiment's promises are SKIPPED with why."""
     session = active_session()
     if session is not None:
         session.skip(reason)
-    log.warning("partition skipped: %s", reason)
+    log.warning("fault skipped: %s", reason)
     return {"skipped": reason}
 
 

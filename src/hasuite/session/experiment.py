@@ -486,6 +486,7 @@ class ExperimentSession:
             interrupted=interrupted,
             adequacy=self._adequacy,
             skipped=self.skipped,
+            fault=self.injections[0] if self.injections else None,
         )
         results = self._recommend(results)
         status = Verdict.INTERRUPTED if interrupted else aggregate_status(results)

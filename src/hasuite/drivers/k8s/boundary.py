@@ -55,6 +55,11 @@ class KubeApi(Protocol):
 
     def namespace_annotations(self, namespace: str) -> dict[str, str]: ...
 
+    def object_annotations(self, namespace: str, kind: str, name: str) -> dict[str, str] | None:
+        """The annotations of a ConfigMap (``kind="configmap"``) or Endpoints (``"endpoints"``);
+        None when there is no such object."""
+        ...
+
     def pod_log(
         self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int
     ) -> str: ...
@@ -200,6 +205,21 @@ class ClientKubeApi:
     def namespace_annotations(self, namespace: str) -> dict[str, str]:
         ns: Any = self._core.read_namespace(namespace, _request_timeout=self._timeout)
         return dict(ns.metadata.annotations or {})
+
+    def object_annotations(self, namespace: str, kind: str, name: str) -> dict[str, str] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        read = {
+            "configmap": self._core.read_namespaced_config_map,
+            "endpoints": self._core.read_namespaced_endpoints,
+        }[kind]
+        try:
+            obj: Any = read(name, namespace, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(obj.metadata.annotations or {})
 
     def pod_log(
         self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int

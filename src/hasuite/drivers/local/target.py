@@ -143,7 +143,12 @@ class LocalTarget:
         return list(dict.fromkeys(pids))
 
     def _injection(
-        self, component: str, action: str, names: list[str], role: str | None
+        self,
+        component: str,
+        action: str,
+        names: list[str],
+        role: str | None,
+        held_s: float | None = None,
     ) -> Injection:
         return Injection(
             at=time.monotonic(),
@@ -152,13 +157,25 @@ class LocalTarget:
             action=action,
             instances=tuple(names),
             role=role,
+            held_s=held_s,
         )
 
-    def crash(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
-        """SIGKILL every process of the chosen instance(s) at once; supervisord restarts them."""
+    def crash(
+        self,
+        component: str,
+        *,
+        role: str | None = None,
+        count: int = 1,
+        hold_s: float | None = None,
+    ) -> Injection:
+        """SIGKILL every process of the chosen instance(s) at once; supervisord restarts them
+        after the lab's restart delay for the component (env/stack.yaml ``lab``), which is the
+        hold-down the injection records: the lab cannot hold an instance longer or shorter, so
+        ``hold_s`` (what kind is asked for) changes nothing here."""
         names = self._select(component, role, count)
         pids = [p for n in names for p in self.instance_pids(n, component)]
-        inj = self._injection(component, "crash", names, role)
+        delay = self.lab.stack.lab.restart_delay_of(component)
+        inj = self._injection(component, "crash", names, role, held_s=float(delay) or None)
         procs.kill_all(pids, signal.SIGKILL)
         log.info("crashed %s (pids %s)", names, pids)
         return inj

@@ -28,6 +28,7 @@ def build_redis_ha_values(stack: StackSettings) -> dict[str, Any]:
             "config": {
                 "min-replicas-to-write": r.min_replicas_to_write,
                 "min-replicas-max-lag": r.min_replicas_max_lag,
+                "appendonly": "yes" if r.appendonly else "no",
             },
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
         },

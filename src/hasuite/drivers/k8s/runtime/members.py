@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 
 from hasuite.drivers.k8s.boundary import KubeApi, PodInfo
-from hasuite.drivers.k8s.names import NAMESPACE
+from hasuite.drivers.k8s.names import NAMESPACE, PG_CLUSTER
 
 #: Component -> (label selector, deployment name or None).
 COMPONENTS: dict[str, tuple[str, str | None]] = {
@@ -121,22 +122,89 @@ def ask_own_view(api: KubeApi, component: str, pod: PodInfo) -> tuple[str | None
     return role, serving, " ".join(said.split())
 
 
+#: Where Patroni's Kubernetes DCS keeps the leader lock: the ``<scope>-leader`` ConfigMap (the
+#: local-images overlay: configmaps) or the ``<scope>`` Endpoints (Zalando's operator default).
+LEADER_LOCKS: tuple[tuple[str, str], ...] = (
+    ("configmap", f"{PG_CLUSTER}-leader"),
+    ("endpoints", PG_CLUSTER),
+)
+
+
+def patroni_leader(api: KubeApi, now_wall: float) -> str | None:
+    """The member that holds Patroni's leader lock now; None when no lock is found or it has
+    expired (``renewTime`` + ``ttl`` passed: its holder is gone and no member took it yet).
+
+    Patroni is the judge of who leads, not the ``spilo-role`` label: each pod sets its own
+    label, and a pod whose node or kubelet is gone keeps ``master``."""
+    for kind, name in LEADER_LOCKS:
+        notes = api.object_annotations(NAMESPACE, kind, name)
+        if notes is None:
+            continue
+        return lock_holder(notes, now_wall)
+    return None
+
+
+def lock_holder(notes: dict[str, str], now_wall: float) -> str | None:
+    """The holder named by a leader lock's annotations, None when it has none or it expired."""
+    leader = notes.get("leader") or None
+    try:
+        renewed = datetime.fromisoformat(notes["renewTime"]).timestamp()
+        ttl = float(notes["ttl"])
+    except (KeyError, ValueError):
+        return leader  # a lock without times: as Patroni wrote it
+    return leader if now_wall <= renewed + ttl else None
+
+
+def role_of(component: str, pod: PodInfo, lead: str | None) -> str | None:
+    """``pod``'s role given who leads (``lead``: Patroni's lock holder; the Redis master's
+    address as the Sentinels name it); None for components without one."""
+    if component == "postgres":
+        return "leader" if lead == pod.name else "replica"
+    if component == "redis":
+        return "master" if lead and is_address_of(pod, lead) else "replica"
+    return None
+
+
 def sentinel_master(
     api: KubeApi, pods: list[PodInfo], is_cut: Callable[[PodInfo], bool]
 ) -> str | None:
-    """Ask a Sentinel (the first ready pod's sentinel container) for the master address;
-    never a cut-off pod's, which sees only its own side of the cut."""
+    """Ask a Sentinel (the first ready pod's sentinel container that answers) for the master
+    address; never an unreachable pod's (``is_cut``: cut off, or held down), which sees only its
+    own side or cannot be asked at all."""
     for pod in pods:
         if not pod.ready or is_cut(pod):
             continue
-        out = api.exec_in_pod(
-            NAMESPACE,
-            pod.name,
-            "sentinel",
-            ["redis-cli", "-p", "26379", "sentinel", "get-master-addr-by-name", "shop"],
-            timeout_s=5,
-        )
+        try:
+            out = api.exec_in_pod(
+                NAMESPACE,
+                pod.name,
+                "sentinel",
+                ["redis-cli", "-p", "26379", "sentinel", "get-master-addr-by-name", "shop"],
+                timeout_s=5,
+            )
+        except Exception:  # a container restarting: ask the next Sentinel
+            continue
         lines = out.split()
         if lines:
             return lines[0]
     return None
+
+
+def server_address(
+    component: str,
+    instance: str,
+    pods: list[PodInfo],
+    redis_master: Callable[[list[PodInfo]], str | None],
+) -> str | None:
+    """The ``host:port`` the app names as the backend a pod served: Postgres's
+    ``pod-ip:5432`` (the server's own address); Redis's as Sentinel names it, the pod's
+    announce Service ``redis-announce-N:6379`` where the Sentinels announce hostnames (the
+    local-images overlay), else ``pod-ip:6379``. None for other components or a pod without
+    an address."""
+    port = {"postgres": 5432, "redis": 6379}.get(component)
+    pod = next((p for p in pods if p.name == instance), None)
+    if not port or pod is None or not pod.ip:
+        return None
+    if component == "redis" and (redis_master(pods) or "").startswith(ANNOUNCE):
+        return f"{ANNOUNCE}{pod.name.rsplit('-', 1)[-1]}:{port}"
+    return f"{pod.ip}:{port}"

@@ -130,6 +130,24 @@ def heal(runner: CommandRunner, node: str, pid: int) -> list[str]:
     return left
 
 
+def heal_all(runner: CommandRunner, cuts: list[Cut]) -> list[str]:
+    """Heal (and forget) every cut of ``cuts``; the rules that could not be removed."""
+    left: list[str] = []
+    while cuts:
+        cut = cuts.pop()
+        left += [f"{cut.pod}: {r}" for r in heal(runner, cut.node, cut.pid)]
+    return left
+
+
+def stuck(left: list[str], context: str) -> str:
+    """What to do about partition rules that could not be removed."""
+    return (
+        "partition rules could not be removed: " + "; ".join(left) + "; delete the pod "
+        f"(`kubectl --context {context} -n {NAMESPACE} delete pod NAME`): the rules live in "
+        "its network namespace and go with it"
+    )
+
+
 def has_chain(runner: CommandRunner, node: str, pid: int) -> bool:
     """Whether our chain exists in that namespace (a partition a killed run left)."""
     result = runner.run(
@@ -138,6 +156,34 @@ def has_chain(runner: CommandRunner, node: str, pid: int) -> bool:
         check=False,
     )
     return result.returncode == 0
+
+
+#: A node's InternalIP (kubectl get node NAME -o jsonpath=...).
+NODE_IP_JSONPATH = "jsonpath={.status.addresses[?(@.type=='InternalIP')].address}"
+
+
+def make_cut(
+    runner: CommandRunner,
+    pod: PodInfo,
+    peers: tuple[str, ...],
+    *,
+    cut_from: tuple[str, ...],
+    keep: tuple[str, ...],
+    node_ip: str,
+) -> Cut:
+    """Cut ``pod`` off from ``peers`` in its network namespace; the Cut that heals it."""
+    if not pod.container_ids:
+        raise InjectionError(f"{pod.name}: no container id; cannot enter its namespace")
+    cut = Cut(
+        pod=pod.name,
+        node=pod.node,
+        pid=container_pid(runner, pod.node, pod.container_ids[0]),
+        peers=peers,
+        cut_from=cut_from,
+        keep=keep,
+    )
+    apply(runner, cut, node_ip)
+    return cut
 
 
 def addresses(values: Iterable[str]) -> tuple[str, ...]:

@@ -10,9 +10,14 @@ by :func:`~hasuite.drivers.k8s.runtime.context.check_context`):
 
 Faults: ``stop`` = graceful pod delete (SIGTERM, preStop, grace period). ``crash`` on kind = the
 node's container runtime stops the pod's containers with no grace (``docker exec <node> crictl
-stop --timeout 0 <id>``), which is a real abrupt death. On ``cluster`` there is no runtime
-access: ``crash`` deletes with grace period 0, which STILL sends SIGTERM first (kubelet); it is
-recorded as action ``delete-grace-0``, never as ``crash``, so a report cannot overstate it.
+stop --timeout 0 <id>``), which is a real abrupt death; kubelet restarts them in place at once
+(fault class crash-restarted-in-place). ``crash(hold_s=...)`` on kind holds them down that long
+(:mod:`.holddown`: crash-held-down), so the control plane must fail over. On ``cluster`` there
+is no runtime access: ``crash`` deletes with grace period 0, which STILL sends SIGTERM first
+(kubelet); it is recorded as action ``delete-grace-0``, never as ``crash``, so a report cannot
+overstate it, and a hold-down is not available (FaultUnavailable: its promises are SKIPPED).
+
+Who leads Postgres is Patroni's leader lock (:func:`.members.patroni_leader`), not a label.
 
 Which pods play which component, and what a member says of itself: :mod:`.members`; partitions
 (the packet filter and the peer sets): :mod:`.partition`.
@@ -29,18 +34,19 @@ from functools import partial
 from hasuite.components import validate_selector
 from hasuite.drivers.k8s.boundary import CommandRunner, HpaStatus, KubeApi, PodInfo
 from hasuite.drivers.k8s.names import NAMESPACE, PRODUCTION, PROFILE_ANNOTATION
-from hasuite.drivers.k8s.runtime import partition
+from hasuite.drivers.k8s.runtime import holddown, partition
 from hasuite.drivers.k8s.runtime.context import check_context
 from hasuite.drivers.k8s.runtime.members import (
-    ANNOUNCE,
     COMPONENTS,
     GRACEFUL_MARKERS,
     OWN_ROLE,
     ask_own_view,
-    is_address_of,
+    patroni_leader,
+    role_of,
     sentinel_master,
+    server_address,
 )
-from hasuite.errors import ConfigError, InjectionError
+from hasuite.errors import ConfigError, FaultUnavailable, InjectionError
 from hasuite.model import Injection
 from hasuite.target import Endpoints, Instance
 
@@ -65,6 +71,7 @@ class KubeTarget:
     endpoints_: Endpoints | None = None
     planned: list[PlannedAction] = field(default_factory=list)
     cuts: list[partition.Cut] = field(default_factory=list)
+    holds: list[holddown.Hold] = field(default_factory=list)
     clock: Callable[[], tuple[float, float]] = lambda: (time.monotonic(), time.time())
 
     @classmethod
@@ -112,32 +119,41 @@ class KubeTarget:
     def instances(self, component: str) -> list[Instance]:
         validate_selector(component, None)
         pods = self._pods(component)
-        master_ip = sentinel_master(self.api, pods, self._is_cut) if component == "redis" else None
+        now, wall = self.clock()
+        lead = self._leader_of(component, pods, wall)
         out = []
         for p in pods:
-            detail = f"node={p.node} ip={p.ip} phase={p.phase}"
-            if component in OWN_ROLE and self._is_cut(p):
+            role, ready, detail = role_of(component, p, lead), p.ready, ""
+            held = self._held(p, now)
+            if held is not None:  # the API still shows its last status: ours is the truth
+                ready, detail = False, f"; {holddown.describe(held, now)}"
+            elif component in OWN_ROLE and self._is_cut(p):
                 role, serving, said = ask_own_view(self.api, component, p)
-                out.append(
-                    Instance(
-                        component=component,
-                        name=p.name,
-                        role=role,
-                        ready=p.ready and serving,
-                        detail=f"{detail}; cut off, says: {said[:80]}",
-                    )
-                )
-                continue
-            role = self._role(component, p, master_ip)
+                ready, detail = p.ready and serving, f"; cut off, says: {said[:80]}"
             out.append(
-                Instance(component=component, name=p.name, role=role, ready=p.ready, detail=detail)
+                Instance(
+                    component=component,
+                    name=p.name,
+                    role=role,
+                    ready=ready,
+                    detail=f"node={p.node} ip={p.ip} phase={p.phase}{detail}",
+                )
             )
         return out
 
-    def crash(self, component: str, *, role: str | None = None, count: int = 1) -> Injection:
+    def crash(
+        self,
+        component: str,
+        *,
+        role: str | None = None,
+        count: int = 1,
+        hold_s: float | None = None,
+    ) -> Injection:
         pods = self._select(component, role, count)
+        if hold_s:
+            return self._crash_held(component, role, pods, hold_s)
         if self.name == "kind":
-            return self._inject(component, role, "crash", pods, self._crash_via_runtime)
+            return self._inject(component, role, "crash", pods, self._kill)
         return self._inject(
             component,
             role,
@@ -198,8 +214,6 @@ class KubeTarget:
                 "has no access to a pod's network namespace"
             )
         (pod,) = self._select(component, role, 1)
-        if not pod.container_ids:
-            raise InjectionError(f"{pod.name}: no container id; cannot enter its namespace")
         peers = partition.peer_addresses(
             component,
             pod,
@@ -213,15 +227,14 @@ class KubeTarget:
         )
         at, wall = self.clock()
         if not self.dry_run:
-            cut = partition.Cut(
-                pod=pod.name,
-                node=pod.node,
-                pid=partition.container_pid(self.runner, pod.node, pod.container_ids[0]),
-                peers=peers,
+            cut = partition.make_cut(
+                self.runner,
+                pod,
+                peers,
                 cut_from=cut_from,
                 keep=keep,
+                node_ip=self._node_ip(pod.node),
             )
-            partition.apply(self.runner, cut, self._node_ip(pod.node))
             self.cuts.append(cut)
         self.planned.append(
             PlannedAction(
@@ -241,48 +254,29 @@ class KubeTarget:
 
     def heal(self) -> list[str]:
         """Take every partition of this target out; the rules that could not be removed."""
-        left: list[str] = []
-        while self.cuts and self.runner is not None:
-            cut = self.cuts.pop()
-            left += [f"{cut.pod}: {r}" for r in partition.heal(self.runner, cut.node, cut.pid)]
-        return left
+        return partition.heal_all(self.runner, self.cuts) if self.runner is not None else []
 
     def restore(self) -> None:
         # Controllers (Deployments, StatefulSets, the operator) recreate what was deleted; a
-        # partition is ours to take out.
+        # partition and a hold-down are ours to take out.
+        problems = [problem for problem in map(self._release, list(self.holds)) if problem]
         left = self.heal()
         if left:
-            raise InjectionError(
-                "partition rules could not be removed: " + "; ".join(left) + "; delete the "
-                f"pod (`kubectl --context {self.context} -n {NAMESPACE} delete pod NAME`): the "
-                "rules live in its network namespace and go with it"
-            )
+            problems.append(partition.stuck(left, self.context))
+        if problems:
+            raise InjectionError("; ".join(problems))
+
+    def _release(self, hold: holddown.Hold) -> str | None:
+        self.holds.remove(hold)
+        return holddown.release(self.runner, hold) if self.runner is not None else None
 
     def server_address(self, component: str, instance: str) -> str | None:
-        """The ``host:port`` the app names as the backend a pod served: Postgres's
-        ``pod-ip:5432`` (the server's own address); Redis's as Sentinel names it, the pod's
-        announce Service ``redis-announce-N:6379`` where the Sentinels announce hostnames (the
-        local-images overlay), else ``pod-ip:6379``. None for other components or a pod without
-        an address."""
-        port = {"postgres": 5432, "redis": 6379}.get(component)
-        pods = self._pods(component)
-        pod = next((p for p in pods if p.name == instance), None)
-        if not port or pod is None or not pod.ip:
-            return None
-        if component == "redis" and (
-            sentinel_master(self.api, pods, self._is_cut) or ""
-        ).startswith(ANNOUNCE):
-            return f"{ANNOUNCE}{pod.name.rsplit('-', 1)[-1]}:{port}"
-        return f"{pod.ip}:{port}"
+        """The ``host:port`` the app names as the backend ``instance`` served
+        (:func:`.members.server_address`)."""
+        return server_address(component, instance, self._pods(component), self._redis_master)
 
     def _node_ip(self, node: str) -> str:
-        return self._kubectl(
-            "get",
-            "node",
-            node,
-            "-o",
-            "jsonpath={.status.addresses[?(@.type=='InternalIP')].address}",
-        )
+        return self._kubectl("get", "node", node, "-o", partition.NODE_IP_JSONPATH)
 
     def _kubectl(self, *args: str) -> str:
         assert self.runner is not None
@@ -315,15 +309,30 @@ class KubeTarget:
             raise InjectionError(f"{component} is not managed by the {self.name} target's driver")
         return sorted(self.api.list_pods(NAMESPACE, COMPONENTS[component][0]), key=lambda p: p.name)
 
-    def _role(self, component: str, pod: PodInfo, master_ip: str | None) -> str | None:
+    def _leader_of(self, component: str, pods: list[PodInfo], wall: float) -> str | None:
+        """Who leads ``component`` now: Patroni's lock holder (a member name), the master's
+        address as the Sentinels name it; None for components without a primary."""
         if component == "postgres":
-            return {"master": "leader", "replica": "replica"}.get(pod.labels.get("spilo-role", ""))
+            return patroni_leader(self.api, wall)
         if component == "redis":
-            return "master" if master_ip and is_address_of(pod, master_ip) else "replica"
+            return self._redis_master(pods)
         return None
 
     def _is_cut(self, pod: PodInfo) -> bool:
         return any(c.pod == pod.name for c in self.cuts)
+
+    def _held(self, pod: PodInfo, now: float) -> holddown.Hold | None:
+        return next(
+            (h for h in self.holds if h.pod == pod.name and holddown.still_down(h, pod, now)),
+            None,
+        )
+
+    def _redis_master(self, pods: list[PodInfo]) -> str | None:
+        return sentinel_master(self.api, pods, self._unreachable)
+
+    def _unreachable(self, pod: PodInfo) -> bool:
+        """Cut off (sees only its side), or held down (cannot be asked: kubelet stopped)."""
+        return self._is_cut(pod) or self._held(pod, self.clock()[0]) is not None
 
     def _select(self, component: str, role: str | None, count: int) -> list[PodInfo]:
         validate_selector(component, role)
@@ -340,29 +349,27 @@ class KubeTarget:
         names = {i.name for i in chosen}
         return [p for p in self._pods(component) if p.name in names]
 
-    def _crash_via_runtime(self, pod: PodInfo) -> None:
+    def _crash_held(
+        self, component: str, role: str | None, pods: list[PodInfo], hold_s: float
+    ) -> Injection:
+        """Kill ``pods`` and keep them down ``hold_s`` (kind: :mod:`.holddown`)."""
+        runner = self.runner
+        if self.name != "kind" or runner is None:
+            raise FaultUnavailable(
+                f"a crash that stays down needs the node's kubelet (kind); the {self.name} "
+                "target has no node access, and its crash (a pod delete) comes back at once"
+            )
+
+        def hold(pod: PodInfo) -> None:
+            now = self.clock()[0]
+            self.holds.append(holddown.hold_down(runner, pod, hold_s, kill=self._kill, now=now))
+
+        return self._inject(component, role, "crash", pods, hold, held_s=hold_s)
+
+    def _kill(self, pod: PodInfo) -> None:
         if self.runner is None:
             raise InjectionError("kind crash needs a command runner (docker exec on the node)")
-        if not pod.node or not pod.container_ids:
-            raise InjectionError(f"{pod.name}: node or container ids unknown; cannot crash it")
-        # crictl stop --timeout 0: the runtime kills the containers at once (SIGKILL). crictl's
-        # own RPC deadline (global --timeout, default 2 s) was too short for the 4 containers of
-        # a Redis pod on a loaded node ("context deadline exceeded", seen on kind).
-        self.runner.run(
-            [
-                "docker",
-                "exec",
-                pod.node,
-                "crictl",
-                "--timeout",
-                "20s",
-                "stop",
-                "--timeout",
-                "0",
-                *pod.container_ids,
-            ],
-            timeout_s=30,
-        )
+        holddown.kill_containers(self.runner, pod)
 
     def _act(self, verb: str, detail: str, call: Callable[[], None]) -> None:
         self.planned.append(PlannedAction(verb=verb, detail=f"[{self.context}] {detail}"))
@@ -376,10 +383,12 @@ class KubeTarget:
         action: str,
         pods: list[PodInfo],
         call: Callable[[PodInfo], None],
+        held_s: float | None = None,
     ) -> Injection:
         at, wall = self.clock()
+        verb, held = ("hold-down", f", held {held_s:g} s") if held_s else (action, "")
         for pod in pods:
-            self._act(action, f"{pod.namespace}/{pod.name} on {pod.node}", partial(call, pod))
+            self._act(verb, f"{pod.namespace}/{pod.name} on {pod.node}{held}", partial(call, pod))
         return Injection(
             at=at,
             wall=wall,
@@ -387,4 +396,5 @@ class KubeTarget:
             action=action,
             instances=tuple(p.name for p in pods),
             role=role,
+            held_s=held_s,
         )

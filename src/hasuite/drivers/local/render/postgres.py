@@ -89,7 +89,7 @@ def render_patroni(r: RenderContext) -> list[Program]:
                 env={**r.lab_env, "HOME": str(socket_dir)},
                 stopwaitsecs=max(r.stack.patroni.termination_grace_s, 1),
                 priority=200,
-                restart_delay=r.stack.lab.postgres_restart_delay,
+                restart_delay=r.stack.lab.restart_delay_of("postgres"),
             )
         )
     return out

@@ -35,6 +35,7 @@ def render_redis(r: RenderContext) -> list[Program]:
                     data_dir=rdir,
                     min_replicas_to_write=r.stack.redis.min_replicas_to_write,
                     min_replicas_max_lag=r.stack.redis.min_replicas_max_lag,
+                    appendonly="yes" if r.stack.redis.appendonly else "no",
                     replicaof=replicaof,
                 ),
             )
@@ -45,7 +46,7 @@ def render_redis(r: RenderContext) -> list[Program]:
                 command=f"redis-server {cfg}",
                 env=r.lab_env,
                 priority=100,
-                restart_delay=r.stack.lab.redis_restart_delay,
+                restart_delay=r.stack.lab.restart_delay_of("redis"),
             )
         )
     sent_tmpl = template(r.project, "sentinel.conf.tmpl")

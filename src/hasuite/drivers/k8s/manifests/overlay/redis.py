@@ -34,6 +34,10 @@ def build_redis(stack: StackSettings, root: Path) -> list[dict[str, Any]]:
             "dir /data",
             f"min-replicas-to-write {r.min_replicas_to_write}",
             f"min-replicas-max-lag {r.min_replicas_max_lag}",
+            # the redis-ha chart's values: an RDB snapshot after 900 s with a change, and the
+            # append-only file only when the settings ask for it (env/stack.yaml redis.appendonly)
+            "save 900 1",
+            f"appendonly {'yes' if r.appendonly else 'no'}",
             "",
         ]
     )

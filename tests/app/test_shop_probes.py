@@ -14,6 +14,7 @@ PROBES = [
     ("post", "/probe/task?seq=1"),
     ("get", "/probe/tasks?seqs=1"),
     ("get", "/probe/beat?since=0"),
+    ("get", "/probe/burn?ms=5"),
 ]
 
 
@@ -159,3 +160,21 @@ def test_cache_probe_reads_acknowledged_keys_back(client, probe_headers) -> None
     assert read["ok"] is True
     assert read["present"] == ["rb1"] and read["missing"] == ["rb2", "rb3"]
     assert client.get("/probe/cache", **probe_headers).status_code == 400
+
+
+def test_burn_spends_the_cpu_time_it_is_asked_for(client, probe_headers) -> None:
+    before = time.thread_time()
+    response = client.get("/probe/burn?ms=40", **probe_headers)
+    spent_ms = (time.thread_time() - before) * 1000
+    assert response.status_code == 200
+    body = response.json()
+    # CPU time, not wall time: the test client runs the view in this thread
+    assert 40 <= body["burned_ms"] <= spent_ms
+    assert body["spins"] > 0
+
+
+@pytest.mark.parametrize("ms", ["0", "501", "-3", "x"])
+def test_burn_refuses_a_length_out_of_bounds(client, probe_headers, ms) -> None:
+    response = client.get(f"/probe/burn?ms={ms}", **probe_headers)
+    assert response.status_code == 400
+    assert "ms" in response.json()["error"]

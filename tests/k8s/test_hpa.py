@@ -22,6 +22,7 @@ from hasuite.chaos import hpa as hpa_chaos
 from hasuite.drivers.k8s.boundary import HpaStatus, PodInfo
 from hasuite.drivers.k8s.runtime import hpa as hpa_driver
 from hasuite.drivers.k8s.runtime.target import KubeTarget
+from hasuite.errors import ConfigError, HasuiteError
 from hasuite.model import Verdict
 from hasuite.promises import load_promises
 from hasuite.session.options import parse_options, select_promises
@@ -135,6 +136,8 @@ class ScriptedApi(FakeApi):
     load_on: float | None = None
     load_off: float | None = None
     down_after_s: float = 150.0
+    #: the HPA has metrics (ScalingActive) from this instant on; None: it does not say
+    metrics_from: float | None = None
 
     def desired(self) -> int:
         t = self.clock.now
@@ -154,6 +157,9 @@ class ScriptedApi(FakeApi):
             min_replicas=3,
             max_replicas=6,
             scale_down_window_s=120,
+            scaling_active=None
+            if self.metrics_from is None
+            else self.clock.now >= self.metrics_from,
         )
 
     def list_pods(self, namespace: str, selector: str) -> list[PodInfo]:
@@ -215,10 +221,81 @@ def test_scale_cycle_is_bounded_when_the_hpa_never_reacts() -> None:
     assert up.at_least and up.value is not None and up.value >= 120
 
 
+def test_the_clock_starts_only_once_the_hpa_has_metrics() -> None:
+    target, api, clock = scripted_target()
+    api.metrics_from = 24.0  # metrics-server's first CPU samples arrive late
+    load = FakeLoad(api)
+    run = hpa_driver.run_hpa_scale(target, load, interval_s=2.0, sleep=clock.sleep)
+    assert run.metrics_wait_s == 24 and run.load_start == 24  # not timed for metrics-server
+    assert next(m for m in run.measurements if m.name == "hpa_scale_up_s").value == 30
+
+
+def test_an_hpa_without_metrics_starts_no_stimulus_and_says_what_to_check() -> None:
+    target, api, clock = scripted_target()
+    api.metrics_from = 10_000.0
+    load = FakeLoad(api)
+    with pytest.raises(HasuiteError, match=r"no metrics after 60 s.*metrics-server"):
+        hpa_driver.run_hpa_scale(
+            target, load, interval_s=5.0, metrics_bound_s=60, sleep=clock.sleep
+        )
+    assert load.events == [] and clock.now <= 65
+
+
+def test_the_cpu_stimulus_asks_its_rate_with_the_probe_token_and_stops() -> None:
+    import http.server
+    import threading
+    import time
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("X-Probe-Token")))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"ok": true}')
+
+        def log_message(self, *args: object) -> None: ...
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        stimulus = hpa_driver.CpuStimulus(host=url, token="t0k", millicores=200, burn_ms=20)
+        assert stimulus.rate == 10
+        stimulus.start()
+        time.sleep(1.0)
+        stimulus.stop()
+        sent = len(seen)
+        time.sleep(0.3)
+    finally:
+        server.shutdown()
+    assert 3 <= sent <= 20  # ~10 in one second; loose: a loaded machine delays ticks
+    assert len(seen) == sent  # nothing after stop()
+    assert set(seen) == {("/probe/burn?ms=20", "t0k")}
+    assert stimulus.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("millicores", "burn_ms", "token", "why"),
+    [(10, 20, "t", "millicores >= burn_ms"), (200, 0, "t", "1..500"), (200, 20, "", "token")],
+)
+def test_a_cpu_stimulus_that_cannot_meter_is_refused(millicores, burn_ms, token, why) -> None:
+    stimulus = hpa_driver.CpuStimulus(
+        host="http://127.0.0.1:9", token=token, millicores=millicores, burn_ms=burn_ms
+    )
+    with pytest.raises(ConfigError, match=why):
+        stimulus.start()
+
+
 def test_load_is_stopped_when_reading_the_hpa_blows_up() -> None:
     target, api, clock = scripted_target()
 
+    healthy = api.read_hpa
+
     def broken(namespace: str, name: str) -> HpaStatus:
+        if api.load_on is None:  # the metrics check before the load still reads fine
+            return healthy(namespace, name)
         raise KeyboardInterrupt
 
     api.read_hpa = broken  # type: ignore[method-assign]

@@ -55,8 +55,8 @@ SEEDED_ON_KIND = [
         "REDIS-FAILOVER",
         r"time to new master (at least )?[\d.]+ s > 30 s",
     ),
-    # HPA maximum = minimum: under the rising load desiredReplicas never leaves the minimum (the
-    # experiment's action runs its own `rising` load: HASUITE_LOAD_SCALE does not touch it)
+    # HPA maximum = minimum: under the CPU stimulus desiredReplicas never leaves the minimum (the
+    # experiment's action runs its own metered stimulus: HASUITE_LOAD_SCALE does not touch it)
     Seeded(
         "hpa-scales-violated",
         "django-hpa-scale",

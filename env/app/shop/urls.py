@@ -16,6 +16,7 @@ urlpatterns = [
     path("probe/task", probes.probe_task_enqueue),
     path("probe/tasks", probes.probe_tasks),
     path("probe/beat", probes.probe_beat),
+    path("probe/burn", probes.probe_burn),
     # GET /metrics (django-prometheus, plus store.metrics gauges)
     path("", include("django_prometheus.urls")),
 ]

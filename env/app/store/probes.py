@@ -221,3 +221,24 @@ def probe_beat(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
             "backend": backend,
         }
     )
+
+
+#: The most CPU one burn request may take (ms): a stimulus is many short requests, not one long.
+MAX_BURN_MS = 500
+
+
+@require_GET
+@probe
+def probe_burn(request: HttpRequest, backend: dict[str, Any]) -> JsonResponse:
+    """Spend ``ms`` milliseconds of this worker's CPU (its thread's CPU time, not wall time),
+    then answer: a metered CPU stimulus for the HPA (N requests/s x ms = N x ms millicores),
+    whatever the machine's speed. Touches no backend."""
+    ms = int_param(request, "ms")
+    if not 0 < ms <= MAX_BURN_MS:
+        raise BadRequest(f"ms must be in 1..{MAX_BURN_MS}, got {ms}")
+    start = time.thread_time()
+    spins = 0
+    while time.thread_time() - start < ms / 1000:
+        spins += 1
+    burned = (time.thread_time() - start) * 1000
+    return JsonResponse({"ok": True, "burned_ms": round(burned, 1), "spins": spins})

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hasuite.chaos._common import record, target_from
-from hasuite.drivers.k8s.runtime.hpa import LocustLoad, run_hpa_scale
+from hasuite.drivers.k8s.runtime.hpa import CpuStimulus, LoadControl, LocustLoad, run_hpa_scale
 from hasuite.drivers.k8s.runtime.target import KubeTarget
 from hasuite.model import Injection
 from hasuite.session.registry import active_session
@@ -29,9 +29,14 @@ def scale_under_load(
     ready_bound_s: float = 180.0,
     down_slack_s: float = 60.0,
     interval_s: float = 2.0,
+    millicores: int = 0,
+    burn_ms: int = 50,
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Chaos Toolkit action: push the app's HPA with ``profile`` load and watch it scale.
+    """Chaos Toolkit action: push the app's HPA and watch it scale.
+
+    ``millicores`` > 0: a metered CPU stimulus of that many millicores (:class:`CpuStimulus`,
+    ``burn_ms`` per request); else the ``profile`` load (Locust).
 
     Returns the observations and the HPA-SCALES measurements (JSON-able, into the journal).
     On a target without an HPA it returns ``{"skipped": reason}`` and runs nothing.
@@ -48,7 +53,19 @@ def scale_under_load(
     run_dir = Path(str((configuration or {}).get("run_dir") or "reports/adhoc"))
     session = active_session()
     out_dir = session.out_dir if session is not None else run_dir / "django-hpa-scale"
-    load = LocustLoad(host=target.endpoints().app_url, profile=profile, run_dir=out_dir / "hpa")
+    endpoints = target.endpoints()
+    load: LoadControl
+    if millicores > 0:
+        load = CpuStimulus(
+            host=endpoints.app_url,
+            token=endpoints.probe_token or "",
+            millicores=millicores,
+            burn_ms=burn_ms,
+        )
+        stimulus = f"cpu-{millicores}m"
+    else:
+        load = LocustLoad(host=endpoints.app_url, profile=profile, run_dir=out_dir / "hpa")
+        stimulus = f"load-{profile}"
 
     class RecordedLoad:
         """The load's start goes on the session's timeline (as the experiment's stimulus)."""
@@ -61,7 +78,7 @@ def scale_under_load(
                     at=at,
                     wall=wall,
                     component="django",
-                    action=f"load-{profile}",
+                    action=stimulus,
                     instances=("hpa/django",),
                 )
             )
@@ -81,4 +98,13 @@ def scale_under_load(
         session.add_measurements(run.measurements)
     for error in run.errors:
         log.warning("django-hpa-scale: HPA read failed: %s", error)
-    return run.to_dict()
+    out = run.to_dict()
+    if isinstance(load, CpuStimulus):
+        out["stimulus"] = {
+            "millicores": load.millicores,
+            "rate_per_s": load.rate,
+            "sent": load.sent,
+            "failed": load.failed,
+            "skipped": load.skipped,
+        }
+    return out

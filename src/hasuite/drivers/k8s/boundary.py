@@ -34,6 +34,8 @@ class HpaStatus:
     max_replicas: int
     current_cpu_percent: int | None = None
     scale_down_window_s: int | None = None  # spec.behavior.scaleDown.stabilizationWindowSeconds
+    #: the ScalingActive condition: True once the HPA has metrics to act on (None: not reported)
+    scaling_active: bool | None = None
 
 
 class KubeApi(Protocol):
@@ -200,6 +202,14 @@ class ClientKubeApi:
             max_replicas=hpa.spec.max_replicas,
             current_cpu_percent=cpu,
             scale_down_window_s=window,
+            scaling_active=next(
+                (
+                    c.status == "True"
+                    for c in hpa.status.conditions or []
+                    if c.type == "ScalingActive"
+                ),
+                None,
+            ),
         )
 
     def namespace_annotations(self, namespace: str) -> dict[str, str]:

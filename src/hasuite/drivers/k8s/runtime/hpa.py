@@ -2,7 +2,8 @@
 
 ``observe_hpa`` reads the app's HPA (desired/current replicas, its scale-down window) and counts
 the ready pods of its Deployment: one :class:`~hasuite.analysis.hpa.HpaObservation`.
-``run_hpa_scale`` drives one scale cycle: start the load, sample until the HPA has scaled up and
+``run_hpa_scale`` drives one scale cycle: wait until the HPA has metrics (its ScalingActive
+condition), start the stimulus, sample until the HPA has scaled up and
 every desired pod is ready (or the promise's bounds are exhausted), stop the load, sample until the
 replicas are back at the minimum (or the window + slack is exhausted), then measure (pure,
 :mod:`hasuite.analysis.hpa`). Every wait is bounded; the clock and sleep are injectable.
@@ -77,6 +78,7 @@ class HpaRun:
     window_s: float = DEFAULT_SCALE_DOWN_WINDOW_S
     measurements: tuple[Measurement, ...] = ()
     errors: list[str] = field(default_factory=list)
+    metrics_wait_s: float = 0.0  # how long the HPA took to have metrics before the stimulus
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +86,7 @@ class HpaRun:
             "load_stop": self.load_stop,
             "end": self.end,
             "scale_down_window_s": self.window_s,
+            "metrics_wait_s": self.metrics_wait_s,
             "measurements": [asdict(m) for m in self.measurements],
             "observations": [asdict(o) for o in self.observations],
             "errors": list(self.errors),
@@ -100,11 +103,15 @@ def run_hpa_scale(
     window_s: float | None = None,
     interval_s: float = 1.0,
     hpa: str = "django",
+    metrics_bound_s: float = 180.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> HpaRun:
     """One scale-up / scale-down cycle under ``load`` (bounded: ready bound, then window+slack).
 
-    A failed HPA read is kept as an error and sampling goes on; the load is always stopped.
+    The clock starts only once the HPA has metrics (ScalingActive, within ``metrics_bound_s``):
+    an HPA that cannot see the pods' CPU yet would be timed for metrics-server's start, not for
+    its own reaction. HasuiteError when it has none in time (nothing started). A failed HPA
+    read is kept as an error and sampling goes on; the load is always stopped.
     """
     if interval_s <= 0:
         raise ConfigError(f"interval_s must be > 0, got {interval_s}")
@@ -130,6 +137,18 @@ def run_hpa_scale(
     def now() -> float:
         return target.clock()[0]
 
+    asked = now()
+    status = target.observe_hpa(hpa)
+    while status.scaling_active is False and now() - asked < metrics_bound_s:
+        sleep(interval_s)
+        status = target.observe_hpa(hpa)
+    if status.scaling_active is False:
+        raise HasuiteError(
+            f"HPA {hpa} has no metrics after {metrics_bound_s:.0f} s (ScalingActive False): "
+            "is metrics-server up, and does every container of the pod request CPU? The "
+            "stimulus was not started"
+        )
+    run.metrics_wait_s = now() - asked
     load.start()
     run.load_start = now()
     try:
@@ -183,3 +202,83 @@ class LocustLoad:
     def stop(self) -> None:
         if self._run is not None:
             self._run.stop()
+
+
+@dataclass(kw_only=True)
+class CpuStimulus:
+    """LoadControl: a metered CPU stimulus of ``millicores`` on the app, whatever the machine.
+
+    ``millicores / burn_ms`` requests per second to ``/probe/burn?ms=burn_ms``, open loop (on
+    a schedule, not after each answer), each spending ``burn_ms`` of a worker's CPU time: the
+    pattern of Kubernetes' own autoscaling e2e (its resource consumer), through the app's
+    Service so that the pods share it. It is at its level from its first second, so the
+    promise's clock starts at ``start``. Stops by itself after ``max_s``. Written here rather
+    than with Locust: one endpoint at an exact rate, with no user behaviour to model.
+    """
+
+    host: str
+    token: str
+    millicores: int
+    burn_ms: int = 50
+    max_s: float = 900.0
+    workers: int = 16
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0  # ticks with every worker still busy (the app answers too slowly)
+    _stop: Any = None
+    _thread: Any = None
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return self.millicores / self.burn_ms
+
+    def start(self) -> None:
+        import threading
+
+        if not self.token:
+            raise ConfigError("CPU stimulus: the app's probe token is not known (endpoints)")
+        if not 0 < self.burn_ms <= 500 or self.millicores < self.burn_ms:
+            raise ConfigError(
+                f"CPU stimulus: burn_ms must be in 1..500 and millicores >= burn_ms, got "
+                f"{self.millicores} m / {self.burn_ms} ms"
+            )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drive, name="cpu-stimulus", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=15)
+
+    def _drive(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        busy = [0]
+        period = 1.0 / self.rate
+        url = f"{self.host.rstrip('/')}/probe/burn?ms={self.burn_ms}"
+        begin = time.monotonic()
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            tick = 0
+            while not self._stop.is_set() and time.monotonic() - begin < self.max_s:
+                if busy[0] >= self.workers:
+                    self.skipped += 1
+                else:
+                    busy[0] += 1
+                    pool.submit(self._one, url, busy)
+                tick += 1
+                self._stop.wait(max(0.0, begin + tick * period - time.monotonic()))
+
+    def _one(self, url: str, busy: list[int]) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(url, headers={"X-Probe-Token": self.token})
+        self.sent += 1
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                answer.read()
+        except Exception:  # an answer that failed still spent CPU or not: counted, not raised
+            self.failed += 1
+        finally:
+            busy[0] -= 1

@@ -86,11 +86,13 @@ SEEDED_ON_KIND = [
 ]
 
 #: What the known-good profile must PASS on kind: the promises whose verdict the fault classes
-#: made honest (a held-down crash for the failovers, an in-place restart for the broker).
+#: made honest (a held-down crash for the failovers, an in-place restart for the broker), and
+#: the HPA under its metered CPU stimulus.
 KNOWN_GOOD_ON_KIND = {
     "postgres-leader-kill": "PG-FAILOVER",
     "redis-master-kill": "REDIS-FAILOVER",
     "redis-master-restart": "REDIS-RESTART",
+    "django-hpa-scale": "HPA-SCALES",
 }
 
 

@@ -168,6 +168,8 @@ def test_python_assembly_refuses_unsupported_kustomize_features(tmp_path: Path) 
 #: Sub-trees the charts pass through unchanged (any key is legitimate below them).
 FREE_FORM: dict[str, tuple[tuple[str, ...], ...]] = {
     "kube-prometheus-stack": (("alertmanager", "config"), ("grafana",)),
+    # "Any valid redis config options in this section will be applied to each server"
+    "redis-ha": (("redis", "config"),),
 }
 
 

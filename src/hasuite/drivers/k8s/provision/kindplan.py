@@ -299,6 +299,21 @@ def plan_built_stack(plan: KindPlan) -> list[Step]:
             argv=("kind", "load", "docker-image", plan.stack_image, "--name", plan.cluster),
             timeout_s=900 * t,
         ),
+        # A Job's pod template cannot change: the finished migration of an earlier stack image
+        # would refuse the new one ("field is immutable"). It runs again, idempotent.
+        Step(
+            phase="remove the finished database migration",
+            argv=(
+                *ctx,
+                "-n",
+                "shop",
+                "delete",
+                "job/shop-migrate",
+                "--ignore-not-found",
+                "--wait=true",
+            ),
+            timeout_s=60 * t,
+        ),
         Step(
             phase="apply the local-images overlay",
             argv=(

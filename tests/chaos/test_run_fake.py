@@ -296,8 +296,14 @@ def test_orders_never_confirmed_fail_order_confirmed_with_the_fix(tmp_path: Path
     assert "never confirmed: 3, 4, 5" in measured["unconfirmed_orders"]["detail"]
 
 
-def test_an_unreadable_order_ledger_is_error_not_pass(tmp_path: Path) -> None:
+def test_an_unreadable_order_ledger_is_error_not_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The app cannot be reached at the read-back: lost_orders is unknown -> ERROR, never PASS."""
+    from hasuite.drivers import readback
+
+    # the read-back gives up after 1 s, not the 30 s a recovering stack gets
+    monkeypatch.setattr(readback, "RETRY_FOR_S", 1.0)
     app = FakeApp()
     with serve(app) as url:
         target = FakeTarget(app=app, app_url=url, outage_s=0.5)
@@ -313,7 +319,7 @@ def test_an_unreadable_order_ledger_is_error_not_pass(tmp_path: Path) -> None:
     promise = _promise(summary["experiments"][0], "PG-FAILOVER")
     assert promise["verdict"] == "ERROR", promise["reason"]
     assert "orders not read back" in promise["reason"]
-    assert "GET /api/orders failed" in promise["reason"]
+    assert "GET /api/orders failed for 1 s" in promise["reason"]
 
 
 def test_a_target_unreachable_after_the_fault_is_error_not_pass(tmp_path: Path) -> None:

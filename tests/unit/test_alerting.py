@@ -28,7 +28,7 @@ from hasuite.drivers.alerting import (
     parse_alerts,
 )
 from hasuite.drivers.local.receiver import make_handler
-from hasuite.drivers.readback import fetch_order_read_back
+from hasuite.drivers.readback import fetch_key_check, fetch_ledger_check, fetch_order_read_back
 from hasuite.errors import HasuiteError
 
 
@@ -169,17 +169,33 @@ class Shop:
         return 200, {"orders": orders, "missing": [i for i in ids if i in self.lost]}
 
 
+class FakeClock:
+    """Monotonic time that moves only when slept on."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 def test_order_read_back_finds_lost_and_waits_for_confirmation() -> None:
     shop = Shop(lost={2}, confirm_after_reads=1)
+    clock = FakeClock(100.0)
     with http_server(shop.answer) as url:
-        start = time.monotonic()
-        back = fetch_order_read_back(url, ["1", "2", "3", "4"], confirm_until=start + 1.5)
+        back = fetch_order_read_back(
+            url, ["1", "2", "3", "4"], confirm_until=101.5, clock=clock, sleep=clock.sleep
+        )
     assert back.check.present == {"1", "3", "4"}
     assert back.confirmed == {"1", "4"}  # 3 stays pending, re-read until the wait ran out
-    assert shop.reads >= 2
-    # first seen confirmed at the second read, not at the first (pending then)
-    assert set(back.confirmed_seen) == {"1", "4"}
-    assert all(start < t <= time.monotonic() for t in back.confirmed_seen.values())
+    assert shop.reads == 3 and clock.slept == [1.0, 1.0]  # once a second until 101.5
+    # first seen confirmed at the second read (after 1 s), not at the first (pending then)
+    assert back.confirmed_seen == {"1": 101.0, "4": 101.0}
 
 
 def test_order_read_back_without_a_deadline_reads_once() -> None:
@@ -190,8 +206,31 @@ def test_order_read_back_without_a_deadline_reads_once() -> None:
 
 
 def test_order_read_back_that_cannot_read_is_an_error() -> None:
+    clock = FakeClock()
     failing = http_server(lambda m, p: (503, {"ok": False, "error": "OperationalError"}))
-    with failing as url, pytest.raises(HasuiteError, match="read-back GET /api/orders failed"):
-        fetch_order_read_back(url, ["1"], retry_for_s=0.5)
+    with failing as url, pytest.raises(HasuiteError, match="GET /api/orders failed for 2 s"):
+        fetch_order_read_back(url, ["1"], retry_for_s=2, clock=clock, sleep=clock.sleep)
+    assert clock.slept == [0.5] * 4  # retried every 0.5 s until the bound
     with pytest.raises(HasuiteError, match="whole numbers"):
         fetch_order_read_back("http://127.0.0.1:9", ["x1"])
+
+
+@pytest.mark.parametrize("read", ["ledger", "keys"])
+def test_unreadable_task_ledger_and_keys_retry_for_the_default_bound_then_raise(
+    read: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hasuite.drivers import readback
+
+    clock = FakeClock()
+    with http_server(lambda m, p: (503, {"ok": False, "error": "OperationalError"})) as url:
+        with pytest.raises(HasuiteError, match="failed for 30 s: http 503") as err:
+            if read == "ledger":
+                fetch_ledger_check(url, "t", task_seqs=[1, 2], clock=clock, sleep=clock.sleep)
+            else:
+                fetch_key_check(url, "t", ["k1"], clock=clock, sleep=clock.sleep)
+        # the default bound, slept on the given clock
+        assert sum(clock.slept) == readback.RETRY_FOR_S == 30.0
+        assert ("2 seqs unread" if read == "ledger" else "1 keys unread") in str(err.value)
+        monkeypatch.setattr(readback, "RETRY_FOR_S", 1.0)  # read at call time
+        with pytest.raises(HasuiteError, match="failed for 1 s"):
+            fetch_key_check(url, "t", ["k1"], clock=clock, sleep=clock.sleep)

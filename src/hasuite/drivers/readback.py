@@ -22,13 +22,23 @@ from hasuite.drivers.recorders import TOKEN_HEADER, answer_error, error_kind
 from hasuite.errors import HasuiteError
 from hasuite.model import LedgerCheck, OrderReadBack
 
-__all__ = ["READ_BATCH", "fetch_key_check", "fetch_ledger_check", "fetch_order_read_back"]
+__all__ = [
+    "READ_BATCH",
+    "RETRY_FOR_S",
+    "fetch_key_check",
+    "fetch_ledger_check",
+    "fetch_order_read_back",
+]
 
 log = logging.getLogger(__name__)
 
 # ids per read-back request: seqs have ~16 digits, and gunicorn refuses a request line over
 # 4094 bytes (limit_request_line), so 150 ids (~2.6 KB) leave room for the rest of the URL.
 READ_BATCH = 150
+
+#: How long a read retries a batch that fails (the stack has just recovered) when the caller
+#: gives no ``retry_for_s``. Read at call time: a test of the unreadable case may shorten it.
+RETRY_FOR_S = 30.0
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -45,11 +55,13 @@ def _get_json_retrying(
     retry_for_s: float,
     what: str,
     unread: str,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
 ) -> dict[str, Any]:
     """GET ``url`` until it answers 200 with a JSON object, for at most ``retry_for_s`` (the app
     may still be recovering); HasuiteError naming ``what`` and what stays ``unread`` after."""
 
-    deadline = time.monotonic() + retry_for_s
+    deadline = clock() + retry_for_s
     last = "not tried"
     while True:
         try:
@@ -63,9 +75,9 @@ def _get_json_retrying(
                 last = answer_error(resp)
         except (requests.RequestException, ValueError) as exc:
             last = error_kind(exc)
-        if time.monotonic() >= deadline:
+        if clock() >= deadline:
             raise HasuiteError(f"{what} failed for {retry_for_s:.0f} s: {last}; {unread}")
-        time.sleep(0.5)
+        sleep(0.5)
 
 
 def fetch_ledger_check(
@@ -74,17 +86,20 @@ def fetch_ledger_check(
     *,
     task_seqs: Sequence[int] = (),
     timeout_s: float = 5.0,
-    retry_for_s: float = 30.0,
+    retry_for_s: float | None = None,
     task_first_seen: dict[str, float] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
     session: requests.Session | None = None,
 ) -> LedgerCheck:
     """Read the acknowledged probe task seqs back (how often each ran).
 
-    Each batch is retried for up to ``retry_for_s`` (the app may still be recovering); a batch
-    that cannot be read raises ``HasuiteError`` (an unreadable ledger is not "0 lost").
+    Each batch is retried for up to ``retry_for_s`` (default :data:`RETRY_FOR_S`; the app may
+    still be recovering); a batch that cannot be read raises ``HasuiteError`` (an unreadable
+    ledger is not "0 lost").
     """
 
+    retry_for_s = RETRY_FOR_S if retry_for_s is None else retry_for_s
     http = session or requests.Session()
     headers = {TOKEN_HEADER: token} if token else {}
     base = app_url.rstrip("/")
@@ -100,6 +115,8 @@ def fetch_ledger_check(
                 retry_for_s=retry_for_s,
                 what="ledger read-back /probe/tasks",
                 unread=f"{len(batch)} seqs unread",
+                clock=clock,
+                sleep=sleep,
             )
             task_counts.update({str(k): int(v) for k, v in body.get("counts", {}).items()})
         return LedgerCheck(
@@ -119,13 +136,16 @@ def fetch_key_check(
     keys: Sequence[str],
     *,
     timeout_s: float = 5.0,
-    retry_for_s: float = 30.0,
+    retry_for_s: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
     session: requests.Session | None = None,
 ) -> LedgerCheck:
     """Read the acknowledged cache keys back (``GET /probe/cache?keys=``): which the cache
-    still holds. A batch that cannot be read raises HasuiteError (unread is not "0 lost")."""
+    still holds. A batch that cannot be read within ``retry_for_s`` (default
+    :data:`RETRY_FOR_S`) raises HasuiteError (unread is not "0 lost")."""
 
+    retry_for_s = RETRY_FOR_S if retry_for_s is None else retry_for_s
     http = session or requests.Session()
     headers = {TOKEN_HEADER: token} if token else {}
     base = app_url.rstrip("/")
@@ -140,6 +160,8 @@ def fetch_key_check(
                 retry_for_s=retry_for_s,
                 what="cache read-back GET /probe/cache",
                 unread=f"{len(batch)} keys unread",
+                clock=clock,
+                sleep=sleep,
             )
             present.update(str(k) for k in body.get("present", []))
     finally:
@@ -154,7 +176,7 @@ def fetch_order_read_back(
     *,
     confirm_until: float | None = None,
     timeout_s: float = 5.0,
-    retry_for_s: float = 30.0,
+    retry_for_s: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     session: requests.Session | None = None,
@@ -163,10 +185,11 @@ def fetch_order_read_back(
 
     Orders present but still pending are read again about once a second until they are
     confirmed or ``confirm_until`` (monotonic; None: one read) has passed; the instant each is
-    first seen confirmed is kept. A batch that cannot be read within ``retry_for_s`` raises
-    HasuiteError: an unreadable ledger is not "0 lost".
+    first seen confirmed is kept. A batch that cannot be read within ``retry_for_s`` (default
+    :data:`RETRY_FOR_S`) raises HasuiteError: an unreadable ledger is not "0 lost".
     """
 
+    retry_s = RETRY_FOR_S if retry_for_s is None else retry_for_s
     http = session or requests.Session()
     base = app_url.rstrip("/")
     ids = sorted({str(i) for i in order_ids}, key=lambda k: (len(k), k))
@@ -176,7 +199,7 @@ def fetch_order_read_back(
 
     def read(batch: Sequence[str]) -> dict[str, dict[str, Any]]:
         url = f"{base}/api/orders?ids={','.join(batch)}"
-        deadline = clock() + retry_for_s
+        deadline = clock() + retry_s
         last = "not tried"
         while True:
             try:
@@ -189,7 +212,7 @@ def fetch_order_read_back(
                 last = error_kind(exc)
             if clock() >= deadline:
                 raise HasuiteError(
-                    f"order read-back GET /api/orders failed for {retry_for_s:.0f} s: {last}; "
+                    f"order read-back GET /api/orders failed for {retry_s:.0f} s: {last}; "
                     f"{len(batch)} order ids unread"
                 )
             sleep(0.5)

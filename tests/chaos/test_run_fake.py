@@ -27,13 +27,27 @@ def _promise(exp: dict[str, Any], promise_id: str) -> dict[str, Any]:
     return found
 
 
-def _run(tmp_path: Path, target: FakeTarget, promises: Path | None = None) -> dict[str, Any]:
+def _run(
+    tmp_path: Path,
+    target: FakeTarget,
+    promises: Path | None = None,
+    *,
+    healthy_within_s: float | None = None,
+) -> dict[str, Any]:
+    """``healthy_within_s``: the steady-state hypothesis' bound (fast_experiments: 5 s)."""
+    experiments = fast_experiments(tmp_path, NAME)
+    if healthy_within_s is not None:
+        path = experiments / f"{NAME}.yaml"
+        experiment = yaml.safe_load(path.read_text())
+        hypothesis = experiment["steady-state-hypothesis"]["probes"][0]["provider"]
+        hypothesis["arguments"].update(timeout_s=healthy_within_s, settle_timeout_s=0)
+        path.write_text(yaml.safe_dump(experiment))
     result = run_experiments(
         RunConfig(
             target=target.name,
             experiments=(NAME,),
             reports_dir=tmp_path / "reports",
-            experiments_dir=fast_experiments(tmp_path, NAME),
+            experiments_dir=experiments,
             promises_path=promises or ROOT / "suites" / "promises.yaml",
             probe_hz=20,
             run_id="test-run",
@@ -176,7 +190,7 @@ def test_unhealthy_stack_is_error_and_rollbacks_run(tmp_path: Path) -> None:
     app = FakeApp()
     with serve(app) as url:
         target = FakeTarget(app=app, app_url=url, healthy=False)
-        summary = _run(tmp_path, target)
+        summary = _run(tmp_path, target, healthy_within_s=1.0)
     exp = summary["experiments"][0]
     assert exp["status"] == "ERROR"
     assert "stack unhealthy before the fault" in exp["promises"][0]["reason"]

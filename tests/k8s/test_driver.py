@@ -139,6 +139,8 @@ class FakeRunner:
             out = "node/hasuite-control-plane" if self.marked else ""
         elif tuple(argv[:3]) == ("kind", "create", "cluster"):
             self.clusters.append(argv[4])
+        elif "crictl" in argv and "inspect" in argv:  # a container's pid
+            out = str(4000 + len(self.commands))
         return CommandResult(argv=tuple(argv), returncode=0, stdout=out)
 
 

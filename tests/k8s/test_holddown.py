@@ -43,11 +43,14 @@ def test_a_held_crash_arms_the_release_before_it_stops_kubelet_then_kills() -> N
     inj = t.crash("postgres", role="leader", hold_s=45)
     assert inj.held_s == 45 and inj.fault_class == CRASH_HELD_DOWN
     node = [c for c in runner.commands if c[:3] == ("docker", "exec", "hasuite-worker2")]
-    assert [c[3] for c in node] == ["systemd-run", "systemctl", "crictl"]
-    arm, stop, kill = node
+    assert [c[3] for c in node] == ["systemd-run", "crictl", "systemctl", "kill"]
+    arm, inspect, stop, kill = node
     assert "--on-active=45.000s" in arm and arm[-3:] == ("systemctl", "start", "kubelet.service")
+    assert "inspect" in inspect and inspect[-1] == "shop-db-1-c1"
     assert stop[-2:] == ("stop", "kubelet.service")
-    assert kill[-1] == "shop-db-1-c1"
+    # SIGKILL to the container's first process, the pid crictl named
+    pid = str(4000 + runner.commands.index(inspect) + 1)  # what the fake crictl answered
+    assert kill[3:5] == ("kill", "-KILL") and kill[5:] == (pid,)
     assert [p.verb for p in t.planned] == ["hold-down"]
     assert "held 45 s" in t.planned[0].detail
 
@@ -113,15 +116,15 @@ def test_a_hold_that_cannot_be_undone_names_the_node_and_what_to_run() -> None:
 def test_a_kill_that_fails_starts_kubelet_again_at_once() -> None:
     class KillFails(FakeRunner):
         def run(self, argv, *, timeout_s, check=True, cwd=None):  # type: ignore[no-untyped-def]
-            if "crictl" in argv:
-                raise HasuiteError("crictl: context deadline exceeded")
+            if "kill" in argv:
+                raise HasuiteError("kill: no such process")
             return super().run(argv, timeout_s=timeout_s, check=check, cwd=cwd)
 
     runner = KillFails()
     t = KubeTarget.create(
         target="kind", context="kind-hasuite", api_factory=make_api, runner=runner
     )
-    with pytest.raises(HasuiteError, match="deadline"):
+    with pytest.raises(HasuiteError, match="no such process"):
         t.crash("postgres", role="leader", hold_s=10)
     assert runner.commands[-2][-3:] == ("systemctl", "start", "kubelet.service")
     assert t.holds == []
@@ -131,7 +134,7 @@ def test_a_kill_that_fails_starts_kubelet_again_at_once() -> None:
 def test_a_hold_out_of_bounds_is_refused_before_anything_runs(hold_s: float) -> None:
     t, _, runner, _ = held_target()
     with pytest.raises(ConfigError, match="node-monitor grace period"):
-        holddown.hold_down(runner, t._pods("postgres")[0], hold_s, kill=lambda p: None, now=NOW)
+        holddown.hold_down(runner, t._pods("postgres")[0], hold_s, now=NOW)
     assert runner.commands == []
 
 

@@ -2,8 +2,10 @@
 killed (SIGKILL), and nothing restarts them until the hold is over.
 
 Why this way, of the three that force a failover on kind:
-- **kubelet stopped, containers killed, held** (this module): the member dies exactly as in the
-  in-place crash (``crictl stop --timeout 0``), nothing in the pod's spec changes, and the
+- **kubelet stopped, containers killed, held** (this module): the member dies by SIGKILL as in
+  the in-place crash, sent to each container's first process (the pid namespace goes with it),
+  because the runtime's own stop timed out on kind with kubelet stopped ("failed to kill
+  container: context deadline exceeded"); nothing in the pod's spec changes, and the
   release is armed on the node itself BEFORE kubelet stops (a transient systemd timer,
   ``systemd-run --on-active``), so the node heals itself even when hasuite is killed mid-hold.
   ``release`` ends a hold early (``systemctl start kubelet`` is idempotent), and
@@ -23,10 +25,10 @@ pods keep serving. While kubelet is stopped the API still shows the pod's last s
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from hasuite.drivers.k8s.boundary import CommandRunner, PodInfo
+from hasuite.drivers.k8s.runtime.partition import container_pid
 from hasuite.errors import ConfigError, InjectionError
 
 __all__ = [
@@ -55,15 +57,8 @@ class Hold:
     unit: str  # the node's systemd timer that starts kubelet again
 
 
-def hold_down(
-    runner: CommandRunner,
-    pod: PodInfo,
-    hold_s: float,
-    *,
-    kill: Callable[[PodInfo], None],
-    now: float,
-) -> Hold:
-    """Stop ``pod``'s node's kubelet, ``kill`` the pod's containers, and leave them down for
+def hold_down(runner: CommandRunner, pod: PodInfo, hold_s: float, *, now: float) -> Hold:
+    """Stop ``pod``'s node's kubelet, SIGKILL the pod's containers, and leave them down for
     ``hold_s``; the node starts kubelet again by itself then. On any error kubelet is started
     again at once and the error raised."""
     if not 0 < hold_s <= MAX_HOLD_S:
@@ -94,8 +89,9 @@ def hold_down(
         KUBELET,
     )
     try:
+        pids = [str(container_pid(runner, hold.node, c)) for c in hold.containers]
         _node(runner, hold.node, "systemctl", "stop", KUBELET)
-        kill(pod)
+        _node(runner, hold.node, "kill", "-KILL", *pids)
     except Exception:
         release(runner, hold)
         raise

@@ -362,7 +362,7 @@ class KubeTarget:
 
         def hold(pod: PodInfo) -> None:
             now = self.clock()[0]
-            self.holds.append(holddown.hold_down(runner, pod, hold_s, kill=self._kill, now=now))
+            self.holds.append(holddown.hold_down(runner, pod, hold_s, now=now))
 
         return self._inject(component, role, "crash", pods, hold, held_s=hold_s)
 

@@ -53,19 +53,7 @@ def scale_under_load(
     run_dir = Path(str((configuration or {}).get("run_dir") or "reports/adhoc"))
     session = active_session()
     out_dir = session.out_dir if session is not None else run_dir / "django-hpa-scale"
-    endpoints = target.endpoints()
-    load: LoadControl
-    if millicores > 0:
-        load = CpuStimulus(
-            host=endpoints.app_url,
-            token=endpoints.probe_token or "",
-            millicores=millicores,
-            burn_ms=burn_ms,
-        )
-        stimulus = f"cpu-{millicores}m"
-    else:
-        load = LocustLoad(host=endpoints.app_url, profile=profile, run_dir=out_dir / "hpa")
-        stimulus = f"load-{profile}"
+    load, stimulus = _stimulus(target, profile, millicores, burn_ms, out_dir)
 
     class RecordedLoad:
         """The load's start goes on the session's timeline (as the experiment's stimulus)."""
@@ -108,3 +96,18 @@ def scale_under_load(
             "skipped": load.skipped,
         }
     return out
+
+
+def _stimulus(
+    target: KubeTarget, profile: str, millicores: int, burn_ms: int, out_dir: Path
+) -> tuple[LoadControl, str]:
+    """The HPA's stimulus and its name on the timeline: metered CPU, or a Locust profile."""
+    endpoints = target.endpoints()
+    if millicores > 0:
+        token = endpoints.probe_token or ""
+        cpu = CpuStimulus(
+            host=endpoints.app_url, token=token, millicores=millicores, burn_ms=burn_ms
+        )
+        return cpu, f"cpu-{millicores}m"
+    locust = LocustLoad(host=endpoints.app_url, profile=profile, run_dir=out_dir / "hpa")
+    return locust, f"load-{profile}"

@@ -108,10 +108,9 @@ def run_hpa_scale(
 ) -> HpaRun:
     """One scale-up / scale-down cycle under ``load`` (bounded: ready bound, then window+slack).
 
-    The clock starts only once the HPA has metrics (ScalingActive, within ``metrics_bound_s``):
-    an HPA that cannot see the pods' CPU yet would be timed for metrics-server's start, not for
-    its own reaction. HasuiteError when it has none in time (nothing started). A failed HPA
-    read is kept as an error and sampling goes on; the load is always stopped.
+    The clock starts once the HPA has metrics (:func:`wait_for_metrics`), so it times the HPA,
+    not metrics-server's start. A failed HPA read is kept as an error and sampling goes on; the
+    load is always stopped.
     """
     if interval_s <= 0:
         raise ConfigError(f"interval_s must be > 0, got {interval_s}")
@@ -137,18 +136,9 @@ def run_hpa_scale(
     def now() -> float:
         return target.clock()[0]
 
-    asked = now()
-    status = target.observe_hpa(hpa)
-    while status.scaling_active is False and now() - asked < metrics_bound_s:
-        sleep(interval_s)
-        status = target.observe_hpa(hpa)
-    if status.scaling_active is False:
-        raise HasuiteError(
-            f"HPA {hpa} has no metrics after {metrics_bound_s:.0f} s (ScalingActive False): "
-            "is metrics-server up, and does every container of the pod request CPU? The "
-            "stimulus was not started"
-        )
-    run.metrics_wait_s = now() - asked
+    run.metrics_wait_s = wait_for_metrics(
+        target, hpa, bound_s=metrics_bound_s, interval_s=interval_s, sleep=sleep
+    )
     load.start()
     run.load_start = now()
     try:
@@ -183,6 +173,30 @@ def run_hpa_scale(
         end=run.end,
     )
     return run
+
+
+def wait_for_metrics(
+    target: KubeTarget,
+    hpa: str,
+    *,
+    bound_s: float,
+    interval_s: float,
+    sleep: Callable[[float], None],
+) -> float:
+    """Seconds until ``hpa`` reports ScalingActive (it has metrics to act on); HasuiteError
+    after ``bound_s``. An HPA that does not report the condition counts as ready."""
+    asked = target.clock()[0]
+    status = target.observe_hpa(hpa)
+    while status.scaling_active is False and target.clock()[0] - asked < bound_s:
+        sleep(interval_s)
+        status = target.observe_hpa(hpa)
+    if status.scaling_active is False:
+        raise HasuiteError(
+            f"HPA {hpa} has no metrics after {bound_s:.0f} s (ScalingActive False): is "
+            "metrics-server up, and does every container of the pod request CPU? The stimulus "
+            "was not started"
+        )
+    return target.clock()[0] - asked
 
 
 @dataclass(kw_only=True)

@@ -344,3 +344,21 @@ def test_patroni_dynamic_settings_are_written_to_the_dcs_after_the_members_run(
     step = kindplan.plan_built_stack(plan)[dcs]
     assert step.argv[-2:] == ("configmap/shop-db-config", f"config={config}")
     assert json.loads(config)["ttl"] == 60
+
+
+def test_what_the_suite_reads_runs_on_the_control_plane_and_the_stack_on_workers(
+    docs: list[dict[str, Any]],
+) -> None:
+    """A hold-down stops a worker's kubelet, and with it every port-forward to its pods: the
+    alerts and metrics the verdicts are read through must not sit there."""
+    from hasuite.drivers.k8s.manifests.overlay.compose import CONTROL_PLANE, OBSERVER_WORKLOADS
+
+    placed = {
+        (d["metadata"].get("namespace"), d["metadata"]["name"]): d["spec"]["template"]["spec"]
+        for d in _pods(docs)
+    }
+    for where in OBSERVER_WORKLOADS:
+        assert placed[where].get("nodeSelector") == {CONTROL_PLANE: ""}, where
+        assert placed[where]["tolerations"][0]["key"] == CONTROL_PLANE
+    others = [w for w, spec in placed.items() if w not in OBSERVER_WORKLOADS]
+    assert others and not [w for w in others if "nodeSelector" in placed[w]]

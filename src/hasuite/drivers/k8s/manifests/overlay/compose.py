@@ -34,6 +34,17 @@ OVERLAY_GENERATED = Path("env/k8s/overlays/local-images/generated")
 #: not restart anything).
 CONFIG_HASH_ANNOTATION = "hasuite.io/config-hash"
 INGRESS_NODE_PORT = 30080
+#: The workloads the suite reads its verdicts through (alerts, metrics), by (namespace, name).
+#: They run on the control-plane node: the suite reaches them by `kubectl port-forward`, which
+#: goes through the kubelet of their node, and a hold-down stops a worker's kubelet
+#: (drivers.k8s.runtime.holddown). On a worker they went dark with it (kind, 2026-12-07:
+#: "Alertmanager unreachable for 55 s" in redis-master-kill), and the alert verdicts with them.
+OBSERVER_WORKLOADS = (
+    ("monitoring", "prometheus"),
+    ("monitoring", "alertmanager"),
+    (NAMESPACE, "hasuite-alert-receiver"),
+)
+CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
 
 
 def shop_ns(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -64,16 +75,27 @@ def build_overlay(
     )
     namespace = object_meta(NAMESPACE)
     namespace["annotations"] = {PROFILE_ANNOTATION: stack.profile or PRODUCTION}
-    return with_config_hash(
-        {
-            "namespaces.yaml": [{"apiVersion": "v1", "kind": "Namespace", "metadata": namespace}],
-            "postgres.yaml": shop_ns(build_postgres(stack, root)),
-            "pooler.yaml": shop_ns(build_pooler(stack, root)),
-            "redis.yaml": shop_ns(build_redis(stack, root)),
-            "monitoring.yaml": build_monitoring(stack, root),
-            "shop.yaml": shop_ns([*base, ingress]),
-        }
-    )
+    files = {
+        "namespaces.yaml": [{"apiVersion": "v1", "kind": "Namespace", "metadata": namespace}],
+        "postgres.yaml": shop_ns(build_postgres(stack, root)),
+        "pooler.yaml": shop_ns(build_pooler(stack, root)),
+        "redis.yaml": shop_ns(build_redis(stack, root)),
+        "monitoring.yaml": build_monitoring(stack, root),
+        "shop.yaml": shop_ns([*base, ingress]),
+    }
+    for docs in files.values():
+        for d in docs:
+            where = (d["metadata"].get("namespace"), d["metadata"]["name"])
+            if d["kind"] == "Deployment" and where in OBSERVER_WORKLOADS:
+                on_control_plane(d)
+    return with_config_hash(files)
+
+
+def on_control_plane(workload: dict[str, Any]) -> None:
+    """Put ``workload``'s pods on the control-plane node (its selector and taint toleration)."""
+    spec = workload["spec"]["template"]["spec"]
+    spec["nodeSelector"] = {CONTROL_PLANE: ""}
+    spec["tolerations"] = [{"key": CONTROL_PLANE, "operator": "Exists", "effect": "NoSchedule"}]
 
 
 _REF_KEYS = {

@@ -165,16 +165,17 @@ def test_gunicorn_keeps_an_idle_upstream_connection_until_nginx_drops_it(lab: Lo
     conn = http.client.HTTPConnection("127.0.0.1", lab.layout.port("django", 0), timeout=5)
     sockets = []
     try:
-        for _ in range(2):
-            # The second request goes out on the idle socket: a socket gunicorn closed meanwhile
-            # fails it (RemoteDisconnected), as it failed nginx's reused connections.
+        for request in range(2):
+            if request:
+                # The second request goes out on the idle socket: a socket gunicorn closed
+                # meanwhile fails it (RemoteDisconnected), as it failed nginx's reused ones.
+                time.sleep(6.5)  # past gunicorn's old 5 s keep-alive, far below nginx's 60 s
             conn.request("GET", "/healthz")
             answer = conn.getresponse()
             body = answer.read()
             assert answer.status == 200, body[:80]
             assert (answer.getheader("Connection") or "").lower() != "close"
             sockets.append(conn.sock)
-            time.sleep(6.5)  # past gunicorn's old 5 s keep-alive, far below nginx's 60 s
     finally:
         conn.close()
     assert sockets[0] is sockets[1]  # one connection, kept alive across the idle time
@@ -241,6 +242,7 @@ def test_nothing_to_hit_is_an_injection_error(target: LocalTarget) -> None:
         target.crash("django", count=0)
 
 
+@pytest.mark.lab_down
 def test_down_leaves_no_process(lab: LocalLab) -> None:
     pids = [r.pid for r in lab.status() if r.pid]
     pids += procs.lab_processes(lab.layout.root)

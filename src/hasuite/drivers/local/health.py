@@ -269,8 +269,11 @@ def check_beat(layout: LabLayout, secrets: LabSecrets, now_wall: float) -> Healt
     return Health(r.ok and bool(slots), f"{len(slots)} tick slot(s) since {since}")
 
 
-def celery_ping(layout: LabLayout, timeout_s: float = 2.0) -> list[str]:
-    """Names of the Celery workers that answer a broadcast ping through the broker."""
+def celery_ping(layout: LabLayout, timeout_s: float = 2.0, expect: int | None = None) -> list[str]:
+    """Names of the Celery workers that answer a broadcast ping through the broker.
+
+    The broadcast collects answers for ``timeout_s``; with ``expect``, it stops as soon as that
+    many workers answered (a healthy lab's check then takes milliseconds, not the timeout)."""
     from celery import Celery  # imported here: only the lab needs Celery in the suite
 
     sentinels = ";".join(
@@ -285,7 +288,7 @@ def celery_ping(layout: LabLayout, timeout_s: float = 2.0) -> list[str]:
     app.conf.broker_connection_retry_on_startup = False
     app.conf.broker_connection_max_retries = 1
     try:
-        replies = app.control.ping(timeout=timeout_s)
+        replies = app.control.ping(timeout=timeout_s, limit=expect)
     except Exception:
         return []
     finally:

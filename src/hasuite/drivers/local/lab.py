@@ -281,7 +281,7 @@ class LocalLab:
         want = stack.celery.workers
 
         def workers() -> health.Health:
-            names = health.celery_ping(layout)
+            names = health.celery_ping(layout, expect=want)
             return health.Health(len(names) == want, f"answering: {', '.join(names) or 'none'}")
 
         out.append(("celery-worker", "celery-worker-1", workers))
@@ -343,7 +343,8 @@ class LocalLab:
             return []
         layout, secrets = self.layout, self.secrets()
         infos = self.supervisor.processes()
-        workers = set(health.celery_ping(layout, timeout_s=1.5))
+        expected = sum(1 for _, c in self.programs() if c == "celery-worker")
+        workers = set(health.celery_ping(layout, timeout_s=1.5, expect=expected or None))
         rows = []
         for name, component in self.programs():
             info = infos.get(name)

@@ -38,6 +38,7 @@ __all__ = [
     "hold_down",
     "kill_containers",
     "release",
+    "require_runtime_ids",
     "still_down",
 ]
 
@@ -66,8 +67,7 @@ def hold_down(runner: CommandRunner, pod: PodInfo, hold_s: float, *, now: float)
             f"hold_s must be in (0, {MAX_HOLD_S:g}] s (under the node-monitor grace period, "
             f"so the node stays Ready), got {hold_s}"
         )
-    if not pod.node or not pod.container_ids:
-        raise InjectionError(f"{pod.name}: node or container ids unknown; cannot hold it down")
+    require_runtime_ids(pod, "hold it down")
     hold = Hold(
         pod=pod.name,
         node=pod.node,
@@ -129,15 +129,22 @@ def describe(hold: Hold, now: float) -> str:
 
 
 def kill_containers(runner: CommandRunner, pod: PodInfo) -> None:
-    """Kill every container of ``pod`` at once through its node's runtime (SIGKILL): the crash
-    of both classes, restarted in place by kubelet or held down by :func:`hold_down`."""
-    if not pod.node or not pod.container_ids:
-        raise InjectionError(f"{pod.name}: node or container ids unknown; cannot crash it")
+    """Kill every container of ``pod`` at once through its node's runtime (SIGKILL), for
+    kubelet to restart in place: the in-place crash (:func:`hold_down` kills by pid)."""
+    require_runtime_ids(pod, "crash it")
     # crictl stop --timeout 0: the runtime kills the containers at once (SIGKILL). crictl's
     # own RPC deadline (global --timeout, default 2 s) was too short for the 4 containers of
     # a Redis pod on a loaded node ("context deadline exceeded", seen on kind).
-    stop = ["crictl", "--timeout", "20s", "stop", "--timeout", "0", *pod.container_ids]
-    runner.run(["docker", "exec", pod.node, *stop], timeout_s=30)
+    _node(
+        runner, pod.node, "crictl", "--timeout", "20s", "stop", "--timeout", "0", *pod.container_ids
+    )
+
+
+def require_runtime_ids(pod: PodInfo, doing: str) -> None:
+    """InjectionError unless ``pod``'s node and container ids are known (what the runtime and
+    the node need to act on it)."""
+    if not pod.node or not pod.container_ids:
+        raise InjectionError(f"{pod.name}: node or container ids unknown; cannot {doing}")
 
 
 def _node(runner: CommandRunner, node: str, *argv: str) -> None:

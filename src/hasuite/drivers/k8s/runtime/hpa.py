@@ -267,32 +267,37 @@ class CpuStimulus:
             self._thread.join(timeout=15)
 
     def _drive(self) -> None:
+        import threading
         from concurrent.futures import ThreadPoolExecutor
 
-        busy = [0]
+        # a free worker per request in flight; the counters are shared with the workers
+        free = threading.BoundedSemaphore(self.workers)
+        counted = threading.Lock()
         period = 1.0 / self.rate
         url = f"{self.host.rstrip('/')}/probe/burn?ms={self.burn_ms}"
         begin = time.monotonic()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             tick = 0
             while not self._stop.is_set() and time.monotonic() - begin < self.max_s:
-                if busy[0] >= self.workers:
-                    self.skipped += 1
+                if free.acquire(blocking=False):
+                    pool.submit(self._one, url, free, counted)
                 else:
-                    busy[0] += 1
-                    pool.submit(self._one, url, busy)
+                    self.skipped += 1
                 tick += 1
                 self._stop.wait(max(0.0, begin + tick * period - time.monotonic()))
 
-    def _one(self, url: str, busy: list[int]) -> None:
+    def _one(self, url: str, free: Any, counted: Any) -> None:
         import urllib.request
 
         request = urllib.request.Request(url, headers={"X-Probe-Token": self.token})
-        self.sent += 1
+        failed = False
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
                 answer.read()
         except Exception:  # an answer that failed still spent CPU or not: counted, not raised
-            self.failed += 1
+            failed = True
         finally:
-            busy[0] -= 1
+            with counted:
+                self.sent += 1
+                self.failed += failed
+            free.release()

@@ -171,9 +171,8 @@ def make_cut(
     keep: tuple[str, ...],
     node_ip: str,
 ) -> Cut:
-    """Cut ``pod`` off from ``peers`` in its network namespace; the Cut that heals it."""
-    if not pod.container_ids:
-        raise InjectionError(f"{pod.name}: no container id; cannot enter its namespace")
+    """Cut ``pod`` (with a container id) off from ``peers`` in its network namespace; the Cut
+    that heals it."""
     cut = Cut(
         pod=pod.name,
         node=pod.node,

@@ -16,7 +16,6 @@ stop --timeout 0 <id>``), which is a real abrupt death; kubelet restarts them in
 is no runtime access: ``crash`` deletes with grace period 0, which STILL sends SIGTERM first
 (kubelet); it is recorded as action ``delete-grace-0``, never as ``crash``, so a report cannot
 overstate it, and a hold-down is not available (FaultUnavailable: its promises are SKIPPED).
-
 Who leads Postgres is Patroni's leader lock (:func:`.members.patroni_leader`), not a label.
 
 Which pods play which component, and what a member says of itself: :mod:`.members`; partitions
@@ -214,6 +213,7 @@ class KubeTarget:
                 "has no access to a pod's network namespace"
             )
         (pod,) = self._select(component, role, 1)
+        holddown.require_runtime_ids(pod, "enter its namespace")
         peers = partition.peer_addresses(
             component,
             pod,

@@ -329,6 +329,11 @@ def test_wait_settled_waits_for_lag_and_alerts_then_reports_the_time(monkeypatch
         sleep=lambda s: now.__setitem__(0, now[0] + s),
     )
     assert settled.ok and settled.waited_s == 2.0  # two polls of lag and a firing alert
+    # the cause of the wait is named, with the time it held the wait up
+    assert settled.waited_on == (
+        "postgres replicas behind the leader: postgres-2 4096 B (2 s)",
+        "alerts still active: PostgresLeaderChanged (2 s)",
+    )
 
 
 def test_a_stack_that_does_not_settle_names_what(monkeypatch) -> None:

@@ -246,3 +246,30 @@ def test_unreachable_load_host_refuses_the_fault(tmp_path: Path) -> None:
         REGISTRY.clear()
     assert result.status.value == "ERROR"
     assert "unreachable" in result.promises[0].reason
+
+
+def _settle(tmp_path: Path, name: str) -> dict[str, Any]:
+    folder = tmp_path / "reports" / "test-run" / name
+    found: dict[str, Any] = next(
+        m for m in json.loads((folder / "measurements.json").read_text()) if m["name"] == "settle_s"
+    )
+    return found
+
+
+def test_the_settle_waits_for_a_judged_alert_and_not_for_others(tmp_path: Path) -> None:
+    """Before the fault, an alert left from an earlier fault delays the next one only when this
+    experiment judges it: PostgresMemberDown (ALERT-FIRES) is waited out; PostgresLeaderChanged,
+    active for minutes after a failover and judged by no promise here, is noted, not waited for
+    (before, it held every next experiment for up to its 3-minute window)."""
+    app, am = FakeApp(), FakeAlertmanager()
+    now = time.monotonic()
+    am.alerts.append(({"alertname": "PostgresLeaderChanged", "severity": "warning"}, 0, now + 60))
+    am.alerts.append(({"alertname": "PostgresMemberDown", "severity": "warning"}, 0, now + 2.0))
+    with serve(app) as url, serve_alertmanager(am) as am_url:
+        target = AlertingTarget(app=app, app_url=url, am=am, alertmanager_url=am_url)
+        exp = _run(tmp_path, target, "postgres-leader-kill")
+    assert _promise(exp, "ALERT-FIRES")["verdict"] == "PASS", _promise(exp, "ALERT-FIRES")
+    settle = _settle(tmp_path, "postgres-leader-kill")
+    assert 1.0 <= settle["value"] < 4.5, settle  # the judged alert's 2 s, not the 5 s bound
+    assert "alerts still active: PostgresMemberDown" in settle["detail"], settle
+    assert "not waited on (judged by no promise here): PostgresLeaderChanged" in settle["detail"]

@@ -11,9 +11,16 @@ from collections.abc import Collection, Iterable, Mapping
 from hasuite.analysis._util import fmt
 from hasuite.model import Event, Measurement
 
-__all__ = ["measure_alert_fire", "measure_alert_resolve", "measure_false_alarms"]
+__all__ = [
+    "FALSE_ALARM_SEVERITIES",
+    "measure_alert_fire",
+    "measure_alert_resolve",
+    "measure_false_alarms",
+]
 
 FIRING = "alert-firing"
+#: The severities that count as a false alarm in a healthy window (NO-FALSE-ALARM).
+FALSE_ALARM_SEVERITIES = ("critical",)
 RESOLVED = "alert-resolved"
 
 
@@ -107,7 +114,7 @@ def measure_false_alarms(
     *,
     start: float,
     end: float,
-    severities: Collection[str] = ("critical",),
+    severities: Collection[str] = FALSE_ALARM_SEVERITIES,
 ) -> Measurement:
     """``false_alarms``: alerts of ``severities`` that fired in the healthy window [start, end]."""
     fired = [

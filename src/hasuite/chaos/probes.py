@@ -16,33 +16,49 @@ from hasuite.session.waits import wait_recovered as _wait_recovered
 __all__ = ["stack_healthy", "wait_recovered"]
 
 
-#: Longest wait for the stack to settle before a fault (scaled by the timeout multiplier). The
-#: "changed" alerts (PostgresLeaderChanged, RedisMasterChanged) look back 3 min
-#: (env/alerts/rules: max_over_time(...[3m])), so a fault right after a failover waits up to
-#: that window, plus scrape and evaluation.
+#: Longest wait for the stack to settle before a fault (scaled by the timeout multiplier). An
+#: alert the experiment judges must have resolved first; the "changed" alerts
+#: (PostgresLeaderChanged, RedisMasterChanged) look back 3 min (env/alerts/rules:
+#: max_over_time(...[3m])), so where one is judged the wait is up to that window, plus scrape
+#: and evaluation.
 SETTLE_TIMEOUT_S = 240.0
 #: The alert severities that keep the stack from being settled.
 SETTLE_SEVERITIES = ("critical", "warning")
 
+#: Whether an active alert (name, severity) must resolve before the fault.
+AlertFilter = Callable[[str, str], bool]
 
-def _active_alerts(url: str, notes: list[str]) -> Callable[[], list[str]] | None:
-    """Names of the alerts active in Alertmanager at ``url``; an unreachable Alertmanager is a
-    note, not a block (the experiments that judge alerts refuse the fault without it)."""
+
+def _active_alerts(
+    url: str, notes: list[str], spoils: AlertFilter | None = None
+) -> Callable[[], list[str]] | None:
+    """Names of the alerts active in Alertmanager at ``url`` that keep the stack from being
+    settled: of the settle severities and, given ``spoils`` (the session's judged alerts), only
+    those that would spoil a verdict; the others are noted once, not waited for. An unreachable
+    Alertmanager is a note, not a block (the experiments that judge alerts refuse the fault
+    without it)."""
     if not url:
         return None
+    ignored: set[str] = set()
+    unreachable: list[str] = []
 
     def active() -> list[str]:
         try:
             alerts = fetch_alerts(url)
         except AlertingError as exc:
-            if not notes:
+            if not unreachable:
+                unreachable.append(str(exc))
                 notes.append(f"alerts not checked: {exc}")
             return []
-        return [
-            a.alertname
-            for a in alerts.values()
-            if a.state == "active" and a.severity in SETTLE_SEVERITIES
+        found = [
+            a for a in alerts.values() if a.state == "active" and a.severity in SETTLE_SEVERITIES
         ]
+        blocking = [a.alertname for a in found if spoils is None or spoils(a.alertname, a.severity)]
+        new = {a.alertname for a in found} - set(blocking) - ignored
+        if new:
+            ignored.update(new)
+            notes.append(f"not waited on (judged by no promise here): {', '.join(sorted(new))}")
+        return blocking
 
     return active
 
@@ -69,7 +85,8 @@ def stack_healthy(
     bound = (max(timeout_s, settle_timeout_s) if before_fault else timeout_s) * scale
     notes: list[str] = []
     url = target.endpoints().alertmanager_url if before_fault else ""
-    active = _active_alerts(url, notes)
+    spoils = session.alert_spoils_judgement if session is not None else None
+    active = _active_alerts(url, notes, spoils)
     try:
         settled = bounded(
             lambda: wait_settled(target, timeout_s=bound, active_alerts=active),
@@ -84,6 +101,8 @@ def stack_healthy(
             if settled.ok
             else f"not settled after {settled.waited_s:.0f} s: {'; '.join(settled.problems)}"
         )
+        if settled.waited_on:
+            notes = [f"waited on: {'; '.join(settled.waited_on)}", *notes]
         session.add_measurements(
             [
                 Measurement(

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from hasuite.analysis import aggregate_status, blind_errors, confirm_deadline
+from hasuite.analysis.alerts import FALSE_ALARM_SEVERITIES
 from hasuite.analysis.experiment import (
     ALERT_MEASUREMENTS,
     measure_experiment,
@@ -199,6 +200,21 @@ class ExperimentSession:
         then recorded; a run that judges only other promises does not wait for alerts)."""
         needed = {m for p in self.promises for m in p.measurement_names()}
         return bool(needed & set(ALERT_MEASUREMENTS))
+
+    def alert_spoils_judgement(self, alertname: str, severity: str) -> bool:
+        """Whether an alert still active before the fault would spoil a judged measurement.
+
+        One the experiment expects (ALERT-FIRES/-RESOLVES measure its firing after the fault),
+        or, where false alarms are judged, one of their severities. Any other alert left from an
+        earlier fault (e.g. the 3-minute window of PostgresLeaderChanged after a failover)
+        changes no verdict of this experiment, so the settle does not wait for it.
+        """
+        needed = {m for p in self.promises for m in p.measurement_names()}
+        if "false_alarms" in needed and severity in FALSE_ALARM_SEVERITIES:
+            return True
+        return bool(needed & {"alert_fire_s", "alert_resolve_s"}) and (
+            alertname in self.options.alerts
+        )
 
     def threshold(self, measurement: str) -> float | None:
         """The (first) threshold a judged promise sets on ``measurement``."""

@@ -127,6 +127,8 @@ class Settled:
     ok: bool
     waited_s: float
     problems: tuple[str, ...] = ()
+    #: what was waited on, each with how long it held the wait up (last words seen, seconds)
+    waited_on: tuple[str, ...] = ()
 
 
 def wait_settled(
@@ -138,15 +140,27 @@ def wait_settled(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Settled:
-    """Wait (at most ``timeout_s``) until :func:`settle_problems` finds nothing."""
-    start = clock()
+    """Wait (at most ``timeout_s``) until :func:`settle_problems` finds nothing.
+
+    Each problem seen is kept under its subject (the words before its first colon), with the
+    time it held the wait up: a slow settle names its cause instead of only its length.
+    """
+    start = last = clock()
+    held: dict[str, tuple[float, str]] = {}
+    previous: list[str] = []
     while True:
         problems = settle_problems(target, active_alerts=active_alerts)
-        waited = clock() - start
+        now = clock()
+        for problem in previous:  # what was wrong at the last poll held the wait up since
+            subject = problem.split(":", 1)[0]
+            held[subject] = (held.get(subject, (0.0, ""))[0] + now - last, problem)
+        previous, last = problems, now
+        waited = now - start
+        waited_on = tuple(f"{text} ({seconds:.0f} s)" for seconds, text in held.values())
         if not problems:
-            return Settled(ok=True, waited_s=waited)
+            return Settled(ok=True, waited_s=waited, waited_on=waited_on)
         if waited >= timeout_s:
-            return Settled(ok=False, waited_s=waited, problems=tuple(problems))
+            return Settled(ok=False, waited_s=waited, problems=tuple(problems), waited_on=waited_on)
         sleep(min(poll_s, max(timeout_s - waited, 0.0)))
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,6 +25,9 @@ from hasuite.errors import HasuiteError
 from hasuite.paths import project_dir, project_paths
 from hasuite.session import signals
 from hasuite.settings import load_stack, suite_settings_from_env
+
+if TYPE_CHECKING:
+    from hasuite.report import Rendered
 
 console = Console(stderr=True)
 out = Console()
@@ -110,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run experiments on a target (local: the lab, brought up if needed); render the report."""
     from hasuite.local_run import run_local
     from hasuite.report import render_run
-    from hasuite.report.terminal import RunProgress, verdict_table
+    from hasuite.report.terminal import RunProgress, print_verdicts
     from hasuite.runfolder import lab_secret_values
     from hasuite.session.config import build_run_config
     from hasuite.session.options import resolve_experiments
@@ -151,13 +154,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             result = run_experiments(config, target, progress=progress.line)
     rendered = render_run(result.run_dir, secrets=secrets)
-    out.print(verdict_table(rendered.run))
-    out.print(f"report: {rendered.html}\njunit: {rendered.junit}\nhistory: {rendered.history}")
+    print_verdicts(out, rendered.run)
+    _print_paths(rendered)
     if result.status.value == "INTERRUPTED" or signals.interrupted():
         # a signal after the last verdict (the run is complete and reported) still ends the
         # command as interrupted: CI asked it to stop
         return signals.exit_code(130)
     return 0 if result.status.value in ("PASS", "SKIPPED") else 1
+
+
+def _print_paths(rendered: Rendered) -> None:
+    """The report files, a path a line (never wrapped: a log's reader copies them)."""
+    files = (("report", rendered.html), ("junit", rendered.junit), ("history", rendered.history))
+    for name, path in files:
+        out.print(f"{name}: {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _check_deployed_profile(deployed: str | None, wanted: str | None) -> None:
@@ -321,7 +331,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-render a saved run (html, junit, history) or compare two runs' numbers."""
     from hasuite.report import compare_runs, parse_tolerances, render_run, resolve_run
-    from hasuite.report.terminal import compare_table, verdict_table
+    from hasuite.report.terminal import compare_table, print_verdicts
     from hasuite.runfolder import Redactor, lab_secret_values, load_run
 
     suite = suite_settings_from_env(os.environ, lab_dir=args.lab_dir)
@@ -340,8 +350,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         out.print(f"no regression from {a.run_id} to {b.run_id}")
         return 0
     rendered = render_run(resolve_run(args.run, reports), secrets=secrets, history=args.history)
-    out.print(verdict_table(rendered.run))
-    out.print(f"report: {rendered.html}\njunit: {rendered.junit}\nhistory: {rendered.history}")
+    print_verdicts(out, rendered.run)
+    _print_paths(rendered)
     return 0
 
 

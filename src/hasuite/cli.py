@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,6 +25,9 @@ from hasuite.errors import HasuiteError
 from hasuite.paths import project_dir, project_paths
 from hasuite.session import signals
 from hasuite.settings import load_stack, suite_settings_from_env
+
+if TYPE_CHECKING:
+    from hasuite.report import Rendered
 
 console = Console(stderr=True)
 out = Console()
@@ -110,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run experiments on a target (local: the lab, brought up if needed); render the report."""
     from hasuite.local_run import run_local
     from hasuite.report import render_run
-    from hasuite.report.terminal import RunProgress, verdict_table
+    from hasuite.report.terminal import RunProgress, print_verdicts
     from hasuite.runfolder import lab_secret_values
     from hasuite.session.config import build_run_config
     from hasuite.session.options import resolve_experiments
@@ -151,13 +154,42 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             result = run_experiments(config, target, progress=progress.line)
     rendered = render_run(result.run_dir, secrets=secrets)
-    out.print(verdict_table(rendered.run))
-    out.print(f"report: {rendered.html}\njunit: {rendered.junit}\nhistory: {rendered.history}")
+    print_verdicts(out, rendered.run)
+    _print_paths(rendered)
+    _write_summary_md(rendered, args.summary_md, os.environ.get("GITHUB_STEP_SUMMARY"))
     if result.status.value == "INTERRUPTED" or signals.interrupted():
         # a signal after the last verdict (the run is complete and reported) still ends the
         # command as interrupted: CI asked it to stop
         return signals.exit_code(130)
     return 0 if result.status.value in ("PASS", "SKIPPED") else 1
+
+
+def _print_paths(rendered: Rendered) -> None:
+    """The report files, a path a line (never wrapped: a log's reader copies them)."""
+    files = (("report", rendered.html), ("junit", rendered.junit), ("history", rendered.history))
+    for name, path in files:
+        out.print(f"{name}: {path}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _write_summary_md(rendered: Rendered, path: Path | None, step_summary: str | None) -> None:
+    """The Markdown summary: to ``--summary-md FILE`` (written whole), else appended to GitHub's
+    job summary file when ``$GITHUB_STEP_SUMMARY`` names one. A summary that cannot be written
+    is reported and does not change the run's exit code (the verdicts are in the run folder)."""
+    from hasuite.report.markdown import render_markdown, write_markdown
+
+    target = path or (Path(step_summary) if step_summary else None)
+    if target is None:
+        return
+    html = rendered.html
+    with contextlib.suppress(ValueError):
+        html = html.relative_to(Path.cwd())
+    text = render_markdown(rendered.run, report_html=str(html))
+    try:
+        write_markdown(target, text, append=path is None)
+    except OSError as exc:
+        console.print(f"[yellow]summary not written to {escape(str(target))}: {exc}[/yellow]")
+        return
+    out.print(f"summary: {target}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _check_deployed_profile(deployed: str | None, wanted: str | None) -> None:
@@ -321,7 +353,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-render a saved run (html, junit, history) or compare two runs' numbers."""
     from hasuite.report import compare_runs, parse_tolerances, render_run, resolve_run
-    from hasuite.report.terminal import compare_table, verdict_table
+    from hasuite.report.terminal import compare_table, print_verdicts
     from hasuite.runfolder import Redactor, lab_secret_values, load_run
 
     suite = suite_settings_from_env(os.environ, lab_dir=args.lab_dir)
@@ -340,8 +372,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         out.print(f"no regression from {a.run_id} to {b.run_id}")
         return 0
     rendered = render_run(resolve_run(args.run, reports), secrets=secrets, history=args.history)
-    out.print(verdict_table(rendered.run))
-    out.print(f"report: {rendered.html}\njunit: {rendered.junit}\nhistory: {rendered.history}")
+    print_verdicts(out, rendered.run)
+    _print_paths(rendered)
+    _write_summary_md(rendered, args.summary_md, os.environ.get("GITHUB_STEP_SUMMARY"))
     return 0
 
 
@@ -391,6 +424,47 @@ def _kube_opts(p: argparse.ArgumentParser, *, dry_run: bool = True) -> None:
         action="store_true",
         help="kind, built flavor: the cluster and its add-ons only, without the shop stack",
     )
+
+
+def _summary_md_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--summary-md",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write a Markdown summary (verdict table, the FAILs and their fixes, the report's "
+        "path) to FILE; without it, appended to $GITHUB_STEP_SUMMARY when that is set",
+    )
+
+
+def _report_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="re-render a run's report.html, junit.xml and history lines; or compare two runs",
+        description="RUN is a run folder, a run id under reports/ (HASUITE_REPORTS_DIR) or "
+        "'latest'. --compare exits 1 when a number worsened beyond the tolerance "
+        "(absolute per unit + relative to run A's value) or a verdict went PASS -> FAIL/ERROR.",
+    )
+    p.add_argument("run", nargs="?", default=None, help="run folder or id (default: latest)")
+    p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two runs")
+    p.add_argument(
+        "--rel-tol", type=float, default=None, help="relative tolerance (default 0.1 = 10 %%)"
+    )
+    p.add_argument(
+        "--abs-tol",
+        action="append",
+        metavar="UNIT=VALUE",
+        help="absolute tolerance per unit, repeatable (defaults s=1 count=0 ratio=0.001 "
+        "intervals=0; '*=V' for other units)",
+    )
+    p.add_argument(
+        "--history", type=Path, default=None, help="history file (default reports/history.jsonl)"
+    )
+    p.add_argument(
+        "--lab-dir", type=Path, default=None, help="lab folder whose secrets are redacted"
+    )
+    _summary_md_opt(p)
+    p.set_defaults(func=cmd_report)
 
 
 def _soak_parser(sub: Any, lab_opts: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -485,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiply every experiment's Locust load by F (0 < F <= 10; HASUITE_LOAD_SCALE): "
         "for a machine that cannot carry the profiles; the reports name the scaled load",
     )
+    _summary_md_opt(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("calibrate", help="measure the probes' error on outages of known length")
     lab_opts(p)
@@ -510,32 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_calibrate)
     _soak_parser(sub, lab_opts)
-    p = sub.add_parser(
-        "report",
-        help="re-render a run's report.html, junit.xml and history lines; or compare two runs",
-        description="RUN is a run folder, a run id under reports/ (HASUITE_REPORTS_DIR) or "
-        "'latest'. --compare exits 1 when a number worsened beyond the tolerance "
-        "(absolute per unit + relative to run A's value) or a verdict went PASS -> FAIL/ERROR.",
-    )
-    p.add_argument("run", nargs="?", default=None, help="run folder or id (default: latest)")
-    p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two runs")
-    p.add_argument(
-        "--rel-tol", type=float, default=None, help="relative tolerance (default 0.1 = 10 %%)"
-    )
-    p.add_argument(
-        "--abs-tol",
-        action="append",
-        metavar="UNIT=VALUE",
-        help="absolute tolerance per unit, repeatable (defaults s=1 count=0 ratio=0.001 "
-        "intervals=0; '*=V' for other units)",
-    )
-    p.add_argument(
-        "--history", type=Path, default=None, help="history file (default reports/history.jsonl)"
-    )
-    p.add_argument(
-        "--lab-dir", type=Path, default=None, help="lab folder whose secrets are redacted"
-    )
-    p.set_defaults(func=cmd_report)
+    _report_parser(sub)
 
     def target_opts(p: argparse.ArgumentParser) -> None:
         lab_opts(p)

@@ -1,8 +1,10 @@
 """report.html in a real headless browser (Debian's chromium).
 
-The page is rendered from a real run folder (with load and alerts added), opened from disk with
-the network disabled, and checked: the browser's DOM holds the summary table and one timeline
-SVG per experiment, the browser logs no console error, and nothing was fetched.
+The page is rendered from a real run folder (with what newer runs carry added: load, alerts, a
+recommendation, a skipped experiment), opened from disk with the network disabled, and checked:
+the browser's DOM holds the summary table and one timeline SVG per experiment, no table cell
+shows a JSON object (``{"``), the skipped experiment is one line, the browser logs no console
+error, nothing was fetched, and a screenshot is drawn.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 
 from hasuite.report import render_run
 
-from .conftest import EXPERIMENTS, add_load_and_alerts
+from .conftest import EXPERIMENTS, SKIPPED, add_newer_run, cells_with_json, table_cells
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -62,10 +64,10 @@ def _console_errors(stderr: str) -> list[str]:
     ]
 
 
-def test_report_renders_in_chromium_with_plots_and_no_console_errors(
+def test_report_renders_in_chromium_with_plots_words_and_no_console_errors(
     real_run: Path, tmp_path: Path
 ) -> None:
-    add_load_and_alerts(real_run)
+    add_newer_run(real_run)
     page = render_run(real_run).html
     result = _chromium(page, tmp_path / "profile", "--dump-dom")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -76,6 +78,14 @@ def test_report_renders_in_chromium_with_plots_and_no_console_errors(
     assert dom.count('class="fault"') == len(EXPERIMENTS)
     assert 'class="load-rate"' in dom and 'class="alert-firing"' in dom
     assert _console_errors(result.stderr) == []
+    # the browser's table cells hold words and numbers, never a JSON object
+    cells = table_cells(dom)
+    assert "asked 10 req/s; achieved 9.6 req/s (96 % of asked) over 3.5 s" in cells
+    assert "41 orders" in cells and "http-503 288, timeout 2" in cells
+    assert cells_with_json(dom) == []
+    skipped = dom[dom.index(f'data-experiment="{SKIPPED}"') :]
+    skipped = skipped[: skipped.index("</section>")]
+    assert "<table" not in skipped and skipped.count("<p") == 1
 
 
 def test_console_error_detection_works(tmp_path: Path) -> None:
@@ -92,6 +102,7 @@ def test_console_error_detection_works(tmp_path: Path) -> None:
 
 def test_plots_are_drawn_with_size(real_run: Path, tmp_path: Path) -> None:
     """A screenshot of the rendered page is not blank (the SVGs have size and colour)."""
+    add_newer_run(real_run)
     page = render_run(real_run).html
     shot = tmp_path / "shot.png"
     result = _chromium(

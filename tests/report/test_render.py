@@ -73,7 +73,7 @@ def test_older_run_has_no_load_section_newer_run_shows_load_and_alerts(real_run:
     classes = [el.get("class", "") for el in pg.iter()]
     assert "load-rate" in classes and "load-fail" in classes
     assert classes.count("alert-firing") == 1 and classes.count("alert-resolved") == 1
-    assert "PostgresLeaderMissing" in html and "achieved_rps" in html
+    assert "PostgresLeaderMissing" in html and "achieved 9.6 req/s" in html
     # the other experiments still have no load lane
     rollout = [el.get("class", "") for el in _svgs(html)["django-rollout"].iter()]
     assert "load-rate" not in rollout

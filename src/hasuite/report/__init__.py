@@ -4,7 +4,10 @@
   timelines (:mod:`hasuite.report.timeline`);
 - ``junit.xml``: one testcase per promise (:mod:`hasuite.report.junit`);
 - ``reports/history.jsonl``: one line per promise check of every rendered run
-  (:mod:`hasuite.report.history`), compared by :func:`compare_runs`.
+  (:mod:`hasuite.report.history`), compared by :func:`compare_runs`;
+- the verdicts on a terminal or in a log (:mod:`hasuite.report.terminal`) and as a Markdown
+  summary for a CI job's page (:mod:`hasuite.report.markdown`), in the same words
+  (:mod:`hasuite.report.words`).
 
 Everything is rendered from files, read by :mod:`hasuite.runfolder` (which owns the folder's
 format and ``summary.schema.json``), so ``hasuite report RUN`` re-renders any saved run; secrets

@@ -8,14 +8,14 @@ when they were recorded. Every value is HTML-escaped; every string was redacted 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
-from html import escape
 from typing import Any
 
 from hasuite import __version__
+from hasuite.report.cells import esc, num, table, td, verdict
+from hasuite.report.load_html import render_load
 from hasuite.report.timeline import render_timeline
 from hasuite.runfolder import AlertLine, ExperimentData, RunData
 
@@ -52,63 +52,34 @@ LEGEND = (
 )
 
 
-def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
-
-
-def _num(value: Any, unit: str = "", at_least: bool = False) -> str:
-    if value is None:
-        return "not measured"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return _e(value)
-    text = f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.0f}"
-    if unit == "s" and abs(value) >= 1:
-        text = f"{value:.1f}"
-    return f"{'&ge; ' if at_least else ''}{_e(text)}{' ' + _e(unit) if unit else ''}"
-
-
-def _verdict(v: str) -> str:
-    return f'<span class="v v-{_e(v)}">{_e(v)}</span>'
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(cells) + "</tr>" for cells in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _td(html: str, num: bool = False) -> str:
-    return f'<td class="num">{html}</td>' if num else f"<td>{html}</td>"
-
-
 def _summary_table(run: RunData) -> str:
     rows = []
     for exp in run.experiments:
         if not exp.promises:
             rows.append(
                 [
-                    _td(f'<a href="#exp-{_e(exp.name)}">{_e(exp.name)}</a>'),
-                    _td("-"),
-                    _td(_verdict(exp.status)),
-                    _td("", True),
-                    _td("", True),
-                    _td(""),
-                    _td(_e(exp.reason)),
+                    td(f'<a href="#exp-{esc(exp.name)}">{esc(exp.name)}</a>'),
+                    td("-"),
+                    td(verdict(exp.status)),
+                    td("", True),
+                    td("", True),
+                    td(""),
+                    td(esc(exp.reason)),
                 ]
             )
         for p in exp.promises:
             rows.append(
                 [
-                    _td(f'<a href="#exp-{_e(exp.name)}">{_e(exp.name)}</a>'),
-                    _td(_e(p.id)),
-                    _td(_verdict(p.verdict)),
-                    _td(_num(p.measured), True),
-                    _td(_num(p.threshold), True),
-                    _td(_e(p.unit)),
-                    _td(_e(p.reason)),
+                    td(f'<a href="#exp-{esc(exp.name)}">{esc(exp.name)}</a>'),
+                    td(esc(p.id)),
+                    td(verdict(p.verdict)),
+                    td(num(p.measured), True),
+                    td(num(p.threshold), True),
+                    td(esc(p.unit)),
+                    td(esc(p.reason)),
                 ]
             )
-    return _table(
+    return table(
         ("experiment", "promise", "verdict", "measured", "threshold", "unit", "reason"),
         rows,
         "summary",
@@ -124,16 +95,16 @@ def _checks(exp: ExperimentData) -> str:
             holds = {True: "holds", False: "violated", None: "undecided"}[c.holds]
             rows.append(
                 [
-                    _td(_e(p.id)),
-                    _td(f"<code>{_e(c.measurement)}</code>"),
-                    _td(_num(c.measured, c.unit, at_least), True),
-                    _td(f"{_e(c.comparison)} {_num(c.threshold, c.unit)}", True),
-                    _td(_e(holds) + ("" if c.enforce else " (reported, not enforced)")),
+                    td(esc(p.id)),
+                    td(f"<code>{esc(c.measurement)}</code>"),
+                    td(num(c.measured, c.unit, at_least), True),
+                    td(f"{esc(c.comparison)} {num(c.threshold, c.unit)}", True),
+                    td(esc(holds) + ("" if c.enforce else " (reported, not enforced)")),
                 ]
             )
     if not rows:
         return ""
-    return "<h3>Checks</h3>" + _table(
+    return "<h3>Checks</h3>" + table(
         ("promise", "measurement", "measured", "threshold", "result"), rows
     )
 
@@ -143,50 +114,14 @@ def _measurements(exp: ExperimentData) -> str:
         return ""
     rows = [
         [
-            _td(f"<code>{_e(m.name)}</code>"),
-            _td(_num(m.value, m.unit, m.at_least), True),
-            _td(_e(m.detail)),
+            td(f"<code>{esc(m.name)}</code>"),
+            td(num(m.value, m.unit, m.at_least), True),
+            td(esc(m.detail)),
         ]
         for m in exp.measurements
     ]
-    table = _table(("measurement", "value", "detail"), rows)
-    return f"<details><summary>All measurements ({len(rows)})</summary>{table}</details>"
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, float):
-        return _num(value)
-    if isinstance(value, dict | list):
-        return f"<code>{_e(json.dumps(value, default=str)[:300])}</code>"
-    return _e(value)
-
-
-def _load(exp: ExperimentData) -> str:
-    parts = []
-    if exp.load is not None:
-        load = asdict(exp.load)
-        scalars = [(k, v) for k, v in load.items() if not isinstance(v, list | tuple)]
-        if scalars:
-            parts.append(
-                _table(("load", "value"), ([_td(_e(k)), _td(_scalar(v))] for k, v in scalars))
-            )
-        if exp.load.phases:
-            rows = [asdict(st) for st in exp.load.phases]
-            cols = list(rows[0])
-            parts.append("<h4>phases</h4>")
-            parts.append(_table(cols, ([_td(_scalar(r.get(c))) for c in cols] for r in rows)))
-    if exp.load_records is not None:
-        requests = [r for r in exp.load_records if r.event == "request"]
-        failed = [r for r in requests if not r.ok]
-        kinds = Counter(str(r.error or "?") for r in failed)
-        top = ", ".join(f"{k} {n}" for k, n in kinds.most_common(5))
-        parts.append(
-            f'<p class="meta">Load records: {len(requests)} requests, {len(failed)} failed'
-            f"{f' ({_e(top)})' if top else ''}.</p>"
-        )
-    if not parts:
-        return '<p class="note">No load was recorded for this experiment.</p>'
-    return "<h3>Load</h3>" + "".join(parts)
+    shown = table(("measurement", "value", "detail"), rows)
+    return f"<details><summary>All measurements ({len(rows)})</summary>{shown}</details>"
 
 
 def _alerts(exp: ExperimentData) -> str:
@@ -198,20 +133,20 @@ def _alerts(exp: ExperimentData) -> str:
         rel = f"{e.at - fault:+.1f} s" if fault is not None else ""
         rows.append(
             [
-                _td(_e(detail.get("alertname", "?"))),
-                _td(_e(e.kind.removeprefix("alert-"))),
-                _td(_e(rel), True),
-                _td(_e(detail.get("severity", ""))),
+                td(esc(detail.get("alertname", "?"))),
+                td(esc(e.kind.removeprefix("alert-"))),
+                td(esc(rel), True),
+                td(esc(detail.get("severity", ""))),
             ]
         )
     parts = []
     if rows:
-        parts.append(_table(("alert", "state", "from the fault", "severity"), rows))
+        parts.append(table(("alert", "state", "from the fault", "severity"), rows))
     if exp.alerts:
         parts.append(
             f"<details><summary>Alert notifications ({len(exp.alerts)})</summary>"
             + "".join(
-                f"<pre>{_e(json.dumps(_alert_json(a), indent=1, default=str)[:2000])}</pre>"
+                f"<pre>{esc(json.dumps(_alert_json(a), indent=1, default=str)[:2000])}</pre>"
                 for a in exp.alerts[:50]
             )
             + "</details>"
@@ -235,7 +170,7 @@ def _injections(exp: ExperimentData) -> str:
     for i in inj:
         hit = ", ".join(i.instances)
         role = f" {i.role}" if i.role else ""
-        parts.append(f"{_e(i.action)} {_e(i.component)}{_e(role)} ({_e(hit)})")
+        parts.append(f"{esc(i.action)} {esc(i.component)}{esc(role)} ({esc(hit)})")
     text = (
         f'<p class="meta">Fault: {"; ".join(parts)}'
         if parts
@@ -244,7 +179,8 @@ def _injections(exp: ExperimentData) -> str:
     duration = exp.duration_s
     text += f"; experiment took {duration:.0f} s.</p>" if duration is not None else ".</p>"
     if errors:
-        text += "<p><b>Errors:</b></p><ul>" + "".join(f"<li>{_e(x)}</li>" for x in errors) + "</ul>"
+        items = "".join(f"<li>{esc(x)}</li>" for x in errors)
+        text += f"<p><b>Errors:</b></p><ul>{items}</ul>"
     return text
 
 
@@ -252,10 +188,10 @@ def _ledger(exp: ExperimentData) -> str:
     """Acknowledged writes per kind and source, and how many the read-back did not find."""
     rows = [
         "<tr>"
-        + _td(_e(kind))
-        + _td(_e(source))
-        + _td(_e(str(n.acknowledged)))
-        + _td(_e("not read back" if n.missing is None else str(n.missing)))
+        + td(esc(kind))
+        + td(esc(source))
+        + td(esc(str(n.acknowledged)))
+        + td(esc("not read back" if n.missing is None else str(n.missing)))
         + "</tr>"
         for kind, sources in (exp.ledger_by_source or {}).items()
         for source, n in sources.items()
@@ -270,17 +206,30 @@ def _ledger(exp: ExperimentData) -> str:
 
 
 def _legend() -> str:
-    items = "".join(f'<span><i style="background:{c}"></i>{_e(t)}</span>' for c, t in LEGEND)
+    items = "".join(f'<span><i style="background:{c}"></i>{esc(t)}</span>' for c, t in LEGEND)
     return f'<p class="legend">{items}</p>'
 
 
+def _skipped_before_start(exp: ExperimentData) -> bool:
+    """SKIPPED before any probe ran or fault was made: a timeline and tables would be empty."""
+    injected = bool(exp.result and exp.result.injections)
+    return exp.status == "SKIPPED" and not exp.samples and not injected
+
+
 def _experiment(exp: ExperimentData) -> str:
-    head = f'<h2 id="exp-{_e(exp.name)}">{_e(exp.name)} {_verdict(exp.status)}</h2>'
+    head = f'<h2 id="exp-{esc(exp.name)}">{esc(exp.name)} {verdict(exp.status)}</h2>'
     if not exp.ran:
-        return head + f'<p class="note">Not run: {_e(exp.reason or "no data")}.</p>'
-    reason = f"<p>{_e(exp.reason)}</p>" if exp.reason else ""
+        return head + f'<p class="note">Not run: {esc(exp.reason or "no data")}.</p>'
+    if _skipped_before_start(exp):
+        why = exp.reason or next((p.reason for p in exp.promises if p.reason), "no reason given")
+        return (
+            f'<section class="experiment" data-experiment="{esc(exp.name)}">{head}'
+            f'<p class="note skipped">Skipped: {esc(why)}.</p>'
+            "</section>"
+        )
+    reason = f"<p>{esc(exp.reason)}</p>" if exp.reason else ""
     return (
-        f'<section class="experiment" data-experiment="{_e(exp.name)}">'
+        f'<section class="experiment" data-experiment="{esc(exp.name)}">'
         + head
         + reason
         + _injections(exp)
@@ -288,7 +237,7 @@ def _experiment(exp: ExperimentData) -> str:
         + _legend()
         + _checks(exp)
         + _ledger(exp)
-        + _load(exp)
+        + render_load(exp)
         + _alerts(exp)
         + _measurements(exp)
         + "</section>"
@@ -308,13 +257,13 @@ def render_html(run: RunData, *, generated: datetime | None = None) -> str:
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>hasuite run {_e(run.run_id)}: {_e(run.status)}</title>"
+        f"<title>hasuite run {esc(run.run_id)}: {esc(run.status)}</title>"
         f"<style>{CSS}</style></head><body>"
-        f"<h1>hasuite run {_e(run.run_id)} {_verdict(run.status)}</h1>"
-        f'<p class="meta">target <b>{_e(s.target)}</b>; started {_e(s.started)}; '
-        f"finished {_e(s.finished or 'not finished')}; promises: {_e(tally or 'none')}; "
-        f"summary schema version {_e(s.schema_version)}; rendered "
-        f"{_e(generated.isoformat(timespec='seconds'))} by hasuite {_e(__version__)}.</p>"
+        f"<h1>hasuite run {esc(run.run_id)} {verdict(run.status)}</h1>"
+        f'<p class="meta">target <b>{esc(s.target)}</b>; started {esc(s.started)}; '
+        f"finished {esc(s.finished or 'not finished')}; promises: {esc(tally or 'none')}; "
+        f"summary schema version {esc(s.schema_version)}; rendered "
+        f"{esc(generated.isoformat(timespec='seconds'))} by hasuite {esc(__version__)}.</p>"
         "<h2>Promises</h2>"
         + _summary_table(run)
         + "".join(_experiment(e) for e in run.experiments)

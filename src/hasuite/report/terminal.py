@@ -1,4 +1,5 @@
-"""What the terminal shows: progress during a run, the verdict table, a comparison of two runs."""
+"""What the terminal shows: progress during a run, the verdicts (a table on a terminal, one
+line a verdict in a log), a comparison of two runs."""
 
 from __future__ import annotations
 
@@ -9,13 +10,22 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hasuite.model import Timeline
 from hasuite.report.compare import Comparison
+from hasuite.report.words import tally, verdict_rows
 from hasuite.runfolder import RunData
 
-__all__ = ["RunProgress", "compare_table", "session_phase", "verdict_table"]
+__all__ = [
+    "RunProgress",
+    "compare_table",
+    "print_verdicts",
+    "session_phase",
+    "verdict_lines",
+    "verdict_table",
+]
 
 COLOURS = {
     "PASS": "green",
@@ -42,23 +52,41 @@ def _c(text: str) -> str:
 
 
 def verdict_table(run: RunData) -> Table:
-    table = Table(title=f"run {run.run_id} on {run.summary.target}: {run.status}")
-    for col in ("experiment", "promise", "verdict", "measured", "threshold", "reason"):
-        table.add_column(col, overflow="fold")
-    for exp in run.experiments:
-        for p in exp.promises:
-            unit = f" {p.unit}" if p.unit and p.measured is not None else ""
-            table.add_row(
-                exp.name,
-                p.id,
-                _c(p.verdict),
-                _n(p.measured) + unit,
-                _n(p.threshold),
-                p.reason,
-            )
-        if not exp.promises:
-            table.add_row(exp.name, "-", _c(exp.status), "", "", exp.reason)
+    """Every promise in a table at the console's width: the names and the verdict kept whole,
+    the reason (the measured values against the thresholds) and the fix wrapping in the rest."""
+    rows = list(verdict_rows(run))
+    fixes = any(r.fix for r in rows)
+    table = Table(
+        title=f"run {run.run_id} on {run.summary.target}: {run.status} ({tally(run)})",
+        expand=True,
+    )
+    table.add_column("experiment / promise", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("measured against the promise", ratio=3, overflow="fold")
+    if fixes:
+        table.add_column("fix", ratio=2, overflow="fold")
+    for r in rows:
+        cells = [f"{escape(r.experiment)}\n[bold]{escape(r.promise)}[/]", _c(r.verdict)]
+        cells.append(escape(r.reason or f"measured {r.measured} against {r.threshold}"))
+        table.add_row(*cells, *([escape(r.fix)] if fixes else []))
     return table
+
+
+def verdict_lines(run: RunData) -> list[str]:
+    """One line a verdict (experiment, promise, verdict, measured against threshold, fix) under
+    a line for the run: what a CI log shows, however long the reason."""
+    head = f"run {run.run_id} on {run.summary.target}: {run.status} ({tally(run)})"
+    return [head, *(r.line for r in verdict_rows(run))]
+
+
+def print_verdicts(console: Console, run: RunData) -> None:
+    """The verdict table on a terminal; one verdict a line anywhere else (a CI log, a pipe):
+    a table drawn to a default width there wraps every long reason into many short pieces."""
+    if console.is_terminal:
+        console.print(verdict_table(run))
+        return
+    for line in verdict_lines(run):
+        console.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
 
 
 def compare_table(cmp: Comparison) -> Table:

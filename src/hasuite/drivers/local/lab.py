@@ -406,7 +406,18 @@ class LocalLab:
         """Stop every process of the lab; with purge, delete its folder. Returns a summary."""
         root = self.layout.root
         was_running = self.is_running()
-        if was_running:
+        if was_running and purge:
+            # the data is deleted next: a graceful stop (the app's drain, Celery's warm
+            # shutdown, Postgres' checkpoint) would keep nothing; the programs are killed at once
+            # (15-40 s saved per lab on this machine) and the partition's chain still undone
+            for line in self.repair_left_faults(kinds=("partition",)):
+                self.progress(f"repaired: {line}")
+            self.progress("purging: killing every program")
+            daemon = self.supervisor.daemon_pid()
+            if daemon is not None:  # first, so that it restarts none of the programs
+                procs.kill_all([daemon])
+                _wait_gone([daemon], 10)
+        elif was_running:
             for line in self.repair_left_faults():  # a stopped process cannot stop cleanly
                 self.progress(f"repaired: {line}")
             self.progress("stopping every program")
@@ -423,8 +434,9 @@ class LocalLab:
                 log.warning("supervisord stopAllProcesses failed: %s", exc)
             self.supervisor.shutdown(timeout_s=self.suite.scaled(30))
         leftovers = procs.lab_processes(root)
-        if leftovers:
+        if leftovers and not purge:
             self.progress(f"killing {len(leftovers)} leftover process(es)")
+        if leftovers:
             procs.kill_all(leftovers)
             _wait_gone(leftovers, 10)
         still = [p for p in procs.lab_processes(root) if procs.alive(p)]
@@ -440,7 +452,7 @@ class LocalLab:
         if not was_running and not leftovers:
             return f"no lab running in {root}"
         return "lab stopped" + (
-            f" ({len(leftovers)} leftover process(es) killed)" if leftovers else ""
+            f" ({len(leftovers)} leftover process(es) killed)" if leftovers and not purge else ""
         )
 
     def log_files(self, component: str) -> list[Path]:

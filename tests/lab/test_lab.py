@@ -252,3 +252,15 @@ def test_down_leaves_no_process(lab: LocalLab) -> None:
     assert [p for p in pids if procs.alive(p)] == []
     assert procs.lab_processes(lab.layout.root) == []
     assert lab.down().startswith("no lab running")
+
+
+@pytest.mark.lab_down
+def test_a_purge_frees_every_port_of_the_lab(lab: LocalLab) -> None:
+    # The purge kills at once, supervisord first: redis-server and nginx hide the environment
+    # marker, so only the supervisor's process tree finds them (a leftover blocks the next lab).
+    lab.up(timeout_s=240)
+    ports = lab.layout.all_ports()
+    assert [k for k, p in ports.items() if procs.port_in_use(p)], "the lab listens on nothing"
+    lab.down(purge=True)
+    assert {k: p for k, p in ports.items() if procs.port_in_use(p)} == {}
+    assert not lab.layout.root.exists()

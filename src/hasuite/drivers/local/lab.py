@@ -414,9 +414,8 @@ class LocalLab:
                 self.progress(f"repaired: {line}")
             self.progress("purging: killing every program")
             daemon = self.supervisor.daemon_pid()
-            if daemon is not None:  # first, so that it restarts none of the programs
-                procs.kill_all([daemon])
-                _wait_gone([daemon], 10)
+            if daemon is not None:  # stopped first, so that it restarts none of the programs
+                _wait_gone(procs.kill_tree(daemon), 10)
         elif was_running:
             for line in self.repair_left_faults():  # a stopped process cannot stop cleanly
                 self.progress(f"repaired: {line}")

@@ -77,6 +77,20 @@ def kill_all(pids: list[int], sig: int = signal.SIGKILL) -> list[int]:
     return hit
 
 
+def kill_tree(pid: int) -> list[int]:
+    """SIGKILL `pid` and every descendant; return the pids signalled.
+
+    The process is stopped (SIGSTOP) before its children are listed, so that it starts none
+    after the listing. The tree is what finds the children of a supervisor: redis-server and
+    nginx overwrite their environment with their process title, so `lab_processes` cannot.
+    """
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return []
+    return kill_all([pid, *children(pid)])
+
+
 def postmaster_pid(data_dir: Path) -> int | None:
     """The postmaster of a data directory, from its postmaster.pid, if it is alive."""
     try:

@@ -24,12 +24,11 @@ from hasuite.drivers.local.faults import FaultLedger, repair
 from hasuite.drivers.local.layout import (
     DB_NAME,
     DB_USER,
-    TOOLS_DIR,
     LabLayout,
     LabSecrets,
 )
+from hasuite.drivers.local.patroni_venv import ensure_patroni_venv
 from hasuite.drivers.local.render import (
-    PATRONI_VENV,
     Program,
     app_env,
     render_lab,
@@ -42,7 +41,6 @@ from hasuite.settings import StackSettings, SuiteSettings, check_writable
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-PATRONI_REQUIREMENTS = ("patroni[etcd3]>=4.0,<5", "psycopg[binary]>=3.2")
 
 #: Every program of the lab belongs to one of these (hasuite.components, in start order).
 COMPONENTS = LAB_COMPONENTS
@@ -465,24 +463,3 @@ def _wait_gone(pids: list[int], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and any(procs.alive(p) for p in pids):
         time.sleep(0.1)
-
-
-def ensure_patroni_venv() -> Path:
-    """A virtualenv with Patroni that the `postgres` user can read (built from Debian's Python)."""
-    patroni = PATRONI_VENV / "bin" / "patroni"
-    if patroni.exists():
-        return patroni
-    TOOLS_DIR.mkdir(parents=True, exist_ok=True)
-    os.chmod(TOOLS_DIR, 0o755)
-    python = "/usr/bin/python3"
-    for cmd in (
-        [python, "-m", "venv", str(PATRONI_VENV)],
-        [str(PATRONI_VENV / "bin" / "pip"), "install", "-q", *PATRONI_REQUIREMENTS],
-    ):
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        if result.returncode != 0:
-            raise LabError(
-                f"could not build Patroni's virtualenv ({' '.join(cmd)}): "
-                f"{result.stderr.strip()[-500:]}"
-            )
-    return patroni

@@ -76,7 +76,9 @@ def test_leader_kill_is_measured_and_judged(tmp_path: Path) -> None:
     assert confirmed["recommendation"] is None
     assert exp["status"] == "PASS"
     checks = {c["measurement"]: c["measured"] for c in promise["checks"]}
-    assert 1.5 <= checks["write_outage_s"] <= 2.0
+    # the fake is down 1.5 s; sampled at 20 Hz the estimate may fall short of it by under one
+    # probe interval (CI measured 1.4998 s: the samples and the fake read the clock apart)
+    assert 1.5 - 1 / 20 <= checks["write_outage_s"] <= 2.0
     assert 1.0 <= checks["time_to_new_leader_s"] <= 2.5
     assert checks["lost_orders"] == 0
     folder = tmp_path / "reports" / "test-run" / NAME

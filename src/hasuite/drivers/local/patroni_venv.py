@@ -15,7 +15,6 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hasuite.drivers.local.layout import TOOLS_DIR
 from hasuite.drivers.local.render import PATRONI_VENV
 from hasuite.errors import LabError
 
@@ -40,8 +39,7 @@ def ensure_patroni_venv(venv: Path = PATRONI_VENV, *, run: Run = _run) -> Path:
         return patroni
     tools = venv.parent
     tools.mkdir(parents=True, exist_ok=True)
-    if tools == TOOLS_DIR:
-        os.chmod(tools, 0o755)  # the `postgres` user runs Patroni from here
+    os.chmod(tools, 0o755)  # the `postgres` user runs Patroni from here
     with (tools / f".{venv.name}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes (or its holder dies)
         if patroni.exists():  # built by another lab while this one waited
